@@ -1,0 +1,3 @@
+from paso_local.cli import main
+
+raise SystemExit(main())

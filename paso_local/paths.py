@@ -1,0 +1,55 @@
+"""Where paso-local keeps a person's data. `PASO_LOCAL_HOME` overrides every directory (tests always set it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "paso-local"
+HOME_ENV = "PASO_LOCAL_HOME"
+
+
+def _home_override() -> Path | None:
+    value = os.environ.get(HOME_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def _directory(kind: str) -> Path:
+    override = _home_override()
+    if override is not None:
+        return override / kind
+    finder = {
+        "data": platformdirs.user_data_dir,
+        "cache": platformdirs.user_cache_dir,
+        "config": platformdirs.user_config_dir,
+    }[kind]
+    return Path(finder(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    """Profiles, vectors and conversations: personal data."""
+    return _directory("data")
+
+
+def cache_dir() -> Path:
+    """Recomputable things such as model activations."""
+    return _directory("cache")
+
+
+def config_dir() -> Path:
+    return _directory("config")
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` and any missing parents readable by the owner only (existing parents are left alone)."""
+    missing = []
+    current = Path(path)
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+    return path

@@ -1,0 +1,59 @@
+"""Progress bars for long work: counts, elapsed and time left, on stderr (stdout stays clean for --json)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+_stderr = Console(stderr=True)
+
+
+class Bar:
+    """One task of a rich Progress; `advance()` after each unit of work."""
+
+    def __init__(self, progress: Progress | None, task_id: int | None):
+        self._progress = progress
+        self._task = task_id
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def describe(self, description: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=description)
+
+
+@contextmanager
+def progress_bar(description: str, total: int, *, enabled: bool = True) -> Iterator[Bar]:
+    if not enabled:
+        yield Bar(None, None)
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=_stderr,
+        transient=False,
+    )
+    with progress:
+        yield Bar(progress, progress.add_task(description, total=total))
+
+
+def status(message: str) -> None:
+    """A one-line note on stderr."""
+    _stderr.print(message, highlight=False)

