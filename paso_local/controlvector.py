@@ -52,7 +52,10 @@ class ControlVector:
         return max(self.directions, default=0)
 
     def scaled(self, factor: float) -> ControlVector:
-        return replace(self, directions={k: (v * np.float32(factor)).astype(np.float32) for k, v in self.directions.items()})
+        return replace(
+            self,
+            directions={k: (v * np.float32(factor)).astype(np.float32) for k, v in self.directions.items()},
+        )
 
     def __mul__(self, factor: float) -> ControlVector:
         return self.scaled(factor)
@@ -68,14 +71,17 @@ class ControlVector:
         layers = set(self.directions) | set(other.directions)
         zero = np.zeros(self.n_embd, dtype=np.float32)
         summed = {
-            k: (self.directions.get(k, zero) + other.directions.get(k, zero)).astype(np.float32) for k in layers
+            k: (self.directions.get(k, zero) + other.directions.get(k, zero)).astype(np.float32)
+            for k in layers
         }
         return replace(self, directions=summed)
 
     def as_buffer(self, n_layer: int) -> np.ndarray:
         """llama_set_adapter_cvec's layout: (n_layer - 1) rows of n_embd, row 0 = block 1."""
         if self.layer_count > n_layer - 1:
-            raise PasoError(f"control vector steers block {self.layer_count}, but the model has blocks 0..{n_layer - 1}")
+            raise PasoError(
+                f"control vector steers block {self.layer_count}, but the model has blocks 0..{n_layer - 1}"
+            )
         buf = np.zeros((n_layer - 1, self.n_embd), dtype=np.float32)
         for layer, vec in self.directions.items():
             buf[layer - 1] = vec
@@ -130,24 +136,34 @@ def read_control_vector(path: Path) -> ControlVector:
     try:
         reader = gguf.GGUFReader(path)
     except Exception as exc:  # gguf raises ValueError, struct.error, IndexError... on damaged files
-        raise PasoError(f"control vector {path} is not a readable GGUF file ({exc}); re-run `paso-local align`") from exc
+        raise PasoError(
+            f"control vector {path} is not a readable GGUF file ({exc}); re-run `paso-local align`"
+        ) from exc
     directions: dict[int, np.ndarray] = {}
     n_embd = None
     for tensor in reader.tensors:
-        if not tensor.name.startswith(TENSOR_PREFIX) or not tensor.name[len(TENSOR_PREFIX):].isdigit():
-            raise PasoError(f"control vector {path}: tensor {tensor.name!r} is not named direction.N (llama.cpp would reject the file)")
-        layer = int(tensor.name[len(TENSOR_PREFIX):])
+        if not tensor.name.startswith(TENSOR_PREFIX) or not tensor.name[len(TENSOR_PREFIX) :].isdigit():
+            raise PasoError(
+                f"control vector {path}: tensor {tensor.name!r} is not named direction.N (llama.cpp would reject the file)"
+            )
+        layer = int(tensor.name[len(TENSOR_PREFIX) :])
         if layer < 1:
             raise PasoError(f"control vector {path}: tensor {tensor.name!r}: layers start at 1")
         if tensor.tensor_type != gguf.GGMLQuantizationType.F32:
-            raise PasoError(f"control vector {path}: tensor {tensor.name!r} is {tensor.tensor_type.name}, expected F32")
+            raise PasoError(
+                f"control vector {path}: tensor {tensor.name!r} is {tensor.tensor_type.name}, expected F32"
+            )
         data = np.array(tensor.data, dtype=np.float32).reshape(-1)
         if len([d for d in tensor.shape if d > 1]) > 1:
-            raise PasoError(f"control vector {path}: tensor {tensor.name!r} is not 1-D (shape {list(tensor.shape)})")
+            raise PasoError(
+                f"control vector {path}: tensor {tensor.name!r} is not 1-D (shape {list(tensor.shape)})"
+            )
         if n_embd is None:
             n_embd = data.shape[0]
         elif data.shape[0] != n_embd:
-            raise PasoError(f"control vector {path}: tensor {tensor.name!r} has length {data.shape[0]}, others {n_embd}")
+            raise PasoError(
+                f"control vector {path}: tensor {tensor.name!r} has length {data.shape[0]}, others {n_embd}"
+            )
         directions[layer] = data
     if n_embd is None:
         raise PasoError(f"control vector {path} holds no direction.N tensors")
@@ -166,7 +182,7 @@ def read_control_vector(path: Path) -> ControlVector:
     for key, fld in fields.items():
         if not key.startswith(PASO_PREFIX) or key == KEY_FORMAT_VERSION:
             continue
-        name = key[len(PASO_PREFIX):]
+        name = key[len(PASO_PREFIX) :]
         value = fld.contents()
         if name.endswith(JSON_SUFFIX):
             try:
@@ -175,7 +191,9 @@ def read_control_vector(path: Path) -> ControlVector:
                 raise PasoError(f"control vector {path}: damaged metadata {key} ({exc})") from exc
         else:
             metadata[name] = value
-    return ControlVector(model_hint=text(KEY_MODEL_HINT, "unknown"), directions=directions, n_embd=n_embd, metadata=metadata)
+    return ControlVector(
+        model_hint=text(KEY_MODEL_HINT, "unknown"), directions=directions, n_embd=n_embd, metadata=metadata
+    )
 
 
 def _add_metadata(writer: Any, key: str, value: Any) -> None:

@@ -33,7 +33,9 @@ def resolve_model(path: str | Path | None) -> Path:
     if path:
         model = Path(path).expanduser()
         if not model.is_file():
-            raise PasoError(f"model file {model} does not exist; give the path of a .gguf file (see `paso-local models`)")
+            raise PasoError(
+                f"model file {model} does not exist; give the path of a .gguf file (see `paso-local models`)"
+            )
         return model.resolve()
     model = embedded_model_path()
     if model is None:

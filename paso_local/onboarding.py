@@ -16,10 +16,14 @@ def read_answer_file(path: str | Path, *, form: str, index: int | None, case: st
     numbers = [i.number for i in form_items(form)]
     if path.suffix.lower() == ".csv":
         if index is not None or case is not None:
-            raise PasoError(f"{path} is a CSV of one person's answers: --index and --case apply to JSON lists only")
+            raise PasoError(
+                f"{path} is a CSV of one person's answers: --index and --case apply to JSON lists only"
+            )
         answers = load_answer_csv(path)
     else:
-        subject = select_subject(path, index=index, case=case, items=range(1, 301) if form == "300" else numbers)
+        subject = select_subject(
+            path, index=index, case=case, items=range(1, 301) if form == "300" else numbers
+        )
         answers = subject.answers
     return {n: answers.get(n, 0) for n in numbers}
 

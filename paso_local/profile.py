@@ -95,7 +95,7 @@ class Profile:
     def from_json(cls, data: object, path: Path) -> Profile:
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise PasoError(
-                f"{path} is not a paso-local profile (no \"schema\": \"{SCHEMA}\"). "
+                f'{path} is not a paso-local profile (no "schema": "{SCHEMA}"). '
                 "It was left untouched; move it away or choose another --profile."
             )
         version = data.get("schema_version")

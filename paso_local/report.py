@@ -23,9 +23,15 @@ def print_profile(profile: Profile, console: Console | None = None) -> None:
     console = console or Console()
     scores = profile.scores()
     total = len(profile.items)
-    state = "complete" if profile.complete else f"in progress (question {min(profile.position + 1, total)} of {total})"
-    console.print(f"[bold]Profile {profile.name!r}[/]: {scores.answered} of {total} answered, "
-                  f"{profile.form}-item form, {state}")
+    state = (
+        "complete"
+        if profile.complete
+        else f"in progress (question {min(profile.position + 1, total)} of {total})"
+    )
+    console.print(
+        f"[bold]Profile {profile.name!r}[/]: {scores.answered} of {total} answered, "
+        f"{profile.form}-item form, {state}"
+    )
     table = Table(show_header=True, header_style="bold")
     table.add_column("Domain / facet")
     table.add_column("1..5", justify="right")
@@ -34,11 +40,17 @@ def print_profile(profile: Profile, console: Console | None = None) -> None:
     facet_names = facets()
     for code, name in DOMAINS.items():
         value = scores.domains[code]
-        table.add_row(f"[bold]{code} {name}[/]", _fmt(value, 2), _fmt(value and to_percent(value), 0), bar(value))
+        table.add_row(
+            f"[bold]{code} {name}[/]", _fmt(value, 2), _fmt(value and to_percent(value), 0), bar(value)
+        )
         for facet in (f for f in facet_names if f.startswith(code)):
             value = scores.facets[facet]
-            table.add_row(f"  {facet} {facet_names[facet]}", _fmt(value, 2), _fmt(value and to_percent(value), 0),
-                          bar(value, BAR_WIDTH // 2))
+            table.add_row(
+                f"  {facet} {facet_names[facet]}",
+                _fmt(value, 2),
+                _fmt(value and to_percent(value), 0),
+                bar(value, BAR_WIDTH // 2),
+            )
     console.print(table)
 
 

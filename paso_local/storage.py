@@ -18,7 +18,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         ensure_private_dir(path.parent)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise PasoError(f"cannot write {path}: {exc.strerror or exc}. Check the directory's permissions.") from exc
+        raise PasoError(
+            f"cannot write {path}: {exc.strerror or exc}. Check the directory's permissions."
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), 0o600)

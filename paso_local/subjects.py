@@ -61,7 +61,9 @@ def _subject_from_record(record: object, index: int, path: Path, items: range) -
     for number in items:
         key = f"i{number}"
         if key not in record:
-            raise PasoError(f"{where}: field {key!r} is missing; every subject needs answers i1..i300 (0 = missing)")
+            raise PasoError(
+                f"{where}: field {key!r} is missing; every subject needs answers i1..i300 (0 = missing)"
+            )
         answers[number] = _answer_value(record[key], f"{where}, field {key!r}")
     return Subject(case=str(case), index=index, answers=answers)
 
@@ -93,7 +95,9 @@ def select_subject(
             raise PasoError(f"{path} holds {len(data)} subjects: choose one with --index N or --case ID")
         index = 0
     if not 0 <= index < len(data):
-        raise PasoError(f"{path}: --index {index} is out of range (the file holds {len(data)} subjects, 0..{len(data) - 1})")
+        raise PasoError(
+            f"{path}: --index {index} is out of range (the file holds {len(data)} subjects, 0..{len(data) - 1})"
+        )
     return _subject_from_record(data[index], index, path, items)
 
 

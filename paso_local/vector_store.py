@@ -1,0 +1,71 @@
+"""Where a profile's control vector for a given model lives.
+
+Layout: `<data>/profiles/<profile>/vectors/<model-sha256[:16]>.gguf`, one vector per (profile, model file), keyed
+by the model's content hash so a renamed or moved model still finds its vector. `vectors/index.json` records which
+model file each vector was made for (for listings only: `find_vector` needs nothing but the file).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from paso_local.errors import PasoError
+from paso_local.modelfiles import file_sha256
+from paso_local.profile import ProfileStore
+from paso_local.storage import atomic_write_json
+
+VECTOR_DIR = "vectors"
+INDEX_FILE = "index.json"
+HASH_PREFIX_LEN = 16
+
+
+def vectors_dir(profile_name: str) -> Path:
+    """The profile's vector directory (not created here)."""
+    return ProfileStore().profile_dir(profile_name) / VECTOR_DIR
+
+
+def vector_path_for(profile_name: str, model_path: str | Path) -> Path:
+    """The path where `profile_name`'s vector for the model file `model_path` is (or will be) stored."""
+    model = Path(model_path)
+    if not model.is_file():
+        raise PasoError(
+            f"model file {model} does not exist; give the path of a .gguf file (see `paso-local models`)"
+        )
+    return vectors_dir(profile_name) / f"{file_sha256(model)[:HASH_PREFIX_LEN]}.gguf"
+
+
+def find_vector(profile_name: str, model_path: str | Path) -> Path | None:
+    """The stored vector of `profile_name` for this model, or None when align has not made one yet."""
+    path = vector_path_for(profile_name, model_path)
+    return path if path.is_file() else None
+
+
+def record_vector(profile_name: str, model_path: str | Path) -> None:
+    """Note in the index which model file the stored vector belongs to (call after writing the vector)."""
+    model = Path(model_path).resolve()
+    path = vector_path_for(profile_name, model)
+    index = read_index(profile_name)
+    index[path.stem] = {
+        "vector_file": path.name,
+        "model_file": model.name,
+        "model_path": str(model),
+        "model_sha256": file_sha256(model),
+        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(vectors_dir(profile_name) / INDEX_FILE, index)
+
+
+def read_index(profile_name: str) -> dict[str, dict]:
+    """The index (hash prefix -> entry); empty when missing. A damaged index is an error naming the file."""
+    path = vectors_dir(profile_name) / INDEX_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PasoError(f"{path} is damaged ({exc}); delete it (the vectors themselves are kept)") from exc
+    if not isinstance(data, dict):
+        raise PasoError(f"{path} is not a vector index (expected a JSON object); delete it")
+    return data
