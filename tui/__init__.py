@@ -1,0 +1,1 @@
+"""Textual terminal apps of paso-local: the onboarding questionnaire and the chat."""

@@ -1,0 +1,105 @@
+"""What the chat app needs from a model: a protocol (tests pass a scripted fake) and the real one, over the
+runtime.
+
+`load` and `generate` run in the app's worker thread, one call at a time; they must never touch the UI.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from paso_local.runtime import UNSTEERED, GenerationStats, Sampling, Steering
+
+CHAT_MAX_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    model_name: str
+    n_ctx: int
+    vector_name: str | None = None  # None: no vector, the chat is unsteered
+    domains: tuple[str, ...] = ()  # domains the vector can scale one by one
+    notices: tuple[str, ...] = ()  # what to run to get steering (onboard, align)
+    warnings: tuple[str, ...] = ()  # e.g. the vector was made for another file of the same shape
+
+
+class ReplyStream(Protocol):
+    """Text pieces of one reply; `stats` is set once the iteration ends."""
+
+    stats: GenerationStats | None
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
+class ChatBackend(Protocol):
+    def load(self) -> BackendInfo: ...
+
+    def generate(self, messages: list[dict], steering: Steering, stop: threading.Event) -> ReplyStream: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    model: str | None = None
+    profile: str = "default"
+    vector: str | None = None
+    n_ctx: int = 4096
+    threads: int | None = None
+    n_gpu_layers: int = 0
+    max_tokens: int = CHAT_MAX_TOKENS
+
+
+class RuntimeBackend:
+    """The real backend: paso_local.runtime over llama-cpp-python (imported only when `load` runs)."""
+
+    def __init__(self, options: RuntimeOptions):
+        self.options = options
+        self._runtime = None
+
+    def load(self) -> BackendInfo:
+        from paso_local.modelfiles import resolve_model
+        from paso_local.runtime import Runtime
+        from paso_local.vector_store import choose_vector
+
+        model = resolve_model(self.options.model)
+        vector_path, notice = choose_vector(self.options.profile, model, explicit=self.options.vector)
+        runtime = Runtime.open(
+            model,
+            n_ctx=self.options.n_ctx,
+            n_threads=self.options.threads,
+            n_gpu_layers=self.options.n_gpu_layers,
+        )
+        try:
+            loaded = runtime.load_vector(vector_path) if vector_path is not None else None
+        except BaseException:
+            runtime.close()
+            raise
+        self._runtime = runtime
+        return BackendInfo(
+            model_name=Path(model).name,
+            n_ctx=runtime.info.n_ctx,
+            vector_name=loaded.path.name if loaded else None,
+            domains=tuple(sorted(loaded.domains)) if loaded else (),
+            notices=(notice,) if notice else (),
+            warnings=loaded.warnings if loaded else (),
+        )
+
+    def generate(self, messages: list[dict], steering: Steering, stop: threading.Event) -> ReplyStream:
+        runtime = self._runtime
+        if runtime is None:
+            raise RuntimeError("the model is not loaded yet")
+        if runtime.vector is None:
+            steering = UNSTEERED
+        return runtime.stream_chat(
+            messages, sampling=Sampling(max_tokens=self.options.max_tokens), steering=steering, stop=stop
+        )
+
+    def close(self) -> None:
+        runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            runtime.close()

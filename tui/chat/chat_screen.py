@@ -1,0 +1,419 @@
+"""The chat: conversation, message box, steering sidebar and status line. The model writes in a worker thread
+that reaches the UI only through `call_from_thread`; every failure becomes a notification."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from paso_local.conversations import ConversationStore
+from paso_local.errors import PasoError
+from paso_local.runtime import UNSTEERED, GenerationStats, Steering
+from tui.chat.backend import BackendInfo, ChatBackend
+from tui.chat.conversations_screen import ConversationsScreen
+from tui.chat.messages import (
+    CompareStrengthChanged,
+    GenerationFailed,
+    ModelLoaded,
+    ModelLoadFailed,
+    ReplyFinished,
+    ReplyStreamed,
+    SteeringChanged,
+)
+from tui.chat.widgets.conversation_view import ConversationView
+from tui.chat.widgets.message_view import MessageView
+from tui.chat.widgets.prompt_input import PromptInput
+from tui.chat.widgets.reply_row import ReplyRow
+from tui.chat.widgets.status_line import StatusLine, steering_text
+from tui.chat.widgets.steering_panel import SteeringPanel
+
+FLUSH_SECONDS = 0.05  # the worker hands text to the UI at most 20 times a second
+
+
+def describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, PasoError) else f"{type(exc).__name__}: {exc}"
+
+
+def reply_caption(steering: Steering, *, compare: bool = False) -> str:
+    how = f"steered ×{steering.strength:.2f}" if steering.enabled else "unsteered"
+    return f"{'compare' if compare else 'assistant'} · {how}"
+
+
+@dataclass
+class Job:
+    """One reply being written: where it goes and what to save when it is done."""
+
+    id: int
+    kind: str  # "reply" or "compare"
+    view: MessageView
+    row: ReplyRow
+    steering: Steering
+    prompt: str | None = None  # the person's message (replies only)
+    user_view: MessageView | None = None
+
+
+class ChatScreen(Screen):
+    CSS_PATH = "chat_screen.tcss"
+    BINDINGS = [
+        Binding("escape", "stop", "stop"),
+        Binding("ctrl+r", "compare", "compare"),
+        Binding("ctrl+t", "toggle_steering", "steer on/off"),
+        Binding("ctrl+n", "new_conversation", "new"),
+        Binding("ctrl+o", "open_conversations", "history"),
+    ]
+
+    def __init__(
+        self,
+        backend: ChatBackend,
+        store: ConversationStore,
+        *,
+        profile_name: str,
+        scores: Mapping[str, float | None] | None,
+        profile_note: str | None,
+        steering: Steering,
+        compare_strength: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.store = store
+        self.profile_name = profile_name
+        self._panel_args = dict(
+            profile_name=profile_name,
+            scores=scores,
+            profile_note=profile_note,
+            steering=steering,
+            compare_strength=compare_strength,
+        )
+        self.info: BackendInfo | None = None
+        self.history: list[dict] = []
+        self.conversation_id: int | None = None
+        self.job: Job | None = None
+        self._job_ids = 0
+        self._stop = threading.Event()
+        self.idle = threading.Event()  # set while no worker thread is using the backend
+        self.idle.set()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="main"):
+                yield ConversationView(id="conversation")
+                yield PromptInput(placeholder="Write a message and press Enter", id="prompt")
+            yield SteeringPanel(id="sidebar", **self._panel_args)
+        yield StatusLine(id="status")
+        yield Footer()
+
+    # --- parts ----------------------------------------------------------------------------------------------
+
+    @property
+    def conversation(self) -> ConversationView:
+        return self.query_one(ConversationView)
+
+    @property
+    def panel(self) -> SteeringPanel:
+        return self.query_one(SteeringPanel)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    def steering_now(self) -> Steering:
+        """What the next reply uses: the sidebar's steering, or none without a vector."""
+        return self.panel.steering if self.panel.has_vector else UNSTEERED
+
+    # --- the worker thread ---------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.prompt.focus()
+        self._start_worker(self._load_model)
+
+    def _start_worker(self, work, *args: object) -> None:
+        self.idle.clear()
+
+        def run() -> None:
+            try:
+                work(*args)
+            finally:
+                self.idle.set()
+
+        self.run_worker(run, thread=True, group="model", exit_on_error=False)
+
+    def _post(self, message: Message) -> bool:
+        """From the worker: hand a message to the UI thread. False once the app has closed."""
+        try:
+            self.app.call_from_thread(self.post_message, message)
+        except RuntimeError:  # the app is no longer running: nobody to tell, so stop writing
+            self._stop.set()
+            return False
+        return True
+
+    def _load_model(self) -> None:
+        try:
+            info = self.backend.load()
+        except Exception as exc:  # shown to the person; the app keeps running
+            self._post(ModelLoadFailed(describe(exc)))
+            return
+        self._post(ModelLoaded(info))
+
+    def _generate(self, job_id: int, messages: list[dict], steering: Steering) -> None:
+        stats: GenerationStats | None = None
+        pending: list[str] = []
+        try:
+            stream = self.backend.generate(messages, steering, self._stop)
+            flushed = float("-inf")  # the first piece shows at once
+            for piece in stream:
+                pending.append(piece)
+                if time.monotonic() - flushed >= FLUSH_SECONDS:
+                    if not self._post(ReplyStreamed(job_id, "".join(pending))):
+                        return
+                    pending.clear()
+                    flushed = time.monotonic()
+            stats = stream.stats
+        except Exception as exc:  # shown to the person; the app keeps running
+            self._post(GenerationFailed(job_id, describe(exc)))
+            return
+        self._post(ReplyFinished(job_id, "".join(pending), stats))
+
+    # --- model events --------------------------------------------------------------------------------------
+
+    async def on_model_loaded(self, event: ModelLoaded) -> None:
+        self.info = event.info
+        self.panel.configure(event.info)
+        self.status.show(
+            model=event.info.model_name,
+            steering=steering_text(self.steering_now(), self.panel.has_vector),
+            context=(0, event.info.n_ctx),
+            activity="ready",
+        )
+        for notice in event.info.notices:
+            await self.conversation.add_message("note", notice, caption="note")
+        for warning in event.info.warnings:
+            self.notify(warning, title="Vector", severity="warning", timeout=20)
+
+    def on_model_load_failed(self, event: ModelLoadFailed) -> None:
+        self.status.show(activity="no model")
+        self.notify(event.error, title="Cannot load the model", severity="error", timeout=30)
+
+    # --- sending, streaming, finishing ---------------------------------------------------------------------
+
+    def _can_start(self) -> bool:
+        if self.info is None:
+            self.notify("The model is still loading (or failed to load).", severity="warning")
+            return False
+        if self.job is not None:
+            self.notify("Still writing: press Esc to stop it first.", severity="warning")
+            return False
+        return True
+
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text or not self._can_start():
+            return
+        self.prompt.value = ""
+        self.prompt.remember(text)
+        steering = self.steering_now()
+        user_view = await self.conversation.add_message("user", text, caption="you")
+        view = await self.conversation.add_reply(caption=reply_caption(steering), steered=steering.enabled)
+        job = self._new_job("reply", view, steering, prompt=text, user_view=user_view)
+        self._run_job(job, [*self.history, {"role": "user", "content": text}])
+
+    def _new_job(self, kind: str, view: MessageView, steering: Steering, **extra: object) -> Job:
+        self._job_ids += 1
+        row = view.parent
+        assert isinstance(row, ReplyRow)
+        return Job(self._job_ids, kind, view, row, steering, **extra)
+
+    def _run_job(self, job: Job, messages: list[dict]) -> None:
+        self.job = job
+        self._stop.clear()
+        self.status.show(activity="writing… (Esc stops)")
+        self._start_worker(self._generate, job.id, messages, job.steering)
+
+    def _current(self, job_id: int) -> Job | None:
+        return self.job if self.job is not None and self.job.id == job_id else None
+
+    async def on_reply_streamed(self, event: ReplyStreamed) -> None:
+        job = self._current(event.job)
+        if job is not None:
+            await job.view.append(event.text)
+            self.conversation.follow()
+
+    async def on_reply_finished(self, event: ReplyFinished) -> None:
+        job = self._current(event.job)
+        if job is None:
+            return
+        if event.rest:
+            await job.view.append(event.rest)
+        self.job = None
+        stats = event.stats
+        if stats is not None and stats.finish_reason == "cancelled":
+            job.view.set_caption(job.view.caption + " · stopped")
+        self.status.show(stats=stats, activity="ready")
+        self.conversation.follow()
+        try:
+            self._save(job)
+        except PasoError as exc:
+            self.notify(str(exc), title="Not saved", severity="error")
+
+    def _save(self, job: Job) -> None:
+        text = job.view.text
+        strength = job.steering.strength if job.steering.enabled else None
+        if job.kind == "reply":
+            if self.conversation_id is None:
+                model = self.info.model_name if self.info else ""
+                self.conversation_id = self.store.create(
+                    job.prompt or "", model=model, profile=self.profile_name
+                )
+            self.store.add_message(self.conversation_id, "user", job.prompt or "")
+            job.row.stored_id = self.store.add_message(
+                self.conversation_id, "assistant", text, steered=job.steering.enabled, strength=strength
+            )
+            self.history += [{"role": "user", "content": job.prompt}, {"role": "assistant", "content": text}]
+        elif self.conversation_id is not None and job.row.stored_id is not None:
+            self.store.add_message(
+                self.conversation_id,
+                "assistant",
+                text,
+                steered=job.steering.enabled,
+                strength=strength,
+                compare_of=job.row.stored_id,
+            )
+
+    async def on_generation_failed(self, event: GenerationFailed) -> None:
+        job = self._current(event.job)
+        if job is None:
+            return
+        self.job = None
+        self.status.show(activity="ready")
+        self.notify(event.error, title="The model could not answer", severity="error", timeout=20)
+        if job.kind == "reply":  # nothing was saved: take the exchange back and give the text back to edit
+            await job.row.remove()
+            if job.user_view is not None:
+                await job.user_view.remove()
+            self.prompt.value = job.prompt or ""
+        else:
+            await job.view.remove()
+
+    # --- actions -------------------------------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if self.job is not None:
+            self._stop.set()
+            self.status.show(activity="stopping…")
+
+    async def action_compare(self) -> None:
+        """Regenerate the last reply beside itself: unsteered (or at the compare strength) when it was
+        steered, steered at the current strength when it was not."""
+        if not self._can_start():
+            return
+        row = self.conversation.last_reply_row()
+        if row is None or row.stored_id is None or not self.history:
+            self.notify("Nothing to compare yet: send a message first.", severity="warning")
+            return
+        if not self.panel.has_vector:
+            self.notify(
+                "No vector is loaded, so every reply is unsteered: nothing to compare.", severity="warning"
+            )
+            return
+        current = self.panel.steering
+        if row.steered:
+            strength = self.panel.compare_strength
+            steering = (
+                Steering(strength > 0, strength, current.domain_strengths) if strength > 0 else UNSTEERED
+            )
+        else:
+            steering = Steering(True, current.strength, current.domain_strengths)
+        view = await self.conversation.add_compare(row, caption=reply_caption(steering, compare=True))
+        self._run_job(self._new_job("compare", view, steering), self.history[:-1])
+
+    def action_toggle_steering(self) -> None:
+        if not self.panel.has_vector:
+            self.notify("No vector is loaded: run `paso-local align` to make one.", severity="warning")
+            return
+        self.panel.set_enabled(not self.panel.steering.enabled)
+
+    def on_steering_changed(self, event: SteeringChanged) -> None:
+        self.status.show(steering=steering_text(self.steering_now(), self.panel.has_vector))
+
+    def on_compare_strength_changed(self, event: CompareStrengthChanged) -> None:
+        how = "unsteered" if event.strength == 0 else f"at strength {event.strength:.2f}"
+        self.status.show(activity=f"compare regenerates {how}")
+
+    async def action_new_conversation(self) -> None:
+        if self.job is not None:
+            self.notify("Still writing: press Esc to stop it first.", severity="warning")
+            return
+        await self.conversation.clear()
+        self.history = []
+        self.conversation_id = None
+        if self.info is not None:
+            self.status.show(context=(0, self.info.n_ctx), activity="new conversation")
+
+    def action_open_conversations(self) -> None:
+        if self.job is not None:
+            self.notify("Still writing: press Esc to stop it first.", severity="warning")
+            return
+        try:
+            summaries = self.store.list()
+        except Exception as exc:  # a damaged store: say so and keep chatting
+            self.notify(describe(exc), title="Conversations", severity="error")
+            return
+        self.app.push_screen(ConversationsScreen(summaries), self._conversation_chosen)
+
+    def _conversation_chosen(self, conversation_id: int | None) -> None:
+        if conversation_id is not None:
+            self.call_later(self.open_conversation, conversation_id)
+
+    async def open_conversation(self, conversation_id: int) -> None:
+        """Show a saved conversation and continue it."""
+        try:
+            saved = self.store.load(conversation_id)
+        except Exception as exc:  # shown, never a crash
+            self.notify(describe(exc), title="Conversations", severity="error")
+            return
+        view = self.conversation
+        await view.clear()
+        for message in saved.messages:
+            steering = Steering(message.steered, message.strength or 0.0)
+            if message.role == "user":
+                await view.add_message("user", message.content, caption="you")
+            elif message.role == "system":
+                await view.add_message("note", message.content, caption="system")
+            elif message.compare_of is None:
+                await view.add_reply(
+                    message.content,
+                    caption=reply_caption(steering),
+                    stored_id=message.id,
+                    steered=message.steered,
+                )
+            else:
+                row = view.row_for(message.compare_of)
+                if row is not None:
+                    await view.add_compare(
+                        row, message.content, caption=reply_caption(steering, compare=True)
+                    )
+        self.history = saved.history()
+        self.conversation_id = saved.id
+        self.prompt.set_history([m.content for m in saved.messages if m.role == "user"])
+        self.status.show(activity=f"opened “{saved.title}”")
+        self.prompt.focus()
+
+    # --- shutting down -------------------------------------------------------------------------------------
+
+    def stop_and_wait(self, timeout: float = 10.0) -> bool:
+        """Stop any reply and wait for the worker thread to let go of the backend (call before closing it)."""
+        self._stop.set()
+        return self.idle.wait(timeout)

@@ -1,0 +1,116 @@
+"""The sidebar: whose profile (five domain bars) and the steering controls, all live."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Label, Static, Switch
+
+from paso_local.inventory import DOMAINS
+from paso_local.runtime import Steering
+from tui.chat.backend import BackendInfo
+from tui.chat.messages import CompareStrengthChanged, SteeringChanged, StrengthAdjusted
+from tui.chat.widgets.domain_bars import DomainBars
+from tui.chat.widgets.strength_control import StrengthControl
+
+OVERALL = "strength"
+COMPARE = "compare"
+DOMAIN_PREFIX = "domain-"
+
+
+class SteeringPanel(VerticalScroll):
+    DEFAULT_CSS = """
+    SteeringPanel { width: 40; padding: 0 1; border-left: solid $panel-lighten-2; }
+    SteeringPanel .panel--title { text-style: bold; margin: 1 0 0 0; }
+    SteeringPanel .panel--note { color: $text-muted; }
+    SteeringPanel #steer-row { height: 3; }
+    SteeringPanel #steer-row Label { padding: 1 1; }
+    SteeringPanel #domain-controls { height: auto; }
+    """
+
+    def __init__(
+        self,
+        *,
+        profile_name: str,
+        scores: Mapping[str, float | None] | None,
+        steering: Steering,
+        compare_strength: float = 0.0,
+        profile_note: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.profile_name = profile_name
+        self.scores = scores
+        self.profile_note = profile_note
+        self.steering = steering
+        self.compare_strength = compare_strength
+        self.has_vector = False
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"Profile · {self.profile_name}", classes="panel--title")
+        if self.scores is not None:
+            yield DomainBars(self.scores, id="domain-bars")
+        else:
+            yield Static(
+                self.profile_note or f"No profile {self.profile_name!r} yet: run `paso-local onboard`.",
+                classes="panel--note",
+            )
+        yield Label("Steering", classes="panel--title")
+        with Horizontal(id="steer-row"):
+            yield Switch(value=self.steering.enabled, id="steer-switch", disabled=True)
+            yield Label("on" if self.steering.enabled else "off", id="steer-state")
+        yield StrengthControl(OVERALL, "Strength", self.steering.strength, id="strength", disabled=True)
+        yield Vertical(id="domain-controls")
+        yield StrengthControl(COMPARE, "Compare at", self.compare_strength, id="compare-strength")
+        yield Static("Loading…", id="vector-note", classes="panel--note")
+
+    def configure(self, info: BackendInfo) -> None:
+        """Enable the controls the loaded vector supports, or say what to run to get one."""
+        self.has_vector = info.vector_name is not None
+        self.query_one("#steer-switch", Switch).disabled = not self.has_vector
+        self.query_one("#strength", StrengthControl).disabled = not self.has_vector
+        note = self.query_one("#vector-note", Static)
+        if self.has_vector:
+            note.update(f"Vector: {info.vector_name}\nCompare at 0.00 = unsteered.")
+        else:
+            note.update(" ".join(info.notices) or "No vector: replies are unsteered.")
+        controls = self.query_one("#domain-controls", Vertical)
+        controls.remove_children()
+        multipliers = dict(self.steering.domain_strengths)
+        widgets = []
+        for letter in info.domains:
+            multipliers.setdefault(letter, 1.0)
+            label = DOMAINS.get(letter, letter)
+            control_id = f"domain-strength-{letter}"
+            widgets.append(StrengthControl(DOMAIN_PREFIX + letter, f"  {label}", multipliers[letter], id=control_id))
+        if widgets:
+            controls.mount(Label("Per domain", classes="panel--note"), *widgets)
+        self.steering = Steering(self.steering.enabled, self.steering.strength, multipliers)
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        event.stop()
+        self.query_one("#steer-state", Label).update("on" if event.value else "off")
+        self._change(Steering(event.value, self.steering.strength, self.steering.domain_strengths))
+
+    def set_enabled(self, enabled: bool) -> None:
+        """From the app's toggle key: flip the switch (which reports the change)."""
+        switch = self.query_one("#steer-switch", Switch)
+        if not switch.disabled:
+            switch.value = enabled
+
+    def on_strength_adjusted(self, event: StrengthAdjusted) -> None:
+        event.stop()
+        if event.name == COMPARE:
+            self.compare_strength = event.value
+            self.post_message(CompareStrengthChanged(event.value))
+        elif event.name == OVERALL:
+            self._change(Steering(self.steering.enabled, event.value, self.steering.domain_strengths))
+        elif event.name.startswith(DOMAIN_PREFIX):
+            domains = {**self.steering.domain_strengths, event.name[len(DOMAIN_PREFIX) :]: event.value}
+            self._change(Steering(self.steering.enabled, self.steering.strength, domains))
+
+    def _change(self, steering: Steering) -> None:
+        self.steering = steering
+        self.post_message(SteeringChanged(steering))

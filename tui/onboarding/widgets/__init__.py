@@ -1,0 +1,1 @@
+"""The onboarding app's custom widgets, one per module."""
