@@ -1,8 +1,8 @@
 """Where a profile's control vector for a given model lives.
 
-Layout: `<data>/profiles/<profile>/vectors/<model-sha256[:16]>.gguf`, one vector per (profile, model file), keyed
-by the model's content hash so a renamed or moved model still finds its vector. `vectors/index.json` records which
-model file each vector was made for (for listings only: `find_vector` needs nothing but the file).
+Layout: `<data>/profiles/<profile>/vectors/<model-sha256[:16]>.gguf`, one vector per (profile, model file),
+keyed by the model's content hash so a renamed or moved model still finds its vector. `vectors/index.json`
+records which model file each vector was made for (for listings only: `find_vector` needs only the file).
 """
 
 from __future__ import annotations
@@ -69,3 +69,27 @@ def read_index(profile_name: str) -> dict[str, dict]:
     if not isinstance(data, dict):
         raise PasoError(f"{path} is not a vector index (expected a JSON object); delete it")
     return data
+
+
+def choose_vector(
+    profile_name: str, model_path: Path, *, explicit: str | Path | None = None, no_steer: bool = False
+) -> tuple[Path | None, str | None]:
+    """The vector to steer with and, when there is none, a notice saying what to run to get one.
+
+    An explicit --vector wins; --no-steer means none; otherwise the profile's stored vector for this model."""
+    if no_steer:
+        return None, None
+    if explicit:
+        return Path(explicit).expanduser(), None
+    if not ProfileStore().exists(profile_name):
+        return None, (
+            f"No profile {profile_name!r} yet, so replies are unsteered. Run `paso-local onboard` and then "
+            "`paso-local align` to align them to your personality."
+        )
+    found = find_vector(profile_name, model_path)
+    if found is None:
+        return None, (
+            f"Profile {profile_name!r} has no vector for {Path(model_path).name} yet, so replies are "
+            f"unsteered. Run `paso-local align --profile {profile_name} --model {model_path}` to make one."
+        )
+    return found, None

@@ -1,0 +1,241 @@
+"""PAS step 1 and the unsteered half of the strength search, in one batched pass over the form's items.
+
+Per item three prompts, formatted with the model's own chat template: the assistant's answer "A", its pair "E",
+and "(" (the readout prompt: one forward gives the answer-position and after-"(" distributions). Kept:
+- per-head activations (input of each layer's attention output projection) at the A / E letter, every layer;
+- for the "(" prompts: the residual stream entering `checkpoint_block` (steered passes restart there), the
+  unsteered option distribution (paso_local.readout), and each block's mean residual norm (strength units).
+None of it depends on the person: cached in the user cache directory, keyed by the model file's sha256, the prompt
+text (template + system prompt), the item set and the checkpoint block, so a second profile on the same model runs
+no forward pass here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from paso_local.errors import PasoError
+from paso_local.inventory import Item
+from paso_local.modelfiles import file_sha256
+from paso_local.paths import cache_dir
+from paso_local.progress import progress_bar
+from paso_local.questionnaire_prompt import (
+    AGREE_LETTER,
+    DISAGREE_LETTER,
+    SYSTEM_PROMPT,
+    item_messages,
+    prompt_fingerprint,
+)
+from paso_local.readout import OptionTokens, option_distribution
+from paso_local.storage import atomic_write_bytes
+
+CACHE_VERSION = 2
+ITEMS_PER_BATCH = 8  # x 3 prompts
+
+
+@dataclass(frozen=True)
+class ItemActivations:
+    item_numbers: np.ndarray  # int [N], 300-form numbers, in the order given
+    agree: np.ndarray  # float32 [N, n_layer, n_head, head_dim]: the prompt answered "A"
+    disagree: np.ndarray  # float32 [N, n_layer, n_head, head_dim]: the prompt answered "E"
+    paren_tokens: np.ndarray  # int64 [N, S] right-padded readout prompts (ending in "(")
+    paren_lengths: np.ndarray  # int64 [N]
+    checkpoint_block: int
+    checkpoint: np.ndarray  # float32 [N, S, D]: residual entering block `checkpoint_block`, readout prompts
+    base_dist: np.ndarray  # float64 [N, 5]: unsteered option distribution (values 1..5)
+    base_mass: np.ndarray  # float64 [N]
+    residual_norm: np.ndarray  # float64 [n_layer]: mean |output of block b| at positions >= 1
+
+    def rows_for(self, numbers: Sequence[int]) -> np.ndarray:
+        index = {int(n): r for r, n in enumerate(self.item_numbers)}
+        return np.asarray([index[int(n)] for n in numbers], dtype=np.int64)
+
+
+def activation_cache_key(
+    model_sha256: str, items: Sequence[Item], checkpoint_block: int, system_prompt: str = SYSTEM_PROMPT
+) -> str:
+    payload = json.dumps(
+        {
+            "version": CACHE_VERSION,
+            "model_sha256": model_sha256,
+            "prompt": prompt_fingerprint(system_prompt),
+            "items": [(i.number, i.text) for i in items],
+            "checkpoint_block": checkpoint_block,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def activation_cache_path(key: str) -> Path:
+    return cache_dir() / "activations" / f"{key}.npz"
+
+
+def pad_right(sequences: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded token batch [B, S] and the rows' lengths [B] (causal: pads never affect real positions)."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    tokens = torch.full((len(sequences), int(lengths.max())), pad, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        tokens[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return tokens, lengths
+
+
+def readout_prompt(chat_format: Any, item: Item, tokens: OptionTokens, system_prompt: str = SYSTEM_PROMPT) -> list[int]:
+    """The item's prompt followed by the "(" token: the answer position is [-2], the after-"(" one is [-1]."""
+    return list(chat_format.encode_chat(item_messages(item, system_prompt))) + [tokens.paren_token]
+
+
+def answer_logits(model: Any, h: torch.Tensor, lengths: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Final logits at each readout row's answer position and after its "(": two float32 [B, V] arrays."""
+    rows = torch.arange(h.shape[0])
+    picked = torch.stack([h[rows, lengths - 2], h[rows, lengths - 1]], dim=1)  # [B, 2, D]
+    logits = model.final_logits(picked).float().numpy()
+    return logits[:, 0], logits[:, 1]
+
+
+def compute_item_activations(
+    model: Any, chat_format: Any, items: Sequence[Item], tokens: OptionTokens, checkpoint_block: int, *,
+    system_prompt: str = SYSTEM_PROMPT, items_per_batch: int = ITEMS_PER_BATCH, show_progress: bool = True,
+) -> ItemActivations:
+    """Run the A, E and "(" prompts of every item through the torch model, block by block."""
+    record_head_inputs = _head_recorder()
+    n_layer = model.config.n_layer
+    pad = chat_format.eos_token_id
+    agree_prompts, disagree_prompts, paren_prompts = [], [], []
+    for item in items:
+        messages = item_messages(item, system_prompt)
+        agree_prompts.append(chat_format.encode_chat(messages, assistant_prefix=AGREE_LETTER))
+        disagree_prompts.append(chat_format.encode_chat(messages, assistant_prefix=DISAGREE_LETTER))
+        paren_prompts.append(readout_prompt(chat_format, item, tokens, system_prompt))
+    paren_tokens, paren_lengths = pad_right(paren_prompts, pad)
+    n, width = paren_tokens.shape
+    heads: np.ndarray | None = None
+    checkpoint = np.zeros((n, width, model.config.n_embd), dtype=np.float32)
+    dist = np.zeros((n, 5))
+    mass = np.zeros(n)
+    norm_sum = np.zeros(n_layer)
+    norm_count = 0
+    with progress_bar("Model activations (A / E / readout prompts)", 3 * n, enabled=show_progress) as bar:
+        for start in range(0, n, items_per_batch):
+            idx = list(range(start, min(start + items_per_batch, n)))
+            b = len(idx)
+            seqs = [agree_prompts[i] for i in idx] + [disagree_prompts[i] for i in idx] + [paren_prompts[i] for i in idx]
+            batch, lengths = pad_right(seqs, pad)
+            real = torch.arange(batch.shape[1])[None, :] < lengths[2 * b :, None]  # readout rows' real positions
+            real[:, 0] = False  # the first position's massive activations stay out of the norm
+            with torch.inference_mode(), record_head_inputs(model, positions=lengths - 1) as recorded:
+                h = model.embed(batch)
+                for block in range(n_layer):
+                    if block == checkpoint_block:
+                        part = h[2 * b :].float().numpy()
+                        checkpoint[idx, : part.shape[1]] = part
+                    h = model.run_blocks(h, block, block + 1)
+                    norms = h[2 * b :].float().norm(dim=-1)  # [b, S]
+                    norm_sum[block] += float(norms[real].sum())
+                first, after = answer_logits(model, h[2 * b :], lengths[2 * b :])
+            norm_count += int(real.sum())
+            d, m = option_distribution(first, after, tokens)
+            dist[idx], mass[idx] = d, m
+            acts = torch.stack([recorded[layer] for layer in sorted(recorded)], dim=1).float().numpy()  # [3b,L,H,E]
+            if heads is None:
+                heads = np.zeros((2, n) + acts.shape[1:], dtype=np.float32)
+            heads[0, idx], heads[1, idx] = acts[:b], acts[b : 2 * b]
+            bar.advance(3 * b)
+    assert heads is not None
+    return ItemActivations(
+        item_numbers=np.asarray([i.number for i in items], dtype=np.int64),
+        agree=heads[0],
+        disagree=heads[1],
+        paren_tokens=paren_tokens.numpy(),
+        paren_lengths=paren_lengths.numpy(),
+        checkpoint_block=checkpoint_block,
+        checkpoint=checkpoint,
+        base_dist=dist,
+        base_mass=mass,
+        residual_norm=norm_sum / max(norm_count, 1),
+    )
+
+
+def _head_recorder() -> Callable:
+    try:
+        from converters.hooks import record_head_inputs
+    except ImportError:  # the shared hooks module is not there yet: the same hook, locally
+        return _record_head_inputs_local
+    return record_head_inputs
+
+
+@contextmanager
+def _record_head_inputs_local(model: Any, positions: torch.Tensor) -> Iterator[dict[int, torch.Tensor]]:
+    """Input of each block's attention output projection at `positions` [B], as {layer: [B, n_head, head_dim]}."""
+    config = model.config
+    recorded: dict[int, torch.Tensor] = {}
+    handles = []
+    for layer, block in enumerate(model.blocks):
+
+        def hook(_module: Any, inputs: tuple, layer: int = layer) -> None:
+            x = inputs[0]  # [B, S, H*E]
+            picked = x[torch.arange(x.shape[0]), positions]
+            recorded[layer] = picked.reshape(x.shape[0], config.n_head, config.head_dim).detach()
+
+        handles.append(block.attention.wo.register_forward_pre_hook(hook))
+    try:
+        yield recorded
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+_FIELDS = (
+    "item_numbers", "agree", "disagree", "paren_tokens", "paren_lengths", "checkpoint", "base_dist", "base_mass",
+    "residual_norm",
+)
+
+
+def load_cached(path: Path) -> ItemActivations | None:
+    """The cached activations, or None when absent or unreadable (then they are recomputed and rewritten)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            values = {name: data[name] for name in _FIELDS}
+            return ItemActivations(checkpoint_block=int(data["checkpoint_block"]), **values)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def save_cached(path: Path, acts: ItemActivations) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, checkpoint_block=np.int64(acts.checkpoint_block), **{f: getattr(acts, f) for f in _FIELDS})
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except PasoError:
+        pass  # the cache only saves time: an unwritable cache directory must not stop align
+
+
+def item_activations(
+    model_path: Path, items: Sequence[Item], checkpoint_block: int, *, load_model: Callable[[], Any],
+    load_chat_format: Callable[[], Any], load_tokens: Callable[[], OptionTokens],
+    system_prompt: str = SYSTEM_PROMPT, show_progress: bool = True,
+) -> tuple[ItemActivations, bool]:
+    """(activations, cache_hit). On a hit no loader is called: no model, no forward pass."""
+    key = activation_cache_key(file_sha256(model_path), items, checkpoint_block, system_prompt)
+    path = activation_cache_path(key)
+    cached = load_cached(path)
+    if cached is not None and [int(n) for n in cached.item_numbers] == [i.number for i in items]:
+        return cached, True
+    acts = compute_item_activations(
+        load_model(), load_chat_format(), items, load_tokens(), checkpoint_block,
+        system_prompt=system_prompt, show_progress=show_progress,
+    )
+    save_cached(path, acts)
+    return acts, False

@@ -1,0 +1,296 @@
+"""`paso-local align`: PAS control vectors from a profile's answers, strength chosen by cross-validation on those
+answers only, exported as a llama.cpp control-vector GGUF (plus an optional JSON report)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from converters.activations import ItemActivations, item_activations
+from converters.export import build_control_vector
+from converters.pas import (
+    MIN_USABLE_ANSWERS,
+    Labels,
+    PasFit,
+    fit_pas,
+    person_labels,
+    require_enough_answers,
+)
+from converters.strength import (
+    COARSE_GRID,
+    FOLDS,
+    CurvePoint,
+    StrengthSearch,
+    cross_validated_search,
+    make_folds,
+    to_unit,
+)
+from paso_local.errors import PasoError
+from paso_local.inventory import DOMAINS, Item, form_items
+from paso_local.modelfiles import file_sha256, resolve_model
+from paso_local.paths import ensure_private_dir
+from paso_local.progress import progress_bar, status
+
+DEFAULT_HEADS = 24
+FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (steered passes restart there: cheaper)
+PLACEMENT_SHIFT = 0  # 0: head vector of layer L at the output of block L; 1: at block L-1 (see the benchmark)
+MIN_DOMAIN_LABELS = 6  # non-neutral answers a domain needs for its own vector
+COMPUTE_DTYPE = torch.bfloat16
+WEIGHT_CACHE_BYTES = 1 << 30
+
+
+@dataclass
+class AlignResult:
+    vector_path: Path
+    report: dict[str, Any]
+
+
+def first_eligible_layer(n_layer: int) -> int:
+    """Heads from this layer on may be chosen; >= 2 so that a vector placed one block earlier is still >= 1."""
+    return min(max(2, int(round(FIRST_LAYER_FRACTION * n_layer))), n_layer - 1)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class WoCache:
+    """W_o per layer as float32 numpy, dequantised once per run."""
+
+    def __init__(self, model: Any):
+        self._model = model
+        self._weights: dict[int, np.ndarray] = {}
+
+    def __call__(self, layer: int) -> np.ndarray:
+        if layer not in self._weights:
+            self._weights[layer] = self._model.attn_output_weight(layer).float().numpy()
+        return self._weights[layer]
+
+
+def restricted(answers: Mapping[int, int], numbers: Sequence[int]) -> dict[int, int]:
+    keep = {int(n) for n in numbers}
+    return {n: a for n, a in answers.items() if n in keep}
+
+
+def fit_vectors(
+    acts: ItemActivations, answers: Mapping[int, int], items: Sequence[Item], k: int, w_o: WoCache,
+    min_layer: int,
+) -> tuple[PasFit, dict[str, PasFit]]:
+    """The combined PAS fit on every usable answer given, and one fit per domain that has enough of them."""
+    numbers = [int(n) for n in acts.item_numbers]
+    combined = fit_pas(acts.agree, acts.disagree, person_labels(answers, numbers), k, w_o, min_layer)
+    domains: dict[str, PasFit] = {}
+    by_number = {i.number: i for i in items}
+    for domain in DOMAINS:
+        own = {n: a for n, a in answers.items() if n in by_number and by_number[n].domain == domain}
+        labels: Labels = person_labels(own, numbers)
+        if len(labels.rows) >= MIN_DOMAIN_LABELS:
+            domains[domain] = fit_pas(acts.agree, acts.disagree, labels, k, w_o, min_layer)
+    return combined, domains
+
+
+def summed(vectors: Sequence[Mapping[int, np.ndarray]]) -> dict[int, np.ndarray]:
+    out: dict[int, np.ndarray] = {}
+    for vector in vectors:
+        for b, v in vector.items():
+            out[b] = out.get(b, 0) + v
+    return {b: np.asarray(v, dtype=np.float32) for b, v in sorted(out.items())}
+
+
+def load_torch_model(model_path: Path) -> Any:
+    from converters.gguf_reader import read_config
+    from converters.model import load_model
+
+    config = read_config(model_path)
+    d, q, kv, f = config.n_embd, config.n_head * config.head_dim, config.n_head_kv * config.head_dim, config.n_ff
+    block_bytes = (d * (2 * q + 2 * kv) + 3 * d * f) * torch.finfo(COMPUTE_DTYPE).bits // 8
+    blocks = int(max(2, min(config.n_layer, WEIGHT_CACHE_BYTES // max(block_bytes, 1))))
+    return load_model(model_path, dtype=COMPUTE_DTYPE, cache_blocks=blocks)
+
+
+def check_output_writable(path: Path) -> None:
+    """Fail before the long work when the output cannot be written (the write itself is atomic)."""
+    if path.exists() and path.is_dir():
+        raise PasoError(f"--out {path} is a directory; give a file name such as {path / 'vector.gguf'}")
+    try:
+        ensure_private_dir(path.parent)
+    except OSError as exc:
+        raise PasoError(f"cannot create the directory for {path}: {exc.strerror or exc}") from exc
+    if not os.access(path.parent, os.W_OK):
+        raise PasoError(f"cannot write the control vector to {path}: {path.parent} is not writable")
+
+
+def align(
+    *, model: str | None, profile_name: str, out: str | None, heads: int = DEFAULT_HEADS,
+    coarse: Sequence[float] = COARSE_GRID, show_progress: bool = True,
+    answers_override: Mapping[int, int] | None = None, form: str | None = None,
+) -> AlignResult:
+    """The whole command. `answers_override` / `form` let benchmarks align a subject without a stored profile."""
+    started = time.perf_counter()
+    torch.manual_seed(0)
+    from converters.gguf_reader import read_config
+    from paso_local.chat_format import ChatFormat
+    from paso_local.profile import ProfileStore
+    from paso_local.readout import OptionTokens
+
+    if answers_override is None:
+        profile = ProfileStore().load(profile_name)
+        answers, form = profile.usable_answers(), profile.form
+    else:
+        answers, form = dict(answers_override), form or "120"
+    model_path = resolve_model(model)
+    config = read_config(model_path)  # PasoError for a damaged or unsupported model
+    items = form_items(form)
+    numbers = [i.number for i in items]
+    answers = {n: a for n, a in restricted(answers, numbers).items() if 1 <= a <= 5}
+    require_enough_answers(person_labels(answers, numbers), MIN_USABLE_ANSWERS, f"profile {profile_name!r}")
+    min_layer = first_eligible_layer(config.n_layer)
+    eligible = (config.n_layer - min_layer) * config.n_head
+    if not 1 <= heads <= eligible:
+        raise PasoError(f"--heads {heads}: choose 1..{eligible} (heads of layers {min_layer}..{config.n_layer - 1})")
+    if out:
+        out_path = Path(out).expanduser()
+    else:
+        from paso_local.vector_store import vector_path_for
+
+        out_path = vector_path_for(profile_name, model_path)
+    check_output_writable(out_path)
+
+    loaded: dict[str, Any] = {}
+
+    def torch_model() -> Any:
+        if "model" not in loaded:
+            loaded["model"] = load_torch_model(model_path)
+        return loaded["model"]
+
+    chat_format = ChatFormat.from_model(model_path)
+    tokens = OptionTokens.from_chat_format(chat_format)
+    checkpoint = min_layer - PLACEMENT_SHIFT
+    acts, cache_hit = item_activations(
+        model_path, items, checkpoint, load_model=torch_model, load_chat_format=lambda: chat_format,
+        load_tokens=lambda: tokens, show_progress=show_progress,
+    )
+    activation_seconds = time.perf_counter() - started
+    net = torch_model()
+    w_o = WoCache(net)
+
+    # Cross-validation: fold vectors fit on the other folds' answers only.
+    rows = np.asarray([r for r, n in enumerate(acts.item_numbers) if int(n) in answers], dtype=np.int64)
+    folds = make_folds(len(rows), FOLDS)
+    combined_fold, domain_fold = [], []
+    for fold in folds:
+        train_numbers = [int(acts.item_numbers[r]) for r in np.delete(rows, fold)]
+        fit, domain_fits = fit_vectors(acts, restricted(answers, train_numbers), items, heads, w_o, min_layer)
+        combined_fold.append(to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm))
+        domain_fold.append(to_unit(summed([f.placed(PLACEMENT_SHIFT) for f in domain_fits.values()]),
+                                   acts.residual_norm))
+    passes = 2 * (len(coarse) + 2)
+    with progress_bar("Cross-validating the strength", passes, enabled=show_progress) as bar:
+        combined_cv = cross_validated_search(net, acts, tokens, rows, folds, combined_fold, answers, items, coarse,
+                                             bar.advance)
+        domain_cv = cross_validated_search(net, acts, tokens, rows, folds, domain_fold, answers, items, coarse,
+                                           bar.advance)
+
+    # The final vectors: fit on every usable answer.
+    final, final_domains = fit_vectors(acts, answers, items, heads, w_o, min_layer)
+    combined_unit = to_unit(final.placed(PLACEMENT_SHIFT), acts.residual_norm)
+    raw_domains = {d: f.placed(PLACEMENT_SHIFT) for d, f in final_domains.items()}
+    domain_sum = summed(list(raw_domains.values()))
+    from converters.strength import vector_norm_units
+
+    units = vector_norm_units(domain_sum, acts.residual_norm) or 1.0
+    domain_units = {d: {b: (v / units).astype(np.float32) for b, v in vec.items()} for d, vec in raw_domains.items()}
+    assert combined_cv.chosen is not None and domain_cv.chosen is not None
+    use_domains = bool(domain_units) and domain_cv.chosen.aligned_score < combined_cv.chosen.aligned_score
+    chosen_search = domain_cv if use_domains else combined_cv
+    chosen = chosen_search.chosen
+    assert chosen is not None
+    main_unit = summed(list(domain_units.values())) if use_domains else combined_unit
+    domain_strength = domain_cv.chosen.strength
+    cv_meta = {
+        "vector_kind": "domain_sum" if use_domains else "combined",
+        "cv_folds": FOLDS,
+        "cv_aligned_score_base": chosen_search.base.aligned_score,
+        "cv_aligned_score_steered": chosen.aligned_score,
+        "cv_curve": [p.as_dict() for p in combined_cv.curve],
+        "domain_cv_curve": [p.as_dict() for p in domain_cv.curve],
+        "domain_strength": domain_strength,
+        "first_eligible_layer": min_layer,
+    }
+    vector = build_control_vector(
+        model_hint=config.arch, n_embd=config.n_embd, n_layer=config.n_layer, directions=main_unit,
+        strength=chosen.strength, model_path=model_path, model_sha256=file_sha256(model_path),
+        profile=profile_name, form=form, usable_answers=len(answers), heads_k=heads, chosen_heads=final.heads,
+        placement="L" if PLACEMENT_SHIFT == 0 else "L-1", cv=cv_meta,
+        domains={d: {"strength": domain_strength, "directions": v} for d, v in domain_units.items()},
+    )
+    from paso_local.controlvector import write_control_vector
+
+    write_control_vector(vector, out_path)
+    if not out:
+        from paso_local.vector_store import record_vector
+
+        record_vector(profile_name, model_path)
+    report = {
+        "profile": profile_name,
+        "model": str(model_path),
+        "vector_path": str(out_path),
+        "vector_kind": cv_meta["vector_kind"],
+        "strength": chosen.strength,
+        "heads": [[layer, head] for layer, head in final.heads],
+        "heads_k": heads,
+        "usable_answers": len(answers),
+        "cv_aligned_score": {"base": chosen_search.base.aligned_score, "steered": chosen.aligned_score},
+        "cv_curve": cv_meta["cv_curve"],
+        "domain_cv": {
+            "strength": domain_strength, "base": domain_cv.base.aligned_score,
+            "steered": domain_cv.chosen.aligned_score, "curve": cv_meta["domain_cv_curve"],
+            "domains": sorted(domain_units),
+        },
+        "combined_cv": {"strength": combined_cv.chosen.strength, "steered": combined_cv.chosen.aligned_score},
+        "activation_cache_hit": cache_hit,
+        "activation_seconds": round(activation_seconds, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    return AlignResult(out_path, report)
+
+
+def describe(report: Mapping[str, Any]) -> str:
+    cv = report["cv_aligned_score"]
+    return (
+        f"Wrote {report['vector_path']}\n"
+        f"  {report['vector_kind']} vector, {len(report['heads'])} heads, strength {report['strength']:+.3f}; "
+        f"cross-validated Aligned Score {cv['base']:.2f} unsteered -> {cv['steered']:.2f} steered "
+        f"({report['usable_answers']} answers, {report['seconds']:.0f} s)"
+    )
+
+
+def write_report(report: Mapping[str, Any], destination: str) -> None:
+    text = json.dumps(report, indent=2) + "\n"
+    if destination == "-":
+        sys.stdout.write(text)
+        return
+    from paso_local.storage import atomic_write_text
+
+    atomic_write_text(Path(destination).expanduser(), text)
+
+
+def run_align(args: argparse.Namespace) -> int:
+    result = align(model=args.model, profile_name=args.profile, out=args.out, heads=args.heads)
+    status(describe(result.report))
+    if args.json:
+        write_report(result.report, args.json)
+    return 0
+

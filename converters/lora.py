@@ -1,0 +1,245 @@
+"""LoRA adapters on the GGUF model's own linear layers, and the answer log-probabilities DPO and PPO train on.
+
+A LoRA pair on a weight W [out, in] adds `scale * B (A x)` to W x, with A [rank, in], B [out, rank] and
+scale = alpha / rank: the form llama.cpp applies (`blk.N.<name>.weight.lora_a` / `.lora_b`, see lora_export).
+B starts at zero, so a fresh adapter leaves the model unchanged. Adapters are attached through forward hooks
+on converters.model's `Linear` modules (model.py is not modified) and removed afterwards.
+
+Only blocks `first_layer`.. carry LoRA. The residual stream entering `first_layer` therefore never changes
+with training and is computed once (no grad) per model and item set: training runs only the upper blocks.
+
+Readout (paso_local.readout): each item's prompt is followed by "(", so one forward pass gives P1 (next token
+after the prompt, at position -2) and P2 (after "(", position -1). The log-probability of an answer value v is
+log(P1(direct tokens of v) + P1("(" tokens) * P2(letter tokens of v)): what eval's median reads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from paso_local.inventory import Item
+from paso_local.questionnaire_prompt import SYSTEM_PROMPT, item_messages
+from paso_local.readout import OptionTokens
+
+TARGETS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """Which weights get a LoRA pair and how big: blocks first_layer..n_layer-1, the `targets` of each."""
+
+    rank: int = 8
+    alpha: float = 16.0
+    first_layer: int = 22
+    targets: tuple[str, ...] = TARGETS
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
+
+class LoraLinear(nn.Module):
+    """One LoRA pair: delta(x) = scale * (x A^T) B^T. A is Kaiming-uniform (seeded), B zero."""
+
+    def __init__(self, n_in: int, n_out: int, rank: int, scale: float, generator: torch.Generator):
+        super().__init__()
+        bound = 1.0 / math.sqrt(n_in)  # kaiming_uniform_(a=sqrt(5)) as torch.nn.Linear / PEFT use
+        self.lora_a = nn.Parameter((torch.rand(rank, n_in, generator=generator) * 2 - 1) * bound)
+        self.lora_b = nn.Parameter(torch.zeros(n_out, rank))
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x @ self.lora_a.T) @ self.lora_b.T * self.scale
+
+
+class LoraAdapter(nn.Module):
+    """LoRA pairs keyed by the GGUF weight name (e.g. "blk.22.attn_q.weight")."""
+
+    def __init__(self, pairs: dict[str, LoraLinear], config: LoraConfig):
+        super().__init__()
+        self.config = config
+        self.names = sorted(pairs)
+        self.pairs = nn.ModuleDict({_key(n): pairs[n] for n in self.names})
+
+    @classmethod
+    def create(cls, model: Any, config: LoraConfig, seed: int = 0) -> LoraAdapter:
+        """A zero-effect adapter for `model` (a converters.model.GGUFTransformer)."""
+        n_layer = model.config.n_layer
+        if not 0 <= config.first_layer < n_layer:
+            raise ValueError(f"first_layer {config.first_layer} is outside 0..{n_layer - 1}")
+        if config.rank < 1:
+            raise ValueError("rank must be at least 1")
+        generator = torch.Generator().manual_seed(seed)
+        pairs = {}
+        for name, linear in target_linears(model, config).items():
+            n_out, n_in = model.model_file.shape(name)
+            pairs[name] = LoraLinear(n_in, n_out, config.rank, config.scale, generator)
+        return cls(pairs, config)
+
+    def pair(self, name: str) -> LoraLinear:
+        return self.pairs[_key(name)]
+
+    def tensors(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{weight name: (A [rank, in], B [out, rank])} as float32 numpy arrays."""
+        return {
+            n: (self.pair(n).lora_a.detach().float().numpy().copy(), self.pair(n).lora_b.detach().float().numpy().copy())
+            for n in self.names
+        }
+
+    def load_tensors(self, tensors: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        with torch.no_grad():
+            for name, (a, b) in tensors.items():
+                self.pair(name).lora_a.copy_(torch.as_tensor(a))
+                self.pair(name).lora_b.copy_(torch.as_tensor(b))
+
+    @contextmanager
+    def attached(self, model: Any) -> Iterator[LoraAdapter]:
+        """While inside, every targeted Linear of `model` outputs W x + scale B A x."""
+        handles = []
+        try:
+            for name, linear in target_linears(model, self.config).items():
+                lora = self.pair(name)
+
+                def hook(_module: Any, inputs: tuple, output: torch.Tensor, lora: LoraLinear = lora) -> torch.Tensor:
+                    return output + lora(inputs[0])
+
+                handles.append(linear.register_forward_hook(hook))
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "__")
+
+
+def target_linears(model: Any, config: LoraConfig) -> dict[str, nn.Module]:
+    """The converters.model `Linear` modules LoRA goes on, by GGUF weight name."""
+    out = {}
+    for block in model.blocks[config.first_layer :]:
+        for module in block.modules():
+            name = getattr(module, "weight_name", None)
+            if name is None or not hasattr(module, "bias_name"):
+                continue  # RMSNorm also has weight_name; only Linear has bias_name
+            suffix = name.split(".")[2]
+            if suffix in config.targets:
+                out[name] = module
+    return out
+
+
+@dataclass
+class AnswerInputs:
+    """The readout prompts (prompt + "(") of some items, with the residual entering `first_layer`."""
+
+    item_numbers: list[int]
+    lengths: torch.Tensor  # [N]
+    hidden: torch.Tensor  # [N, S, D] residual entering first_layer (right-padded)
+    first_layer: int
+    output_weight: torch.Tensor = field(repr=False)  # [V, D] output head (dequantised once)
+
+    def rows(self, numbers: Sequence[int]) -> list[int]:
+        index = {n: r for r, n in enumerate(self.item_numbers)}
+        return [index[n] for n in numbers]
+
+
+def readout_tokens(chat_format: Any, item: Item, options: OptionTokens, system_prompt: str = SYSTEM_PROMPT) -> list[int]:
+    """The item's question in the model's chat template, then "(": the tokens eval reads the answer from."""
+    return list(chat_format.encode_chat(item_messages(item, system_prompt))) + [options.paren_token]
+
+
+def prepare_inputs(
+    model: Any,
+    chat_format: Any,
+    items: Sequence[Item],
+    options: OptionTokens,
+    first_layer: int,
+    *,
+    batch_size: int = 16,
+    system_prompt: str = SYSTEM_PROMPT,
+) -> AnswerInputs:
+    """Run blocks 0..first_layer-1 once (no grad) for every item's readout prompt."""
+    from converters.activations import pad_right
+    from converters.gguf_reader import TOKEN_EMBD
+
+    prompts = [readout_tokens(chat_format, item, options, system_prompt) for item in items]
+    tokens, lengths = pad_right(prompts, chat_format.eos_token_id)
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(prompts), batch_size):
+            h = model.embed(tokens[start : start + batch_size])
+            parts.append(model.run_blocks(h, 0, first_layer).clone())
+    head = model.weights.get(TOKEN_EMBD) if model.config.tied_output else None
+    output_weight = head if head is not None else model.model_file.dequantize(model.output.weight_name)
+    return AnswerInputs(
+        item_numbers=[item.number for item in items],
+        lengths=lengths,
+        hidden=torch.cat(parts).clone(),
+        first_layer=first_layer,
+        output_weight=output_weight.clone(),
+    )
+
+
+def answer_logprobs(model: Any, inputs: AnswerInputs, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """log-softmax [B, V] at the answer position and after "(" for `rows`, through blocks first_layer.. (with
+    whatever adapter is attached; gradients flow when enabled)."""
+    rows_t = torch.as_tensor(list(rows), dtype=torch.long)
+    lengths = inputs.lengths[rows_t]
+    width = int(lengths.max())
+    h = inputs.hidden[rows_t, :width]
+    for block in model.blocks[inputs.first_layer :]:
+        h = block(h, model.rope)
+    batch = torch.arange(len(rows_t))
+    picked = torch.stack([h[batch, lengths - 2], h[batch, lengths - 1]], dim=1)  # [B, 2, D]
+    logits = model.output_norm(picked) @ inputs.output_weight.T  # [B, 2, V]
+    logp = torch.log_softmax(logits.double(), dim=-1)
+    return logp[:, 0], logp[:, 1]
+
+
+class OptionIndex:
+    """Torch index tensors for paso_local.readout's marginalisation over the ways an option can start."""
+
+    def __init__(self, options: OptionTokens):
+        self.options = options
+        self.paren_ids = torch.as_tensor(options.paren_ids)
+        self.direct = [torch.as_tensor(options.direct_ids[options.direct_value == v]) for v in range(1, 6)]
+        self.after = [torch.as_tensor(options.after_paren_ids[options.after_paren_value == v]) for v in range(1, 6)]
+
+    def option_logprobs(self, logp1: torch.Tensor, logp2: torch.Tensor) -> torch.Tensor:
+        """[B, 5]: log P(answer value v) for v = 1..5, unnormalised (the mass left elsewhere is not added)."""
+        log_paren = torch.logsumexp(logp1[:, self.paren_ids], dim=-1)
+        columns = []
+        for v in range(5):
+            direct = torch.logsumexp(logp1[:, self.direct[v]], dim=-1)
+            via_paren = log_paren + torch.logsumexp(logp2[:, self.after[v]], dim=-1)
+            columns.append(torch.logaddexp(direct, via_paren))
+        return torch.stack(columns, dim=-1)
+
+
+def option_distributions(
+    model: Any, adapter: LoraAdapter | None, inputs: AnswerInputs, index: OptionIndex, *, batch_size: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """(dist [N, 5] over values 1..5, mass [N]) for every row of `inputs`, as paso_local.readout computes them."""
+    dists, masses = [], []
+    with torch.no_grad(), (adapter.attached(model) if adapter is not None else _nothing()):
+        for start in range(0, len(inputs.item_numbers), batch_size):
+            rows = range(start, min(start + batch_size, len(inputs.item_numbers)))
+            logp1, logp2 = answer_logprobs(model, inputs, list(rows))
+            raw = index.option_logprobs(logp1, logp2).exp()
+            mass = raw.sum(-1)
+            dists.append((raw / mass[:, None]).numpy())
+            masses.append(mass.numpy())
+    return np.concatenate(dists), np.concatenate(masses)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None

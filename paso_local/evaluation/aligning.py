@@ -1,0 +1,30 @@
+"""The one call eval makes into align: a person's 120 answers -> their control-vector file, exactly as
+`paso-local align` computes and writes it, without touching the profile store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from paso_local.errors import PasoError
+
+
+def align_to_file(
+    model_path: Path, answers: Mapping[int, int], out: Path, name: str
+) -> tuple[Path, dict[str, Any]]:
+    """Run align on `answers` (300-form item number -> 0..5; 0 dropped) and write the vector to `out`.
+    Returns the vector's path and align's report (strength, cross-validated scores, seconds)."""
+    try:
+        from converters.align_command import align
+    except ImportError as exc:
+        raise PasoError(f"the align pipeline is not available ({exc}); the pas methods need it") from exc
+    result = align(
+        model=str(model_path),
+        profile_name=name,
+        out=str(out),
+        answers_override={n: a for n, a in answers.items() if a},
+        form="120",
+        show_progress=False,
+    )
+    return result.vector_path, result.report

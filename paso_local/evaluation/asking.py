@@ -1,0 +1,185 @@
+"""Asking the 180 held-out items through llama.cpp, as the runtime runs the model (`paso_local.runtime`).
+
+Every item is the paper's question (`paso_local.questionnaire_prompt`) in the model's own chat template.
+The tokens all items share (the system prompt: ~2k tokens for the few-shot prompt, and the start of the
+question) are evaluated ONCE per system prompt and steering; each item then evaluates only its own suffix,
+after cutting the KV cache back to the shared prefix (`Llama.n_tokens = prefix; Llama.eval(suffix)`:
+llama-cpp-python removes the cache beyond `n_tokens` before decoding). benchmarks/eval_speed.py measures
+this against re-evaluating every prompt and against save_state/load_state.
+
+Per item, two readouts from the same forward passes:
+- the five-option distribution (`paso_local.readout`): P1 = next token after the prompt, P2 = next token
+  after an appended "(", each option marginalised over the ways it can start. `expected` is its mean (used
+  for the correlation), `median` its median (the `distribution` readout's answer).
+- `generate`: greedy decoding (argmax of the logits, what temperature 0 does) of the reply, at most 15 new
+  tokens like the paper, parsed like the paper's code: the first match of `[abcdeABCDE][^a-zA-Z]` (or a
+  letter ending the reply) within the reply's first 12 characters. No match: the item is unparsable; it is
+  counted and left out of that subject's Aligned Score, as the paper's code does (it scores only the parsed
+  items).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from paso_local.errors import PasoError
+from paso_local.inventory import Item
+from paso_local.questionnaire_prompt import item_messages, value_for
+from paso_local.readout import OptionTokens, expected_answer, median_answer, option_distribution
+
+READOUTS = ("distribution", "generate")
+MAX_NEW_TOKENS = 15  # the paper's max_new_tokens
+PARSE_WINDOW = 12  # the paper parses the reply's first 12 characters
+_PAPER_ANSWER = re.compile(r"[abcdeABCDE](?:[^a-zA-Z]|$)")
+
+
+def parse_reply(reply: str) -> int | None:
+    """The paper's parse of a generated reply: answer 5..1 for the first A..E not followed by a letter."""
+    match = _PAPER_ANSWER.search(reply[:PARSE_WINDOW])
+    return value_for(match.group()[0].upper()) if match else None
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the longest token prefix all sequences share, leaving at least one token of each."""
+    first = sequences[0]
+    length = min(len(s) for s in sequences) - 1
+    for seq in sequences[1:]:
+        k = 0
+        while k < length and seq[k] == first[k]:
+            k += 1
+        length = k
+    return max(length, 0)
+
+
+@dataclass(frozen=True)
+class ItemReading:
+    number: int
+    answer: float | None  # what the Aligned Score uses: the median, or the parsed letter (None: unparsable)
+    expected: float  # mean of the five-option distribution (correlation)
+    distribution: tuple[float, ...]  # P(answer = 1..5)
+    mass: float  # probability the model left on the five options
+    reply: str | None = None  # generate readout only
+
+
+class Asker:
+    """Asks items through one loaded `Runtime`; reuse it across subjects and methods (the vocabulary scan and
+    the model load happen once)."""
+
+    def __init__(self, runtime: object, readout: str = "distribution"):
+        import llama_cpp
+
+        if readout not in READOUTS:
+            raise PasoError(f"--readout {readout!r}: choose one of {', '.join(READOUTS)}")
+        self.runtime = runtime
+        self.readout = readout
+        self.chat_format = runtime.chat_format
+        self._llm = runtime_llama(runtime)
+        self._n_vocab = int(self._llm.n_vocab())
+        self._n_ctx = int(self._llm.n_ctx())
+        self.options = OptionTokens.from_chat_format(self.chat_format)
+        vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._is_end = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, int(token)))
+        self.prompt_tokens = 0  # tokens evaluated, for speed figures
+        self.prefix_tokens = 0
+
+    def _logits(self) -> np.ndarray:
+        """The last evaluated position's logits (llama-cpp-python keeps none unless logits_all)."""
+        return np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self._n_vocab,)).copy()
+
+    def _eval(self, tokens: Sequence[int], at: int) -> np.ndarray:
+        """Cut the KV cache back to `at` tokens, evaluate `tokens` after them, return the last logits."""
+        self._llm.n_tokens = at
+        try:
+            self._llm.eval(list(tokens))
+        except RuntimeError as exc:
+            raise PasoError(f"llama.cpp failed while evaluating a question: {exc}") from exc
+        self.prompt_tokens += len(tokens)
+        return self._logits()
+
+    def encode(self, system_prompt: str, items: Sequence[Item]) -> list[list[int]]:
+        prompts = [self.chat_format.encode_chat(item_messages(item, system_prompt)) for item in items]
+        longest = max(len(p) for p in prompts)
+        if longest + MAX_NEW_TOKENS + 2 > self._n_ctx:
+            raise PasoError(
+                f"a question is {longest} tokens long, too long for the {self._n_ctx}-token context; "
+                "use a model with a longer context"
+            )
+        return prompts
+
+    def ask(
+        self,
+        system_prompt: str,
+        items: Sequence[Item],
+        on_item: Callable[[], None] | None = None,
+    ) -> list[ItemReading]:
+        """Ask every item under the runtime's current steering; `on_item` is called after each (progress)."""
+        prompts = self.encode(system_prompt, items)
+        prefix = common_prefix_length(prompts)
+        self._llm.reset()
+        if prefix:
+            self._eval(prompts[0][:prefix], 0)
+            self.prefix_tokens += prefix
+        readings = []
+        for item, tokens in zip(items, prompts, strict=True):
+            readings.append(self._ask_one(item, tokens, prefix))
+            if on_item is not None:
+                on_item()
+        return readings
+
+    def _ask_one(self, item: Item, tokens: list[int], prefix: int) -> ItemReading:
+        first = self._eval(tokens[prefix:], prefix)
+        after_paren = self._eval([self.options.paren_token], len(tokens))
+        dist, mass = option_distribution(first, after_paren, self.options)
+        answer: float | None = float(median_answer(dist))
+        reply = None
+        if self.readout == "generate":
+            reply = self._greedy_reply(first, after_paren, len(tokens))
+            answer = parse_reply(reply)
+            answer = None if answer is None else float(answer)
+        return ItemReading(
+            number=item.number,
+            answer=answer,
+            expected=float(expected_answer(dist)),
+            distribution=tuple(float(p) for p in dist),
+            mass=float(mass),
+            reply=reply,
+        )
+
+    def _greedy_reply(self, first: np.ndarray, after_paren: np.ndarray, position: int) -> str:
+        """Greedy continuation from the prompt's logits. The "(" already evaluated for the distribution is
+        reused when greedy picks it too (the usual case on SmolLM2)."""
+        produced: list[int] = []
+        logits = first
+        while len(produced) < MAX_NEW_TOKENS:
+            token = int(np.argmax(logits))
+            if self._is_end(token):
+                break
+            produced.append(token)
+            if len(self.chat_format.detokenize(produced)) >= PARSE_WINDOW:
+                break  # the parse reads only the first 12 characters: more tokens cannot change it
+            if len(produced) == 1 and token == self.options.paren_token:
+                logits = after_paren
+            else:
+                logits = self._eval([token], position)
+            position += 1
+        return self.chat_format.detokenize(produced)
+
+
+def runtime_llama(runtime: object) -> object:
+    """The `llama_cpp.Llama` inside a `paso_local.runtime.Runtime` (eval needs tokens and logits, which the
+    Runtime's chat API does not expose)."""
+    llm = getattr(runtime, "llama", None) or getattr(runtime, "_llm", None)
+    if llm is None:
+        raise PasoError("the model runtime is closed")
+    return llm
+
+
+def timed(function: Callable[[], object]) -> tuple[object, float]:
+    started = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - started

@@ -1,0 +1,249 @@
+"""`paso-local eval`: the paper's protocol through the deployed path (GGUF in llama.cpp, exported vector).
+
+Per subject the 120-form answers are all a method sees; the other 180 items are asked and scored. `base`
+does not depend on the subject and is asked once; `pas` and `pas+fewshot` share one vector per subject.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from paso_local.errors import PasoError
+from paso_local.evaluation.asking import Asker, ItemReading
+from paso_local.evaluation.methods import Method, parse_methods
+from paso_local.evaluation.metrics import SubjectResult, score_subject, summarise
+from paso_local.evaluation.references import REFERENCE_NAMES, reference_predictions
+from paso_local.evaluation.results import PUBLISHED, TEST_SET_REFERENCES, print_results, write_json
+from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
+from paso_local.inventory import held_out_items
+from paso_local.modelfiles import resolve_model
+from paso_local.progress import progress_bar, status
+from paso_local.subjects import load_subjects
+
+N_CTX = 4096
+NOTES = {
+    "aligned_score": "per domain, mean |answer - person's answer| over held-out items the person answered "
+    "(0 skipped) and the method answered (unparsable skipped), averaged over subjects; sum of domains",
+    "correlation": "within-person Pearson r across held-out items between the expected answer of the "
+    "five-option distribution (references: their prediction) and the person's answer, averaged over "
+    "subjects that have one (constant answers on either side have none)",
+    "seconds_per_subject": "asking time (plus align time for pas methods) divided by subjects; base is "
+    "asked once, so its figure is that one run divided by the subjects",
+    "references": "computed from the subjects file; leave-one-subject-out over every subject of the file; "
+    "acquiescence-only uses only the subject's own 120 alignment answers (their median)",
+}
+
+
+@dataclass
+class MethodRun:
+    """Everything one method produced: per-subject results and the seconds spent (align included)."""
+
+    method: Method
+    results: list[SubjectResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def reference_results(
+    pool: list[SplitSubject], targets: list[SplitSubject]
+) -> dict[str, list[SubjectResult]]:
+    """Score every no-LLM reference on the targets; the prediction is also the 'expected answer'."""
+    numbers = held_out_numbers()
+    out: dict[str, list[SubjectResult]] = {}
+    for name, predictions in reference_predictions(pool, targets).items():
+        rows = []
+        for subject, row in zip(targets, predictions, strict=True):
+            values = {n: float(v) for n, v in zip(numbers, row, strict=True)}
+            rows.append(score_subject(subject.case, subject.index, values, values, subject.held_out))
+        out[name] = rows
+    return out
+
+
+def score_readings(subject: SplitSubject, readings: list[ItemReading], seconds: float) -> SubjectResult:
+    result = score_subject(
+        subject.case,
+        subject.index,
+        {r.number: r.answer for r in readings},
+        {r.number: r.expected for r in readings},
+        subject.held_out,
+    )
+    result.seconds = seconds
+    result.extra = {
+        "answers": [r.answer for r in readings],
+        "expected": [round(r.expected, 4) for r in readings],
+        "option_mass": round(sum(r.mass for r in readings) / len(readings), 4),
+    }
+    if readings and readings[0].reply is not None:
+        result.extra["replies"] = [r.reply for r in readings]
+    return result
+
+
+class Evaluation:
+    """The model-side loop: one loaded runtime and asker for every method and subject."""
+
+    def __init__(self, model_path: Path, readout: str, threads: int | None):
+        from paso_local.runtime import Runtime
+
+        self.model_path = model_path
+        self.runtime = Runtime.open(model_path, n_ctx=N_CTX, n_threads=threads)
+        self.asker = Asker(self.runtime, readout)
+        self._workdir = tempfile.TemporaryDirectory(prefix="paso-eval-")
+
+    def close(self) -> None:
+        self.runtime.close()
+        self._workdir.cleanup()
+
+    def steer_with(self, subject: SplitSubject) -> tuple[float, dict]:
+        """Align a vector from the subject's 120 answers (align writes the GGUF file a person gets), load
+        that file through the runtime and apply it. Returns align's seconds and a summary of its report."""
+        from paso_local.evaluation.aligning import align_to_file
+        from paso_local.runtime import Steering
+
+        started = time.perf_counter()
+        out = Path(self._workdir.name) / f"subject-{subject.index}.gguf"
+        path, report = align_to_file(self.model_path, subject.alignment, out, f"eval-case-{subject.case}")
+        seconds = time.perf_counter() - started
+        self.runtime.load_vector(path)
+        self.runtime.set_steering(Steering())
+        summary = {
+            key: report.get(key)
+            for key in (
+                "strength",
+                "vector_kind",
+                "cv_aligned_score",
+                "activation_cache_hit",
+                "usable_answers",
+            )
+        }
+        return seconds, summary
+
+    def steer_again(self) -> None:
+        """Re-apply the vector `steer_with` loaded last (after an unsteered method of the same subject)."""
+        from paso_local.runtime import Steering
+
+        self.runtime.set_steering(Steering())
+
+    def unsteer(self) -> None:
+        self.runtime.clear_steering()
+
+    def ask(self, system_prompt: str, bar) -> tuple[list[ItemReading], float]:
+        started = time.perf_counter()
+        readings = self.asker.ask(system_prompt, held_out_items(), on_item=bar.advance)
+        return readings, time.perf_counter() - started
+
+
+def run_methods(
+    evaluation: Evaluation, methods: list[Method], targets: list[SplitSubject], show_progress: bool = True
+) -> dict[str, MethodRun]:
+    runs = {m.name: MethodRun(m) for m in methods}
+    n_items = len(held_out_items())
+    shared = [m for m in methods if not m.personal]
+    personal = [m for m in methods if m.personal]
+    total = n_items * (len(shared) + len(personal) * len(targets))
+    with progress_bar("eval", total, enabled=show_progress) as bar:
+        for method in shared:  # the same answers for every subject: asked once
+            bar.describe(f"{method.name} (once for all subjects)")
+            evaluation.unsteer()
+            readings, seconds = evaluation.ask(method.system_prompt({}), bar)
+            run = runs[method.name]
+            run.seconds += seconds
+            run.results = [score_readings(s, readings, seconds / len(targets)) for s in targets]
+        for k, subject in enumerate(targets, start=1):
+            align_seconds: float | None = None
+            align_summary: dict = {}
+            for method in personal:
+                where = f"subject {k}/{len(targets)} (case {subject.case})"
+                spent = 0.0
+                if method.steered and align_seconds is None:
+                    bar.describe(f"aligning {where}")
+                    align_seconds, align_summary = evaluation.steer_with(subject)
+                    spent = align_seconds  # counted once, for the first steered method
+                elif method.steered:
+                    evaluation.steer_again()
+                else:
+                    evaluation.unsteer()
+                bar.describe(f"{method.name}: {where}")
+                readings, seconds = evaluation.ask(method.system_prompt(subject.alignment), bar)
+                run = runs[method.name]
+                run.seconds += seconds + spent
+                result = score_readings(subject, readings, seconds + spent)
+                if method.steered:
+                    result.extra["align"] = {"seconds": round(align_seconds or 0.0, 2), **align_summary}
+                run.results.append(result)
+            evaluation.unsteer()
+    return runs
+
+
+def build_document(
+    *,
+    runs: dict[str, MethodRun],
+    references: dict[str, list[SubjectResult]],
+    targets: list[SplitSubject],
+    readout: str,
+    model: dict,
+    subjects_file: str,
+    wall_seconds: float,
+) -> dict:
+    n = max(len(targets), 1)
+    per_subject = []
+    for name, run in runs.items():
+        per_subject.extend({"method": name, **r.as_json()} for r in run.results)
+    for name, rows in references.items():
+        per_subject.extend({"method": name, "reference": True, **r.as_json()} for r in rows)
+    return {
+        "methods": {name: summarise(run.results, run.seconds / n) for name, run in runs.items()},
+        "references": {name: summarise(rows) for name, rows in references.items()},
+        "published": PUBLISHED,
+        "published_test_set_references": TEST_SET_REFERENCES,
+        "per_subject": per_subject,
+        "readout": readout,
+        "model": model,
+        "subjects_file": subjects_file,
+        "subjects": [{"index": s.index, "case": s.case} for s in targets],
+        "held_out_items": list(held_out_numbers()),
+        "wall_seconds": round(wall_seconds, 1),
+        "notes": NOTES,
+    }
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    methods = parse_methods(args.methods)
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        raise PasoError(f"--threads {threads}: use 1 or more")
+    subjects = load_subjects(Path(args.subjects))
+    chosen = select_subjects(subjects, index=args.index, cases=args.cases)
+    pool = [split_subject(s) for s in subjects]
+    targets = [split_subject(s) for s in chosen]
+    model_path = resolve_model(args.model)
+
+    references = reference_results(pool, targets)
+    status(f"eval: {len(targets)} subjects x {', '.join(m.name for m in methods)} on {model_path.name}")
+    evaluation = Evaluation(model_path, args.readout, threads)
+    try:
+        runs = run_methods(evaluation, methods, targets)
+        info = evaluation.runtime.info
+        model = {"name": info.name, "file": info.file_name, "architecture": info.architecture}
+    finally:
+        evaluation.close()
+    document = build_document(
+        runs=runs,
+        references={name: references[name] for name in REFERENCE_NAMES if name in references},
+        targets=targets,
+        readout=args.readout,
+        model=model,
+        subjects_file=str(args.subjects),
+        wall_seconds=time.perf_counter() - started,
+    )
+    to_stdout = args.json == "-"
+    print_results(document, Console(stderr=True) if to_stdout else Console())
+    if args.json:
+        write_json(document, args.json)
+    status(f"eval took {document['wall_seconds']:.0f} s")
+    return 0

@@ -1,0 +1,99 @@
+"""What each evaluated method gives the model: a system prompt, and for `pas` methods the person's vector.
+
+- `base`: the paper's system prompt, nothing personal (the same answers for every subject: asked once).
+- `fewshot`: the paper's few-shot baseline: the person's 120 answers listed in the system prompt, in the
+  paper's words ("Here are some of your behaviors and your level of recognition towards them;" then
+  "statement:Answer label" joined by ";"). Missing answers (0) are left out (the paper wrote "Unknown").
+- `profile-prompt`: a compact description of the person's Big Five domain and facet scores (from the 120
+  answers).
+- `pas`: the paper's system prompt, steered by the person's aligned vector (exactly `paso-local align`).
+- `pas+fewshot`: the few-shot system prompt AND the vector: what the paper's code calls PAS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from paso_local.errors import PasoError
+from paso_local.inventory import DOMAINS, facets, form_items
+from paso_local.questionnaire_prompt import SYSTEM_PROMPT
+from paso_local.scoring import score_answers
+
+ANSWER_LABELS = {
+    5: "Very Accurate",
+    4: "Moderately Accurate",
+    3: "Neither Accurate Nor Inaccurate",
+    2: "Moderately Inaccurate",
+    1: "Very Inaccurate",
+}
+FEWSHOT_LEAD = "Here are some of your behaviors and your level of recognition towards them;"
+
+
+def fewshot_prompt(alignment: Mapping[int, int]) -> str:
+    """The paper's few-shot system prompt from the 120 alignment answers (short-form order, 0s left out)."""
+    lines = [
+        f"{item.text}:{ANSWER_LABELS[alignment[item.number]]}"
+        for item in form_items("120")
+        if alignment.get(item.number, 0)
+    ]
+    return FEWSHOT_LEAD + ";".join(lines)
+
+
+def _level(score: float) -> str:
+    if score < 2.5:
+        return "low"
+    if score <= 3.5:
+        return "average"
+    return "high"
+
+
+def profile_prompt(alignment: Mapping[int, int]) -> str:
+    """A compact description of the domain and facet scores (1..5) computed from the 120 alignment answers."""
+    scores = score_answers(alignment, form="120")
+    names = facets()
+    parts = []
+    for domain, domain_name in DOMAINS.items():
+        value = scores.domains[domain]
+        if value is None:
+            parts.append(f"{domain_name}: unknown")
+            continue
+        facet_text = ", ".join(
+            f"{names[code].lower()} {scores.facets[code]:.1f}"
+            for code in names
+            if code.startswith(domain) and scores.facets[code] is not None
+        )
+        parts.append(f"{domain_name} {value:.1f} ({_level(value)}; {facet_text})")
+    return (
+        "You are a person with this personality (Big Five scores from your own answers to the IPIP-NEO-120 "
+        "questionnaire, 1 = very low, 3 = average, 5 = very high): " + "; ".join(parts) + ". "
+        "Answer every question as this person would."
+    )
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    system_prompt: Callable[[Mapping[int, int]], str]  # alignment answers -> system prompt
+    steered: bool  # uses the person's PAS vector
+    personal: bool  # depends on the subject at all (False: asked once for every subject)
+
+
+METHODS: dict[str, Method] = {
+    "base": Method("base", lambda _answers: SYSTEM_PROMPT, steered=False, personal=False),
+    "fewshot": Method("fewshot", fewshot_prompt, steered=False, personal=True),
+    "profile-prompt": Method("profile-prompt", profile_prompt, steered=False, personal=True),
+    "pas": Method("pas", lambda _answers: SYSTEM_PROMPT, steered=True, personal=True),
+    "pas+fewshot": Method("pas+fewshot", fewshot_prompt, steered=True, personal=True),
+}
+
+
+def parse_methods(text: str) -> list[Method]:
+    """`--methods a,b,...` -> Methods in the order given (duplicates removed)."""
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    if not names:
+        raise PasoError(f"--methods: name at least one of {', '.join(METHODS)}")
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise PasoError(f"--methods: unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    return [METHODS[n] for n in dict.fromkeys(names)]

@@ -1,0 +1,104 @@
+"""The eval's output: a rich table (methods, the references computed from the subjects file, the paper's
+published numbers) and the JSON document."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from paso_local.errors import PasoError
+from paso_local.inventory import DOMAINS
+from paso_local.storage import atomic_write_text
+
+# Zhu et al. 2025 (ICLR), Aligned Score on the PAPI test set, as summarised in docs/pas-method.md.
+PUBLISHED: dict[str, dict[str, float | None]] = {
+    "PAS, Llama-3-8B-Instruct": {"A": 0.94, "C": 0.91, "E": 0.86, "N": 0.98, "O": 0.72, "sum": 4.41},
+    "GPT-4o, prompted": {"sum": 4.42},
+    "PAS, Llama-3-70B": {"sum": 4.74},
+    "Few-shot prompt, Llama-3-8B": {"sum": 5.96},
+    "DPO, Llama-3-8B": {"sum": 7.45},
+    "PPO, Llama-3-8B": {"sum": 7.62},
+}
+# The same non-LLM references computed on the paper's 300 released test subjects (docs/pas-method.md).
+TEST_SET_REFERENCES: dict[str, dict[str, float | None]] = {
+    "answer-C": {"sum": 3.79},
+    "acquiescence-only": {"sum": 3.49},
+    "population-mean-LOO": {"sum": 3.14},
+    "ridge-LOO": {"sum": 2.40},
+}
+COLUMNS = (*DOMAINS, "sum", "correlation", "n_subjects", "seconds_per_subject")
+
+
+def _cell(value: object, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def results_table(document: dict) -> Table:
+    """One row per method, reference and published figure; lower Aligned Score is better."""
+    table = Table(
+        title=f"Aligned Score on the 180 held-out items (lower is better), readout: {document['readout']}",
+        caption="correlation: within-person Pearson r between the model's expected answer (a reference's "
+        "prediction) and the person's answer, averaged over subjects that have one",
+        header_style="bold",
+    )
+    table.add_column("")
+    for name in DOMAINS:
+        table.add_column(name, justify="right")
+    table.add_column("sum", justify="right", style="bold")
+    table.add_column("r", justify="right")
+    table.add_column("subjects", justify="right")
+    table.add_column("s/subject", justify="right")
+
+    def add(label: str, row: dict, seconds: bool = True) -> None:
+        table.add_row(
+            label,
+            *(_cell(row.get(d)) for d in DOMAINS),
+            _cell(row.get("sum")),
+            _cell(row.get("correlation")),
+            _cell(row.get("n_subjects")),
+            _cell(row.get("seconds_per_subject"), 1) if seconds else "",
+        )
+
+    model = document.get("model", {}).get("name", "model")
+    for name, row in document["methods"].items():
+        add(f"{name} ({model})", row)
+    table.add_section()
+    for name, row in document["references"].items():
+        add(f"{name} (no LLM, this file)", row, seconds=False)
+    table.add_section()
+    for name, row in document["published"].items():
+        add(f"{name} (paper)", row, seconds=False)
+    for name, row in document["published_test_set_references"].items():
+        add(f"{name} (no LLM, paper's 300 test subjects)", row, seconds=False)
+    return table
+
+
+def print_results(document: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(results_table(document))
+    unparsable = {n: r["unparsable"] for n, r in document["methods"].items() if r.get("unparsable")}
+    if unparsable:
+        console.print(
+            "unparsable replies (left out of the score, as the paper's code does): "
+            + ", ".join(f"{n} {c}" for n, c in unparsable.items())
+        )
+
+
+def write_json(document: dict, out: str) -> None:
+    """`out` is a path, or '-' for stdout."""
+    text = json.dumps(document, indent=1)
+    if out == "-":
+        sys.stdout.write(text + "\n")
+        return
+    try:
+        atomic_write_text(Path(out), text + "\n")
+    except OSError as exc:  # storage raises PasoError for most failures; be safe
+        raise PasoError(f"cannot write {out}: {exc}") from exc

@@ -1,0 +1,70 @@
+"""Applying a llama.cpp LoRA GGUF adapter to an open llama-cpp-python model (no torch here).
+
+llama-cpp-python 0.3.36 loads a LoRA only at construction (`Llama(lora_path=...)`); to switch adapters on one
+loaded model we use the low-level API it exposes:
+    llama_adapter_lora_init(model, path) -> adapter | NULL
+    llama_set_adapters_lora(ctx, adapters[], n, scales[]) -> 0   (n = 0, NULL: no adapter)
+    llama_adapter_lora_free(adapter)
+As with control vectors, the KV cache is not invalidated: `Llama.reset()` after every change.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import Any
+
+from paso_local.errors import PasoError
+
+
+class LoraHandle:
+    """One loaded adapter on one `llama_cpp.Llama`. Close it (or `with`) to clear and free it."""
+
+    def __init__(self, llm: Any, path: str | Path, scale: float = 1.0):
+        import llama_cpp
+
+        self._api = llama_cpp
+        self._llm = llm
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise PasoError(f"LoRA adapter {self.path} does not exist")
+        self._adapter = llama_cpp.llama_adapter_lora_init(llm.model, str(self.path).encode("utf-8"))
+        if not self._adapter:
+            raise PasoError(
+                f"llama.cpp refused the LoRA adapter {self.path} (wrong base model or not a LoRA GGUF); "
+                "re-run `paso-local align --method dpo|ppo` for this model"
+            )
+        self.applied = False
+        self.apply(scale)
+
+    def apply(self, scale: float = 1.0) -> None:
+        adapters = (self._api.llama_adapter_lora_p_ctypes * 1)(self._adapter)
+        scales = (ctypes.c_float * 1)(float(scale))
+        if self._api.llama_set_adapters_lora(self._llm.ctx, adapters, 1, scales) != 0:
+            raise PasoError(f"llama.cpp could not apply the LoRA adapter {self.path}")
+        self.applied = True
+        self._llm.reset()
+
+    def clear(self) -> None:
+        if self.applied:
+            self._api.llama_set_adapters_lora(self._llm.ctx, None, 0, None)
+            self.applied = False
+            self._llm.reset()
+
+    def close(self) -> None:
+        self.clear()
+        if self._adapter:
+            self._api.llama_adapter_lora_free(self._adapter)
+            self._adapter = None
+
+    def __enter__(self) -> LoraHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def apply_lora(llm: Any, path: str | Path, scale: float = 1.0) -> LoraHandle:
+    """Load the adapter at `path` onto `llm` (a `llama_cpp.Llama` or a paso_local.runtime.Runtime) and apply it."""
+    inner = getattr(llm, "_llm", llm)
+    return LoraHandle(inner, path, scale)

@@ -1,0 +1,60 @@
+"""The paper's questionnaire prompt (PAS, Zhu et al. 2025): one IPIP statement, answered with one letter A..E.
+
+Shared by `align` (contrastive activations, cross-validation) and `eval`, so both ask exactly the same question.
+Letters map to answers A=5 (Very Accurate) ... E=1 (Very Inaccurate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from paso_local.inventory import Item
+
+SYSTEM_PROMPT = "You are a helpful, honest and concise assistant."
+QUESTION_TEMPLATE = (
+    'Given a statement of you: "You {statement}."\n'
+    "Please choose from the following options to identify how accurately this statement describes you.\n"
+    "Options:\n"
+    "(A). Very Accurate\n"
+    "(B). Moderately Accurate\n"
+    "(C). Neither Accurate Nor Inaccurate\n"
+    "(D). Moderately Inaccurate\n"
+    "(E). Very Inaccurate"
+)
+LETTERS = "ABCDE"
+LETTER_VALUE = {letter: 5 - i for i, letter in enumerate(LETTERS)}  # A=5 ... E=1
+VALUE_LETTER = {value: letter for letter, value in LETTER_VALUE.items()}
+AGREE_LETTER = "A"  # the two answers contrasted by PAS
+DISAGREE_LETTER = "E"
+
+
+def statement(item: Item) -> str:
+    """The item as the rest of "You ...": first letter lower-cased (keeping "I"), final period dropped."""
+    text = item.text.strip().rstrip(".").strip()
+    return text[:1].lower() + text[1:]
+
+
+def question(item: Item) -> str:
+    """The user message asking the model about itself."""
+    return QUESTION_TEMPLATE.format(statement=statement(item))
+
+
+def item_messages(item: Item, system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
+    """The chat for one item: system prompt + question (the assistant's answer is left to the model)."""
+    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": question(item)}]
+
+
+def letter_for(value: int) -> str:
+    """Answer 1..5 -> its letter (5 -> "A")."""
+    return VALUE_LETTER[value]
+
+
+def value_for(letter: str) -> int:
+    """Letter A..E -> its answer (A -> 5)."""
+    return LETTER_VALUE[letter]
+
+
+def prompt_fingerprint(system_prompt: str = SYSTEM_PROMPT) -> str:
+    """A hash of everything that shapes the prompt text (template, system prompt, letters): a cache-key part."""
+    parts = [QUESTION_TEMPLATE, system_prompt, LETTERS, AGREE_LETTER, DISAGREE_LETTER, "statement:v1"]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()

@@ -1,0 +1,537 @@
+"""The one adapter over llama-cpp-python: load a GGUF model, apply a control vector, stream a chat reply.
+
+Steering facts this module relies on (see docs/llama-cpp-control-vectors.md): the vector is applied with
+`llama_set_adapter_cvec` as the FULL (n_layer - 1) * n_embd buffer, cleared with a null buffer, and every
+change is followed by `Llama.reset()`, because llama.cpp keeps the KV cache (computed under the old steering)
+otherwise.
+
+A `Runtime` is not thread-safe: one thread at a time generates (the chat app uses a single worker).
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paso_local.controlvector import ControlVector, read_control_vector
+from paso_local.errors import PasoError
+
+EXTRA_BUFFERS_ENV = "PASO_LOCAL_EXTRA_BUFFERS"
+CVEC_FUNCTIONS = ("llama_set_adapter_cvec", "llama_apply_adapter_cvec", "llama_control_vector_apply")
+DEFAULT_SEED = 0
+REST_TOLERANCE = 1e-4  # relative size below which a vector counts as exactly the sum of its domain parts
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the loaded model is, from its own metadata (never from its file name)."""
+
+    path: Path
+    architecture: str
+    name: str
+    description: str
+    n_embd: int
+    n_layer: int
+    n_ctx: int
+    size_bytes: int
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class Steering:
+    """How to steer the next generation: on/off, overall strength, per-domain multipliers (default 1.0)."""
+
+    enabled: bool = True
+    strength: float = 1.0
+    domain_strengths: Mapping[str, float] = field(default_factory=dict)
+
+    def key(self) -> tuple:
+        """Equal keys mean llama.cpp needs no new buffer (off is off whatever the strengths say)."""
+        if not self.enabled:
+            return (False,)
+        return (
+            True,
+            float(self.strength),
+            tuple(sorted((k, float(v)) for k, v in self.domain_strengths.items())),
+        )
+
+
+UNSTEERED = Steering(enabled=False)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings; temperature 0 is greedy. The seed is fixed so a reply can be reproduced."""
+
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    seed: int = DEFAULT_SEED
+    max_tokens: int = 512
+
+
+GREEDY = Sampling(temperature=0.0, repeat_penalty=1.0)
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    tokens: int
+    prompt_tokens: int
+    prompt_seconds: float
+    decode_seconds: float
+    tokens_per_second: float
+    context_used: int
+    context_size: int
+    finish_reason: str  # "stop" (end of turn), "length" (max tokens), "context" (window full), "cancelled"
+    steered: bool
+    strength: float
+
+
+@dataclass(frozen=True)
+class DomainVector:
+    """One domain's part of a vector: its aligned strength and its (unscaled) directions."""
+
+    strength: float
+    directions: dict[int, np.ndarray]
+
+
+@dataclass(frozen=True)
+class LoadedVector:
+    """A control vector validated against the loaded model."""
+
+    path: Path
+    vector: ControlVector
+    domains: dict[str, DomainVector]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_domains(self) -> bool:
+        return bool(self.domains)
+
+    def composed(self, steering: Steering) -> ControlVector:
+        """strength * (rest + sum_d m_d * s_d * dir_d), where rest is what the file's vector holds beyond its
+        domain parts (nothing, up to rounding, for align's vectors). All multipliers 1: the file's vector."""
+        multipliers = {d: float(m) for d, m in steering.domain_strengths.items() if d in self.domains}
+        if all(m == 1.0 for m in multipliers.values()):
+            return self.vector.scaled(steering.strength)
+        layers = sorted(set(self.vector.directions).union(*(p.directions for p in self.domains.values())))
+        zero = np.zeros(self.vector.n_embd, dtype=np.float64)
+        parts = {layer: zero.copy() for layer in layers}
+        scaled = {layer: zero.copy() for layer in layers}
+        for domain, part in self.domains.items():
+            weight = multipliers.get(domain, 1.0)
+            for layer, direction in part.directions.items():
+                parts[layer] += part.strength * direction
+                scaled[layer] += weight * part.strength * direction
+        combined = {layer: self.vector.directions.get(layer, zero).astype(np.float64) for layer in layers}
+        rest = {layer: combined[layer] - parts[layer] for layer in layers}
+        total = np.sqrt(sum(float(v @ v) for v in combined.values()))
+        if np.sqrt(sum(float(v @ v) for v in rest.values())) <= REST_TOLERANCE * max(total, 1e-30):
+            rest = {layer: zero for layer in layers}  # the file's vector is the sum of its parts
+        directions = {layer: (rest[layer] + scaled[layer]).astype(np.float32) for layer in layers}
+        return replace(self.vector, directions=directions).scaled(steering.strength)
+
+
+class Generation:
+    """An iterator of text pieces of one reply; `stats` is set once it is exhausted (or stopped)."""
+
+    def __init__(self, source: Callable[[Generation], Iterator[str]]):
+        self.stats: GenerationStats | None = None
+        self.text = ""
+        self._pieces = source(self)
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self.text += piece
+            yield piece
+
+    def collect(self) -> str:
+        for _ in self:
+            pass
+        return self.text
+
+
+class Runtime:
+    """A loaded model and its llama.cpp context, with optional steering. Close it (or use `with`)."""
+
+    def __init__(self, llm: Any, info: ModelInfo):
+        from paso_local.chat_format import ChatFormat
+
+        self._llm = llm
+        self.info = info
+        self.chat_format = ChatFormat.from_llama(llm)
+        self.vector: LoadedVector | None = None
+        self._applied_key: tuple = (False,)
+        self._vocab = _cvec_api().llama_model_get_vocab(llm.model)
+
+    # --- loading -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        extra_buffers: bool | None = None,
+    ) -> Runtime:
+        """Load a GGUF model. `extra_buffers` enables llama.cpp's CPU weight repacking (AMX / CPU_REPACK);
+        None reads PASO_LOCAL_EXTRA_BUFFERS (default off: on some virtual machines AMX crashes llama.cpp)."""
+        import llama_cpp
+
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise PasoError(
+                f"model file {path} does not exist; give the path of a .gguf file (see `paso-local models`)"
+            )
+        if n_ctx < 16:
+            raise PasoError(f"--n-ctx {n_ctx} is too small; use at least 512")
+        threads = n_threads if n_threads and n_threads > 0 else (os.cpu_count() or 1)
+        if extra_buffers is None:
+            extra_buffers = os.environ.get(EXTRA_BUFFERS_ENV, "0").strip().lower() in (
+                "1",
+                "true",
+                "yes",
+                "on",
+            )
+        try:
+            with _model_params(use_extra_bufts=extra_buffers):
+                llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_gpu_layers=n_gpu_layers,
+                    seed=DEFAULT_SEED,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise PasoError(
+                f"llama.cpp cannot load {path} ({exc}); is it a complete GGUF model file "
+                "of an architecture this llama-cpp-python supports?"
+            ) from exc
+        meta = llm.metadata
+        info = ModelInfo(
+            path=path.resolve(),
+            architecture=meta.get("general.architecture", "unknown"),
+            name=meta.get("general.name", path.stem),
+            description=llm._model.desc(),
+            n_embd=int(llama_cpp.llama_model_n_embd(llm.model)),
+            n_layer=int(llama_cpp.llama_model_n_layer(llm.model)),
+            n_ctx=int(llm.n_ctx()),
+            size_bytes=int(llama_cpp.llama_model_size(llm.model)),
+        )
+        return cls(llm, info)
+
+    def load_vector(self, path: str | Path) -> LoadedVector:
+        """Read a control vector and check it fits this model (it is applied by `set_steering`)."""
+        path = Path(path).expanduser()
+        vector = read_control_vector(path)
+        made_for = _vector_model_name(vector)
+        info = self.info
+        model = f"{info.file_name} ({info.architecture}, n_embd {info.n_embd}, {info.n_layer} layers)"
+        realign = f"run `paso-local align --model {info.path}` to make one for it"
+        if vector.n_embd != info.n_embd:
+            raise PasoError(
+                f"control vector {path} was made for {made_for} (n_embd {vector.n_embd}), but the loaded "
+                f"model is {model}. Use the vector made for this model, or {realign}."
+            )
+        if vector.layer_count > info.n_layer - 1:
+            raise PasoError(
+                f"control vector {path} was made for {made_for} (steers up to block {vector.layer_count}), "
+                f"but the loaded model is {model}. Use the vector made for this model, or {realign}."
+            )
+        warnings = []
+        expected = vector.metadata.get("model_sha256")
+        if expected:
+            from paso_local.modelfiles import file_sha256
+
+            if str(expected) != file_sha256(info.path):
+                warnings.append(
+                    f"control vector {path.name} was made for {made_for}, a different file than "
+                    f"{info.file_name} (same shape, other sha256): the steering may not mean what it did; "
+                    f"{realign}."
+                )
+        loaded = LoadedVector(path, vector, _domain_vectors(vector, path), tuple(warnings))
+        if self._applied_key != (False,):
+            self._apply(None)
+            self._applied_key = (False,)
+        self.vector = loaded
+        return loaded
+
+    # --- steering ------------------------------------------------------------------------------------------
+
+    @property
+    def steered(self) -> bool:
+        return self._applied_key[0] is True
+
+    def set_steering(self, steering: Steering) -> None:
+        """Apply (or clear) the loaded vector as `steering` says; a no-op when nothing changes."""
+        if steering.enabled and self.vector is None:
+            raise PasoError("no control vector is loaded; load one first (or chat unsteered)")
+        key = steering.key()
+        if key == self._applied_key:
+            return
+        if steering.enabled:
+            buffer = self.vector.composed(steering).as_buffer(self.info.n_layer)
+            self._apply(buffer)
+        else:
+            self._apply(None)
+        self._applied_key = key
+
+    def clear_steering(self) -> None:
+        self.set_steering(UNSTEERED)
+
+    def _apply(self, buffer: np.ndarray | None) -> None:
+        """Set (or clear, for None) llama.cpp's control vector and drop the KV cache computed under the old
+        one. The caller records the new steering key once this returns."""
+        self._applied_key = (None,)  # unknown until it succeeds
+        name, function = _cvec_function()
+        if buffer is None:
+            code = function(self._llm.ctx, None, 0, self.info.n_embd, -1, -1)
+        else:
+            buffer = np.ascontiguousarray(buffer, dtype=np.float32)
+            expected = (self.info.n_layer - 1, self.info.n_embd)
+            if buffer.shape != expected:  # checked here: llama.cpp would read past a short buffer
+                raise PasoError(f"control-vector buffer has shape {buffer.shape}, expected {expected}")
+            pointer = buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            code = function(self._llm.ctx, pointer, buffer.size, self.info.n_embd, 1, self.info.n_layer - 1)
+        if code != 0:
+            raise PasoError(f"llama.cpp refused the control vector ({name} returned {code})")
+        self._llm.reset()
+
+    # --- generation ----------------------------------------------------------------------------------------
+
+    @property
+    def context_used(self) -> int:
+        return int(self._llm.n_tokens)
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return len(self.chat_format.encode_chat(messages))
+
+    def fit_messages(self, messages: list[dict], reserve: int) -> list[dict]:
+        """Drop the oldest turns (never a leading system message or the last message) until the prompt plus
+        `reserve` tokens fit the context."""
+        kept = list(messages)
+        budget = self.info.n_ctx - reserve
+        while self.count_tokens(kept) > budget:
+            first = 1 if kept and kept[0].get("role") == "system" else 0
+            if len(kept) - first <= 1:
+                raise PasoError(
+                    f"the message is {self.count_tokens(kept)} tokens; with {reserve} for the reply it "
+                    f"does not fit the {self.info.n_ctx}-token context. Shorten it or raise --n-ctx."
+                )
+            del kept[first]
+        return kept
+
+    def stream_chat(
+        self,
+        messages: list[dict],
+        *,
+        sampling: Sampling = Sampling(),
+        steering: Steering | None = None,
+        stop: threading.Event | None = None,
+    ) -> Generation:
+        """Stream the assistant's reply to `messages`. Applies `steering` first when given; setting `stop`
+        ends the reply after the current token."""
+        if steering is not None:
+            self.set_steering(steering)
+        reserve = min(sampling.max_tokens, max(self.info.n_ctx // 2, 1))
+        prompt = self.chat_format.encode_chat(self.fit_messages(messages, reserve))
+        event = stop or threading.Event()
+        return Generation(lambda generation: self._pieces(prompt, sampling, event, generation))
+
+    def _pieces(
+        self, prompt: list[int], sampling: Sampling, stop: threading.Event, generation: Generation
+    ) -> Iterator[str]:
+        import llama_cpp
+
+        llm = self._llm
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        llm.set_seed(sampling.seed)
+        started = time.perf_counter()
+        first_at = last_at = None
+        produced = 0
+        finish = "stop"
+        try:
+            tokens = llm.generate(
+                prompt,
+                temp=sampling.temperature,
+                top_k=sampling.top_k,
+                top_p=sampling.top_p,
+                min_p=sampling.min_p,
+                repeat_penalty=sampling.repeat_penalty,
+                reset=True,
+            )
+            for token in tokens:
+                if stop.is_set():
+                    finish = "cancelled"
+                    break
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    break
+                last_at = time.perf_counter()
+                if first_at is None:
+                    first_at = last_at
+                produced += 1
+                piece = decoder.decode(llm.detokenize([token]))
+                if piece:
+                    yield piece
+                if produced >= sampling.max_tokens:
+                    finish = "length"
+                    break
+                if llm.n_tokens + 1 >= self.info.n_ctx:
+                    finish = "context"
+                    break
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                yield tail
+        except RuntimeError as exc:  # llama_decode failures surface as RuntimeError
+            raise PasoError(f"llama.cpp failed while generating: {exc}") from exc
+        finally:
+            generation.stats = self._stats(produced, len(prompt), started, first_at, last_at, finish)
+
+    def _stats(
+        self,
+        produced: int,
+        prompt_tokens: int,
+        started: float,
+        first_at: float | None,
+        last_at: float | None,
+        finish: str,
+    ) -> GenerationStats:
+        now = time.perf_counter()
+        prompt_seconds = (first_at if first_at is not None else now) - started
+        decode_seconds = (last_at - first_at) if first_at is not None and last_at is not None else 0.0
+        if produced >= 2 and decode_seconds > 0:
+            rate = (produced - 1) / decode_seconds
+        else:
+            rate = produced / max(now - started, 1e-9)
+        strength = 0.0
+        if self._applied_key and self._applied_key[0] is True:
+            strength = float(self._applied_key[1])
+        return GenerationStats(
+            tokens=produced,
+            prompt_tokens=prompt_tokens,
+            prompt_seconds=prompt_seconds,
+            decode_seconds=decode_seconds,
+            tokens_per_second=rate,
+            context_used=self.context_used,
+            context_size=self.info.n_ctx,
+            finish_reason=finish,
+            steered=self.steered,
+            strength=strength,
+        )
+
+    # --- lifetime ------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Free the llama.cpp model and context now (not at garbage collection)."""
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _model_params(**overrides: Any) -> Iterator[None]:
+    """llama-cpp-python's `Llama` exposes no `use_extra_bufts`: override the default model params it starts
+    from, for the duration of one load only."""
+    import llama_cpp.llama_cpp as low
+
+    known = {name for name, _ in low.llama_model_params._fields_}
+    overrides = {k: v for k, v in overrides.items() if k in known}
+    with _PARAMS_LOCK:
+        original = low.llama_model_default_params
+
+        def patched() -> Any:
+            params = original()
+            for key, value in overrides.items():
+                setattr(params, key, value)
+            return params
+
+        low.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = original
+
+
+def _cvec_api() -> Any:
+    import llama_cpp
+
+    return llama_cpp
+
+
+def _cvec_function() -> tuple[str, Any]:
+    """The newest control-vector entry point this llama-cpp-python has."""
+    api = _cvec_api()
+    for name in CVEC_FUNCTIONS:
+        function = getattr(api, name, None)
+        if function is not None:
+            return name, function
+    raise PasoError(
+        "this llama-cpp-python has no control-vector function "
+        f"({', '.join(CVEC_FUNCTIONS)}); install llama-cpp-python 0.3.x"
+    )
+
+
+def _vector_model_name(vector: ControlVector) -> str:
+    meta = vector.metadata
+    for key in ("model_file", "model_name", "model"):
+        if meta.get(key):
+            return f"{meta[key]} ({vector.model_hint})"
+    return f"a {vector.model_hint} model"
+
+
+def _domain_vectors(vector: ControlVector, path: Path) -> dict[str, DomainVector]:
+    """metadata["domains"] = {"A": {"strength": s, "directions": {"L": [floats]}}, ...}; optional."""
+    raw = vector.metadata.get("domains")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PasoError(
+            f"control vector {path}: metadata 'domains' is not a mapping; re-run `paso-local align`"
+        )
+    domains = {}
+    for name, part in raw.items():
+        where = f"control vector {path}: domains[{name!r}]"
+        try:
+            strength = float(part.get("strength", 1.0))
+            directions = {
+                int(k): np.asarray(v, dtype=np.float32) for k, v in dict(part["directions"]).items()
+            }
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise PasoError(f"{where} is damaged ({exc}); re-run `paso-local align`") from exc
+        for layer, values in directions.items():
+            if layer < 1 or values.shape != (vector.n_embd,):
+                raise PasoError(
+                    f"{where}: layer {layer} has shape {values.shape}; want ({vector.n_embd},), layer >= 1"
+                )
+        domains[str(name)] = DomainVector(strength, directions)
+    return domains

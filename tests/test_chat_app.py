@@ -1,0 +1,412 @@
+"""The chat app driven through Pilot, with a scripted backend in place of the model."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+from paso_local.conversations import ConversationStore
+from paso_local.errors import PasoError
+from paso_local.inventory import form_items
+from paso_local.profile import Profile, ProfileStore
+from paso_local.runtime import GenerationStats, Steering
+from tui.chat.app import ChatApp
+from tui.chat.backend import BackendInfo
+from tui.chat.widgets.message_view import MessageView
+from tui.chat.widgets.reply_row import ReplyRow
+from tui.chat.widgets.steering_panel import SteeringPanel
+from tui.chat.widgets.strength_control import StrengthControl
+
+STEERED_INFO = BackendInfo(model_name="fake-model.gguf", n_ctx=2048, vector_name="fake-vector.gguf")
+
+
+class ScriptedReply:
+    """Yields its pieces; with `hold`, waits after the first piece until the app sets `stop`."""
+
+    def __init__(self, pieces: list[str], stop: threading.Event, steering: Steering, hold: bool):
+        self.pieces = pieces
+        self.stop = stop
+        self.steering = steering
+        self.hold = hold
+        self.stats: GenerationStats | None = None
+
+    def __iter__(self):
+        finish = "stop"
+        sent = 0
+        for piece in self.pieces:
+            if self.stop.is_set():
+                finish = "cancelled"
+                break
+            yield piece
+            sent += 1
+            if self.hold:
+                if not self.stop.wait(30):
+                    raise AssertionError("the app never set the stop event")
+        if self.stop.is_set():
+            finish = "cancelled"
+        self.stats = GenerationStats(
+            tokens=sent,
+            prompt_tokens=10,
+            prompt_seconds=0.01,
+            decode_seconds=0.25,
+            tokens_per_second=42.0,
+            context_used=10 + sent,
+            context_size=2048,
+            finish_reason=finish,
+            steered=self.steering.enabled,
+            strength=self.steering.strength if self.steering.enabled else 0.0,
+        )
+
+
+@dataclass
+class FakeBackend:
+    replies: list[list[str]] = field(default_factory=list)
+    info: BackendInfo = STEERED_INFO
+    load_error: Exception | None = None
+    generate_error: Exception | None = None
+    hold: bool = False
+    calls: list[tuple[list[dict], Steering]] = field(default_factory=list)
+    closed: bool = False
+
+    def load(self) -> BackendInfo:
+        if self.load_error is not None:
+            raise self.load_error
+        return self.info
+
+    def generate(self, messages: list[dict], steering: Steering, stop: threading.Event) -> ScriptedReply:
+        self.calls.append(([dict(m) for m in messages], steering))
+        if self.generate_error is not None:
+            raise self.generate_error
+        pieces = self.replies.pop(0) if self.replies else ["(no more scripted replies)"]
+        return ScriptedReply(pieces, stop, steering, self.hold)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+SIZE = (110, 32)
+
+
+async def settle(pilot, app: ChatApp, *, rounds: int = 200) -> None:
+    """Let the worker finish the current reply (bounded: a stuck app fails the test instead of hanging)."""
+    for _ in range(rounds):
+        await pilot.pause(0.02)
+        if app.chat.job is None and app.chat.idle.is_set():
+            await pilot.pause()
+            return
+    raise AssertionError("the reply never finished")
+
+
+async def wait_for(pilot, condition, *, rounds: int = 200) -> None:
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition never became true")
+
+
+async def loaded(pilot, app: ChatApp) -> None:
+    await wait_for(pilot, lambda: app.chat.info is not None or app.chat.idle.is_set())
+    await pilot.pause()
+
+
+async def send(pilot, app: ChatApp, text: str) -> None:
+    app.chat.prompt.value = text
+    app.chat.prompt.focus()
+    await pilot.press("enter")
+
+
+def views(app: ChatApp) -> list[tuple[str, str, str]]:
+    return [(v.role, v.caption, v.text) for v in app.screen.query(MessageView)]
+
+
+def make_profile(name: str = "default") -> None:
+    """A complete 120-item profile with varied answers, so the bars differ per domain."""
+    answers = {item.number: 1 + (item.number * 7) % 5 for item in form_items("120")}
+    ProfileStore().save(Profile(name=name, form="120", answers=answers, position=120))
+
+
+async def test_reply_streams_into_the_conversation_with_the_sidebar_steering():
+    backend = FakeBackend(replies=[["Hello", " there, ", "**friend**", "."]])
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "hi")
+        await settle(pilot, app)
+        assert views(app) == [
+            ("user", "you", "hi"),
+            ("assistant", "assistant · steered ×1.00", "Hello there, **friend**."),
+        ]
+        messages, steering = backend.calls[0]
+        assert messages == [{"role": "user", "content": "hi"}]
+        assert steering.enabled and steering.strength == 1.0
+        status = str(app.chat.status.render())
+        assert "fake-model.gguf" in status and "42.0 tok/s" in status and "context 14/2048" in status
+        assert app.chat.history[-1] == {"role": "assistant", "content": "Hello there, **friend**."}
+
+
+async def test_escape_stops_the_reply_and_keeps_what_was_written():
+    backend = FakeBackend(replies=[["First words", " never shown"]], hold=True)
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "talk a lot")
+        await wait_for(pilot, lambda: any(v.text == "First words" for v in app.screen.query(MessageView)))
+        await pilot.press("escape")
+        await settle(pilot, app)
+        reply = views(app)[-1]
+        assert reply == ("assistant", "assistant · steered ×1.00 · stopped", "First words")
+        saved = app.store.load(app.chat.conversation_id)
+        assert [(m.role, m.content) for m in saved.messages] == [
+            ("user", "talk a lot"),
+            ("assistant", "First words"),
+        ]
+
+
+async def test_compare_regenerates_the_last_reply_unsteered_beside_it_and_saves_it():
+    backend = FakeBackend(replies=[["Steered answer."], ["Plain answer."]])
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "question")
+        await settle(pilot, app)
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        row = app.screen.query(ReplyRow).last()
+        assert [(v.caption, v.text) for v in row.query(MessageView)] == [
+            ("assistant · steered ×1.00", "Steered answer."),
+            ("compare · unsteered", "Plain answer."),
+        ]
+        messages, steering = backend.calls[1]
+        assert messages == [
+            {"role": "user", "content": "question"}
+        ]  # the compared reply is not in the prompt
+        assert not steering.enabled
+        assert app.chat.history == [
+            {"role": "user", "content": "question"},
+            {"role": "assistant", "content": "Steered answer."},
+        ]
+        saved = app.store.load(app.chat.conversation_id)
+        compare = saved.messages[-1]
+        assert (compare.content, compare.steered, compare.compare_of) == (
+            "Plain answer.",
+            False,
+            row.stored_id,
+        )
+
+
+async def test_compare_at_another_strength():
+    backend = FakeBackend(replies=[["A."], ["B."]])
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "q")
+        await settle(pilot, app)
+        compare = app.screen.query_one("#compare-strength", StrengthControl)
+        compare.focus()
+        await pilot.press("right", "right", "right", "right", "right")
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        steering = backend.calls[1][1]
+        assert steering.enabled and steering.strength == pytest.approx(0.5)
+        assert views(app)[-1][1] == "compare · steered ×0.50"
+
+
+async def test_strength_and_switch_changes_apply_to_the_next_reply():
+    backend = FakeBackend(replies=[["one"], ["two"], ["three"]])
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "first")
+        await settle(pilot, app)
+        app.screen.query_one("#strength", StrengthControl).focus()
+        await pilot.press("right", "right", "minus", "right")  # 1.0 -> 1.1 -> 1.2 -> 1.1 -> 1.2
+        await send(pilot, app, "second")
+        await settle(pilot, app)
+        await pilot.press("ctrl+t")  # steering off
+        await send(pilot, app, "third")
+        await settle(pilot, app)
+        strengths = [(s.enabled, round(s.strength, 4)) for _, s in backend.calls]
+        assert strengths == [(True, 1.0), (True, 1.2), (False, 1.2)]
+        assert "steering off" in str(app.chat.status.render())
+        assert [v.caption for v in app.screen.query(MessageView) if v.role == "assistant"] == [
+            "assistant · steered ×1.00",
+            "assistant · steered ×1.20",
+            "assistant · unsteered",
+        ]
+
+
+async def test_per_domain_strengths_appear_when_the_vector_has_them():
+    info = BackendInfo(model_name="m.gguf", n_ctx=512, vector_name="v.gguf", domains=("A", "N"))
+    backend = FakeBackend(replies=[["ok"]], info=info)
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        control = app.screen.query_one("#domain-strength-N", StrengthControl)
+        control.focus()
+        await pilot.press("left", "left")
+        await send(pilot, app, "hello")
+        await settle(pilot, app)
+        steering = backend.calls[0][1]
+        assert dict(steering.domain_strengths) == {"A": 1.0, "N": pytest.approx(0.8)}
+
+
+async def test_a_generation_error_is_a_notification_and_the_app_keeps_running():
+    backend = FakeBackend(generate_error=PasoError("the model ran out of context"))
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "will fail")
+        await settle(pilot, app)
+        notes = [(n.message, n.severity) for n in app._notifications]
+        assert ("the model ran out of context", "error") in notes
+        assert views(app) == []  # the failed exchange is taken back...
+        assert app.chat.prompt.value == "will fail"  # ...and the text given back to edit
+        backend.generate_error = None
+        backend.replies = [["works now"]]
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert views(app)[-1][2] == "works now"
+
+
+async def test_an_unexpected_exception_is_shown_too():
+    backend = FakeBackend(generate_error=ValueError("boom"))
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "x")
+        await settle(pilot, app)
+        assert any("ValueError: boom" in n.message for n in app._notifications)
+        assert app.is_running
+
+
+async def test_a_model_that_fails_to_load_is_reported_and_sending_is_refused():
+    backend = FakeBackend(load_error=PasoError("llama.cpp cannot load broken.gguf"))
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        assert any("cannot load broken.gguf" in n.message for n in app._notifications)
+        await send(pilot, app, "hello?")
+        await pilot.pause()
+        assert backend.calls == []
+        assert any("still loading" in n.message for n in app._notifications)
+
+
+async def test_without_a_vector_it_says_what_to_run_and_chats_unsteered():
+    info = BackendInfo(
+        model_name="m.gguf",
+        n_ctx=512,
+        notices=("No profile 'default' yet, so replies are unsteered. Run `paso-local onboard` ...",),
+    )
+    backend = FakeBackend(replies=[["fine"]], info=info)
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        assert views(app)[0][0] == "note" and "paso-local onboard" in views(app)[0][2]
+        panel = app.screen.query_one(SteeringPanel)
+        assert panel.query_one("#steer-switch").disabled
+        assert "No profile" in str(panel.query_one("#vector-note").render())
+        await send(pilot, app, "hi")
+        await settle(pilot, app)
+        assert not backend.calls[0][1].enabled
+        assert "unsteered (no vector)" in str(app.chat.status.render())
+        await pilot.press("ctrl+r")
+        assert any("nothing to compare" in n.message for n in app._notifications)
+
+
+async def test_conversations_are_saved_and_reopened_from_the_list():
+    backend = FakeBackend(replies=[["Answer one."], ["Answer two."], ["Answer three."]])
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "first question")
+        await settle(pilot, app)
+        await send(pilot, app, "second question")
+        await settle(pilot, app)
+        first_id = app.chat.conversation_id
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert views(app) == [] and app.chat.conversation_id is None
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ConversationsScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(views(app)) == 4)
+        assert app.chat.conversation_id == first_id
+        assert [v[2] for v in views(app)] == [
+            "first question",
+            "Answer one.",
+            "second question",
+            "Answer two.",
+        ]
+        await send(pilot, app, "third question")
+        await settle(pilot, app)
+        assert backend.calls[-1][0] == [
+            {"role": "user", "content": "first question"},
+            {"role": "assistant", "content": "Answer one."},
+            {"role": "user", "content": "second question"},
+            {"role": "assistant", "content": "Answer two."},
+            {"role": "user", "content": "third question"},
+        ]
+    store = ConversationStore()
+    assert [(c.title, c.message_count) for c in store.list()] == [("first question", 6)]
+    store.close()
+
+
+async def test_input_history_walks_back_and_forth():
+    backend = FakeBackend(replies=[["a"], ["b"]])
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "one")
+        await settle(pilot, app)
+        await send(pilot, app, "two")
+        await settle(pilot, app)
+        await pilot.press(*"dra", "up")
+        assert app.chat.prompt.value == "two"
+        await pilot.press("up", "up")
+        assert app.chat.prompt.value == "one"
+        await pilot.press("down", "down")
+        assert app.chat.prompt.value == "dra"
+
+
+async def test_sending_while_writing_is_refused_with_a_notice():
+    backend = FakeBackend(replies=[["slow", " reply"]], hold=True)
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "first")
+        await wait_for(pilot, lambda: app.chat.job is not None)
+        await send(pilot, app, "second")
+        await pilot.pause()
+        assert any("Still writing" in n.message for n in app._notifications)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert len(backend.calls) == 1
+
+
+async def test_the_sidebar_shows_the_profile_domain_bars():
+    make_profile()
+    app = ChatApp(FakeBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        bars = str(app.screen.query_one("#domain-bars").render())
+        for name in ("Agreeableness", "Conscientiousness", "Extraversion", "Neuroticism", "Openness"):
+            assert name in bars
+
+
+def test_chat_screen_snapshot(snap_compare):
+    make_profile()
+    backend = FakeBackend(
+        replies=[["I'd start with a **short walk**:\n\n- fresh air\n- a little movement\n\nThen tea."]],
+        info=STEERED_INFO,
+    )
+    app = ChatApp(backend)
+
+    async def chat(pilot) -> None:
+        await loaded(pilot, app)
+        await send(pilot, app, "How should I start my morning?")
+        await settle(pilot, app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=chat)

@@ -1,0 +1,65 @@
+"""Aligned Score and within-person correlation of `paso-local eval`, by hand."""
+
+import pytest
+
+from paso_local.evaluation.asking import common_prefix_length, parse_reply
+from paso_local.evaluation.metrics import score_subject, summarise, within_person_correlation
+from paso_local.inventory import held_out_items
+
+
+def items_of(domain, n):
+    return [i.number for i in held_out_items() if i.domain == domain][:n]
+
+
+def test_aligned_score_by_hand_skips_missing_and_unparsable():
+    a1, a2, a3 = items_of("A", 3)
+    (c1,) = items_of("C", 1)
+    person = {a1: 4, a2: 4, a3: 0, c1: 5}  # a3 missing: skipped
+    answers = {a1: 5.0, a2: 3.0, a3: 1.0, c1: 2.0}
+    result = score_subject("x", 0, answers, answers, person)
+    assert result.score.per_domain == {"A": 1.0, "C": 3.0}
+    assert result.score.total == 4.0
+    answers[a2] = None  # unparsable: not scored, counted
+    result = score_subject("x", 0, answers, {a1: 5.0, c1: 2.0}, person)
+    assert result.score.per_domain == {"A": 1.0, "C": 3.0} and result.unparsable == 1
+
+
+def test_correlation_by_hand_and_constant_sides():
+    assert within_person_correlation({1: 1.0, 2: 2.0, 3: 3.0}, {1: 1, 2: 3, 3: 2}) == pytest.approx(0.5)
+    assert within_person_correlation({1: 1.0, 2: 2.0, 3: 3.0, 4: 9.0}, {1: 1, 2: 2, 3: 3, 4: 0}) == (
+        pytest.approx(1.0)
+    )  # item 4 unanswered by the person: left out
+    assert within_person_correlation({1: 3.0, 2: 3.0, 3: 3.0}, {1: 1, 2: 3, 3: 2}) is None  # constant model
+    assert within_person_correlation({1: 1.0, 2: 2.0, 3: 3.0}, {1: 4, 2: 4, 3: 4}) is None  # constant person
+
+
+def test_summary_averages_domains_over_subjects_and_sums():
+    a1, a2 = items_of("A", 2)
+    numbers = {d: items_of(d, 1)[0] for d in "CENO"}
+    person = {a1: 5, a2: 1, **{n: 3 for n in numbers.values()}}
+    perfect = {a1: 5.0, a2: 1.0, **{n: 3.0 for n in numbers.values()}}
+    off_by_two = {a1: 3.0, a2: 3.0, **{n: 5.0 for n in numbers.values()}}
+    r1 = score_subject("1", 0, perfect, perfect, person)
+    r2 = score_subject("2", 1, off_by_two, off_by_two, person)
+    summary = summarise([r1, r2], seconds_per_subject=1.5)
+    assert [summary[d] for d in "ACENO"] == [1.0] * 5 and summary["sum"] == 5.0
+    # by hand: r2 has x = [3, 3, 5, 5, 5, 5], y = [5, 1, 3, 3, 3, 3]: the cross-products cancel, r = 0
+    assert r1.correlation == pytest.approx(1.0)
+    assert r2.correlation == pytest.approx(0.0)
+    assert summary["correlation"] == pytest.approx(0.5) and summary["n_correlated"] == 2
+    assert summary["n_subjects"] == 2 and summary["seconds_per_subject"] == 1.5
+
+
+def test_parse_reply_like_the_paper():
+    assert parse_reply("(E). Very Inaccurate") == 1
+    assert parse_reply(" A") == 5 and parse_reply("b)") == 4
+    assert parse_reply("Neither") is None  # no A..E standing alone within 12 characters
+    assert parse_reply("As an assistant, I'd say (B)") is None  # "(B" is past the paper's 12-character window
+    # the paper's regex takes the "e " of "The": kept as the paper did
+    assert parse_reply("The answer: C") == 1
+
+
+def test_common_prefix_length_leaves_a_token_to_evaluate():
+    assert common_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+    assert common_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
+    assert common_prefix_length([[7, 1], [8, 1]]) == 0
