@@ -6,7 +6,6 @@ whole or a few rows at a time, so the caller decides how much float32 is alive a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +135,7 @@ class GGUFModelFile:
         if tensor.data.ndim != 2:
             raise PasoError(f"{self.path}: tensor {name} is not 2-D")
         values = _dequantize(tensor.data[rows], tensor.tensor_type, name, self.path)
-        return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(dtype)
+        return torch.from_numpy(_owned_float32(values)).to(dtype)
 
     def _tensor(self, name: str) -> Any:
         try:
@@ -150,8 +149,7 @@ class GGUFModelFile:
         return str(self.value(KEY_ARCH, "unknown"))
 
     def _to_torch(self, name: str, values: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-        values = np.ascontiguousarray(values, dtype=np.float32).reshape(self.shape(name))
-        return torch.from_numpy(values).to(dtype)
+        return torch.from_numpy(_owned_float32(values).reshape(self.shape(name))).to(dtype)
 
     def close(self) -> None:
         """Drop the memory map (tensors already dequantised stay valid: they are copies)."""
@@ -214,6 +212,12 @@ def _dequantize(data: np.ndarray, qtype: Any, name: str, path: Path | str) -> np
             f"{path}: tensor {name} is of type {qtype.name}, which gguf {_gguf_version()} cannot "
             "dequantise; use a file quantised as Q4_K_M, Q5_K_M, Q8_0 or similar"
         ) from exc
+
+
+def _owned_float32(values: np.ndarray) -> np.ndarray:
+    """A contiguous float32 array of our own (F32 tensors come back as read-only views of the file)."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    return values if values.flags.writeable and not isinstance(values, np.memmap) else np.array(values)
 
 
 def _gguf_version() -> str:
@@ -312,7 +316,3 @@ def _positive_int(path: Path, key: str, value: Any) -> int:
     if number <= 0:
         raise PasoError(f"{path}: metadata key {key} = {number} must be positive")
     return number
-
-
-def file_size_mb(path: str | Path) -> float:
-    return os.path.getsize(path) / 2**20

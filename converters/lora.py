@@ -118,6 +118,20 @@ class LoraAdapter(nn.Module):
                 handle.remove()
 
 
+def open_training_model(path: Any) -> Any:
+    """converters.model's GGUFTransformer with every block's weights kept dequantised (nothing re-dequantised
+    during training) and plain float32 numerics where the loader offers a choice (rounding has no gradient)."""
+    import inspect
+
+    from converters.gguf_reader import read_config
+    from converters.model import load_model
+
+    n_layer = read_config(path).n_layer
+    if "llama_numerics" in inspect.signature(load_model).parameters:
+        return load_model(path, cache_blocks=n_layer, llama_numerics=False)
+    return load_model(path, cache_blocks=n_layer)
+
+
 def _key(name: str) -> str:
     return name.replace(".", "__")
 
@@ -173,7 +187,7 @@ def prepare_inputs(
     prompts = [readout_tokens(chat_format, item, options, system_prompt) for item in items]
     tokens, lengths = pad_right(prompts, chat_format.eos_token_id)
     parts = []
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: cached weights must stay usable by autograd later
         for start in range(0, len(prompts), batch_size):
             h = model.embed(tokens[start : start + batch_size])
             parts.append(model.run_blocks(h, 0, first_layer).clone())

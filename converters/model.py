@@ -1,13 +1,19 @@
 """A compact torch transformer that runs a GGUF model file as llama.cpp does (llama, qwen2, qwen3).
 
-The weights stay quantised in the memory-mapped file. A block's weights are dequantised to float32 when data first
-passes through it and kept in a small LRU (`cache_blocks`, default 2), so at most a couple of float32 blocks are
-alive at once beyond activations; token embeddings are dequantised per looked-up row and the output head in row
-chunks. That is what lets an 8B model convert on a 16 GB laptop.
+Memory: the weights stay quantised in the memory-mapped file. A block's weights are dequantised to float32 when data
+first passes through it and kept in a small LRU (`cache_blocks`, default 2), so at most a couple of float32 blocks
+are alive beyond activations; token embeddings are dequantised per looked-up row and the output head in row chunks.
+That is what lets an 8B model convert on a 16 GB laptop.
 
-Batches: causal attention means a row's real positions never see positions after them, so right-padded batches
-give, at each row's real positions, the values of running that row alone. No mask is needed; read the results at
-each row's own last position.
+Batches: causal attention means a row's real positions never see the positions after them, so a right-padded batch
+gives, at each row's real positions, the values of running that row alone. No mask is needed; read each row at its
+own last real position.
+
+Numerics: plain float32 on the exactly dequantised weights. llama.cpp's CPU backend rounds activations to 8 bits
+before every quantised matmul and keeps K/V in f16, so the two never agree bit for bit. Emulating those roundings
+reproduces single llama.cpp ops to 1e-7, yet not the whole model: the roundings are discontinuous, so the tiny
+remaining differences (ggml's own exp, summation order) flip roundings downstream and the next-token KL ends up no
+lower than plain float32's (measured on SmolLM2 and Qwen2.5-0.5B). Simple float32 it is.
 
 Shapes: B batch, S sequence, D n_embd, H query heads, K key/value heads, E head_dim, F n_ff, V vocabulary.
 """
@@ -29,69 +35,6 @@ from paso_local.errors import PasoError
 
 OUTPUT_CHUNK_BYTES = 64 * 2**20  # float32 rows of the output head dequantised at a time
 _BLOCK_TENSOR = re.compile(r"^blk\.(\d+)\.(.+)$")
-
-
-# --- llama.cpp's CPU numerics -------------------------------------------------------------------------------------
-# ggml's CPU matmul never multiplies float32 activations by quantised weights directly: it first rounds the
-# activations to the weight type's "vec_dot_type" (8-bit blocks for quantised weights, f16 for f16 weights), and
-# attention reads K and V from an f16 cache. Emulating those roundings makes the torch model agree with llama.cpp
-# several times more closely than exact float32 does (SmolLM2: about 0.004 mean KL instead of 0.006, and the
-# near-tied next tokens that exact float32 gets "wrong"). `llama_numerics=False` gives plain float32.
-
-
-def round_q8_blocks(x: torch.Tensor, block: int = 32) -> torch.Tensor:
-    """Q8_0/Q8_1: blocks of 32 along the last dim, scale amax/127 kept as f16, values rounded half-to-even."""
-    blocks = x.unflatten(-1, (-1, block))  # [..., N/32, 32]
-    amax = blocks.abs().amax(-1, keepdim=True)
-    inv = torch.where(amax > 0, 127.0 / torch.where(amax > 0, amax, 1.0), 0.0)
-    scale = (amax / 127.0).half().to(x.dtype)
-    return (torch.round(blocks * inv) * scale).flatten(-2)
-
-
-def round_q8_k(x: torch.Tensor) -> torch.Tensor:
-    """Q8_K: blocks of 256, scale -max/127 from the signed value of largest magnitude, float32 scale."""
-    blocks = x.unflatten(-1, (-1, 256))  # [..., N/256, 256]
-    signed_max = blocks.gather(-1, blocks.abs().argmax(-1, keepdim=True))
-    inv = torch.where(signed_max != 0, -127.0 / torch.where(signed_max != 0, signed_max, 1.0), 0.0)
-    scale = torch.where(inv != 0, 1.0 / torch.where(inv != 0, inv, 1.0), 0.0)
-    return (torch.clamp(torch.round(blocks * inv), max=127.0) * scale).flatten(-2)
-
-
-def round_f16(x: torch.Tensor) -> torch.Tensor:
-    return x.half().to(x.dtype)
-
-
-def round_bf16(x: torch.Tensor) -> torch.Tensor:
-    return x.bfloat16().to(x.dtype)
-
-
-_Q8_0_WEIGHTS = {"Q4_0", "Q5_0", "Q8_0", "IQ4_NL", "MXFP4", "Q4_1", "Q5_1"}  # Q8_1 rounds as Q8_0 does
-_Q8_K_WEIGHTS = {
-    "Q2_K",
-    "Q3_K",
-    "Q4_K",
-    "Q5_K",
-    "Q6_K",
-    "IQ2_XXS",
-    "IQ2_XS",
-    "IQ2_S",
-    "IQ3_XXS",
-    "IQ3_S",
-    "IQ1_S",
-    "IQ1_M",
-    "IQ4_XS",
-    "TQ1_0",
-    "TQ2_0",
-}
-
-
-def activation_rounding(weight_type: str):  # noqa: ANN201 - returns a tensor function or None
-    """How ggml's CPU backend rounds a matmul's activations for weights of this type (None: kept float32)."""
-    if weight_type in _Q8_0_WEIGHTS:
-        return round_q8_blocks
-    if weight_type in _Q8_K_WEIGHTS:
-        return round_q8_k
-    return {"F16": round_f16, "BF16": round_bf16}.get(weight_type)
 
 
 class WeightCache:
@@ -147,17 +90,14 @@ class WeightCache:
 class Linear(nn.Module):
     """y = x W^T (+ b) with W dequantised through the cache when the data arrives (x rounded as ggml does)."""
 
-    def __init__(self, weights: WeightCache, name: str, *, llama_numerics: bool):
+    def __init__(self, weights: WeightCache, name: str):
         super().__init__()
         self.weights = weights
         self.weight_name = name
         bias = name.removesuffix(".weight") + ".bias"  # wherever the file has one (qwen2: q, k, v)
         self.bias_name = bias if weights.has(bias) else None
-        self.round_input = activation_rounding(weights.type_name(name)) if llama_numerics else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.round_input is not None:
-            x = self.round_input(x)
         bias = self.weights.get(self.bias_name) if self.bias_name else None
         return F.linear(x, self.weights.get(self.weight_name), bias)
 
@@ -222,13 +162,13 @@ class RotaryEmbedding(nn.Module):
 class Attention(nn.Module):
     """Causal grouped-query self-attention. `wo`'s input is the per-head output, [B, S, H*E] (PAS reads it)."""
 
-    def __init__(self, weights: WeightCache, config: ModelConfig, layer: int, *, llama_numerics: bool):
+    def __init__(self, weights: WeightCache, config: ModelConfig, layer: int):
         super().__init__()
-        p, exact = f"blk.{layer}.", llama_numerics
-        self.wq = Linear(weights, p + "attn_q.weight", llama_numerics=exact)
-        self.wk = Linear(weights, p + "attn_k.weight", llama_numerics=exact)
-        self.wv = Linear(weights, p + "attn_v.weight", llama_numerics=exact)
-        self.wo = Linear(weights, p + "attn_output.weight", llama_numerics=exact)
+        p = f"blk.{layer}."
+        self.wq = Linear(weights, p + "attn_q.weight")
+        self.wk = Linear(weights, p + "attn_k.weight")
+        self.wv = Linear(weights, p + "attn_v.weight")
+        self.wo = Linear(weights, p + "attn_output.weight")
         self.q_norm = (
             RMSNorm(weights, p + "attn_q_norm.weight", config.rms_eps) if config.has_qk_norm else None
         )
@@ -236,7 +176,6 @@ class Attention(nn.Module):
             RMSNorm(weights, p + "attn_k_norm.weight", config.rms_eps) if config.has_qk_norm else None
         )
         self.n_head, self.n_head_kv, self.head_dim = config.n_head, config.n_head_kv, config.head_dim
-        self.f16_cache = llama_numerics  # llama.cpp keeps K and V in f16 and multiplies in f16
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding) -> torch.Tensor:  # x [B, S, D]
         B, S, _ = x.shape
@@ -250,34 +189,20 @@ class Attention(nn.Module):
         q = q.transpose(1, 2)  # [B, H, S, E]
         k = k.transpose(1, 2).repeat_interleave(n_rep, dim=1)  # [B, H, S, E]
         v = v.transpose(1, 2).repeat_interleave(n_rep, dim=1)  # [B, H, S, E]
-        scale = 1.0 / math.sqrt(self.head_dim)
-        if self.f16_cache:
-            heads = _attention_f16(q, k, v, scale)
-        else:
-            heads = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)  # [B, H, S, E]
+        heads = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0 / math.sqrt(self.head_dim))
         heads = heads.transpose(1, 2).reshape(B, S, self.n_head * self.head_dim)  # [B, S, H*E]
         return self.wo(heads)  # [B, S, D]
-
-
-def _attention_f16(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
-    """Causal attention as ggml's CPU path computes it from an f16 KV cache: Q, K, V and the attention
-    probabilities rounded to f16 before each product, sums in float32. [B, H, S, E] -> [B, H, S, E]."""
-    scores = round_f16(q) @ round_f16(k).transpose(-1, -2) * scale  # [B, H, S, S]
-    S = q.shape[-2]
-    future = torch.ones(S, S, dtype=torch.bool, device=q.device).triu(1)
-    probs = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
-    return round_f16(probs) @ round_f16(v)
 
 
 class FeedForward(nn.Module):
     """SwiGLU: W_down (silu(W_gate x) * W_up x)."""
 
-    def __init__(self, weights: WeightCache, layer: int, *, llama_numerics: bool):
+    def __init__(self, weights: WeightCache, layer: int):
         super().__init__()
         p = f"blk.{layer}."
-        self.w_gate = Linear(weights, p + "ffn_gate.weight", llama_numerics=llama_numerics)
-        self.w_up = Linear(weights, p + "ffn_up.weight", llama_numerics=llama_numerics)
-        self.w_down = Linear(weights, p + "ffn_down.weight", llama_numerics=llama_numerics)
+        self.w_gate = Linear(weights, p + "ffn_gate.weight")
+        self.w_up = Linear(weights, p + "ffn_up.weight")
+        self.w_down = Linear(weights, p + "ffn_down.weight")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, S, D]
         return self.w_down(F.silu(self.w_gate(x)) * self.w_up(x))  # [B, S, F] -> [B, S, D]
@@ -287,13 +212,13 @@ class Block(nn.Module):
     """Pre-norm residual block. Its output (after the FFN residual) is llama.cpp's `l_out-L`, where `direction.L`
     of a control vector is added."""
 
-    def __init__(self, weights: WeightCache, config: ModelConfig, layer: int, *, llama_numerics: bool):
+    def __init__(self, weights: WeightCache, config: ModelConfig, layer: int):
         super().__init__()
         self.layer = layer
         self.attn_norm = RMSNorm(weights, f"blk.{layer}.attn_norm.weight", config.rms_eps)
-        self.attention = Attention(weights, config, layer, llama_numerics=llama_numerics)
+        self.attention = Attention(weights, config, layer)
         self.ffn_norm = RMSNorm(weights, f"blk.{layer}.ffn_norm.weight", config.rms_eps)
-        self.feed_forward = FeedForward(weights, layer, llama_numerics=llama_numerics)
+        self.feed_forward = FeedForward(weights, layer)
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding) -> torch.Tensor:  # [B, S, D] -> [B, S, D]
         h = x + self.attention(self.attn_norm(x), rope)
@@ -303,7 +228,7 @@ class Block(nn.Module):
 class OutputHead(nn.Module):
     """logits = x W^T with W [V, D] (output.weight, or token_embd when tied), dequantised in row chunks."""
 
-    def __init__(self, model_file: GGUFModelFile, name: str, dtype: torch.dtype, *, llama_numerics: bool):
+    def __init__(self, model_file: GGUFModelFile, name: str, dtype: torch.dtype):
         super().__init__()
         self._file = model_file
         self.weight_name = name
@@ -311,11 +236,8 @@ class OutputHead(nn.Module):
         n_vocab, n_embd = model_file.shape(name)
         self.n_vocab = n_vocab
         self.chunk_rows = max(1, OUTPUT_CHUNK_BYTES // (4 * n_embd))
-        self.round_input = activation_rounding(model_file.type_name(name)) if llama_numerics else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [..., D] -> [..., V]
-        if self.round_input is not None:
-            x = self.round_input(x)
         out = x.new_empty((*x.shape[:-1], self.n_vocab))
         for start in range(0, self.n_vocab, self.chunk_rows):
             stop = min(start + self.chunk_rows, self.n_vocab)
@@ -330,25 +252,19 @@ class OutputHead(nn.Module):
 class GGUFTransformer(nn.Module):
     """The whole model. Inference only: every entry point runs without autograd."""
 
-    def __init__(
-        self, model_file: GGUFModelFile, *, dtype: torch.dtype, cache_blocks: int, llama_numerics: bool
-    ):
+    def __init__(self, model_file: GGUFModelFile, *, dtype: torch.dtype, cache_blocks: int):
         super().__init__()
         config = model_file.config
         self.config = config
         self.dtype = dtype
-        self.llama_numerics = llama_numerics
         self.model_file = model_file
         self.weights = WeightCache(model_file, max_blocks=cache_blocks, dtype=dtype)
         freq_factors = model_file.dequantize(ROPE_FREQS) if config.has_rope_freqs else None
         self.rope = RotaryEmbedding(config, freq_factors)
-        self.blocks = nn.ModuleList(
-            Block(self.weights, config, layer, llama_numerics=llama_numerics)
-            for layer in range(config.n_layer)
-        )
+        self.blocks = nn.ModuleList(Block(self.weights, config, layer) for layer in range(config.n_layer))
         self.output_norm = RMSNorm(self.weights, OUTPUT_NORM, config.rms_eps)
         head = TOKEN_EMBD if config.tied_output else OUTPUT
-        self.output = OutputHead(model_file, head, dtype, llama_numerics=llama_numerics)
+        self.output = OutputHead(model_file, head, dtype)
         self.eval()
 
     @torch.no_grad()
@@ -396,20 +312,16 @@ def load_model(
     *,
     dtype: torch.dtype = torch.float32,
     cache_blocks: int = 2,
-    llama_numerics: bool = True,
 ) -> GGUFTransformer:
     """Open a GGUF model for torch, checking every tensor's shape against the config first.
 
-    cache_blocks: dequantised blocks kept between passes (memory: one block of an 8B model is ~0.9 GB float32).
-    llama_numerics: round activations as llama.cpp's CPU backend does (see above); False for plain float32."""
+    cache_blocks: dequantised blocks kept between passes (memory: one block of an 8B model is ~0.9 GB float32)."""
     if dtype not in (torch.float32, torch.bfloat16, torch.float64):
         raise ValueError(f"dtype {dtype} is not supported; use float32 (exact), float64 or bfloat16")
     model_file = GGUFModelFile(path)
     try:
         check_tensor_shapes(model_file)
-        return GGUFTransformer(
-            model_file, dtype=dtype, cache_blocks=cache_blocks, llama_numerics=llama_numerics
-        )
+        return GGUFTransformer(model_file, dtype=dtype, cache_blocks=cache_blocks)
     except BaseException:
         model_file.close()
         raise
@@ -479,7 +391,7 @@ def check_tensor_shapes(model_file: GGUFModelFile) -> None:
         )
 
 
-def tokens_tensor(rows: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def right_padded(rows: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded [B, S] token tensor and each row's last real position [B]."""
     if not rows or any(len(r) == 0 for r in rows):
         raise ValueError("every row needs at least one token")

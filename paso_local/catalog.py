@@ -301,7 +301,7 @@ def format_size(size: int) -> str:
 
 
 def format_entry(entry: ModelEntry, profile_name: str) -> str:
-    """Three lines: the name; source, architecture, size, quantisation, vector; the path (to pass as --model)."""
+    """Three lines: the name; source, architecture, size, quantisation, vector; the path (for --model)."""
     if entry.error:
         return f"{entry.name}\n    {entry.source} · unreadable: {entry.error}\n    {entry.path}"
     vector = {True: "yes", False: "no", None: "-"}[entry.has_vector]

@@ -29,6 +29,7 @@ from paso_local.errors import PasoError
 EXTRA_BUFFERS_ENV = "PASO_LOCAL_EXTRA_BUFFERS"
 CVEC_FUNCTIONS = ("llama_set_adapter_cvec", "llama_apply_adapter_cvec", "llama_control_vector_apply")
 DEFAULT_SEED = 0
+MIN_CONTEXT = 128
 REST_TOLERANCE = 1e-4  # relative size below which a vector counts as exactly the sum of its domain parts
 
 
@@ -177,7 +178,7 @@ class Runtime:
         self.chat_format = ChatFormat.from_llama(llm)
         self.vector: LoadedVector | None = None
         self._applied_key: tuple = (False,)
-        self._vocab = _cvec_api().llama_model_get_vocab(llm.model)
+        self._vocab = _llama_api().llama_model_get_vocab(llm.model)
 
     # --- loading -------------------------------------------------------------------------------------------
 
@@ -200,8 +201,8 @@ class Runtime:
             raise PasoError(
                 f"model file {path} does not exist; give the path of a .gguf file (see `paso-local models`)"
             )
-        if n_ctx < 16:
-            raise PasoError(f"--n-ctx {n_ctx} is too small; use at least 512")
+        if n_ctx < MIN_CONTEXT:
+            raise PasoError(f"--n-ctx {n_ctx} is too small; use at least {MIN_CONTEXT}")
         threads = n_threads if n_threads and n_threads > 0 else (os.cpu_count() or 1)
         if extra_buffers is None:
             extra_buffers = os.environ.get(EXTRA_BUFFERS_ENV, "0").strip().lower() in (
@@ -338,6 +339,8 @@ class Runtime:
                     f"does not fit the {self.info.n_ctx}-token context. Shorten it or raise --n-ctx."
                 )
             del kept[first]
+            while len(kept) - first > 1 and kept[first].get("role") == "assistant":
+                del kept[first]  # a history starts with the person's turn: many templates insist
         return kept
 
     def stream_chat(
@@ -482,7 +485,7 @@ def _model_params(**overrides: Any) -> Iterator[None]:
             low.llama_model_default_params = original
 
 
-def _cvec_api() -> Any:
+def _llama_api() -> Any:
     import llama_cpp
 
     return llama_cpp
@@ -490,7 +493,7 @@ def _cvec_api() -> Any:
 
 def _cvec_function() -> tuple[str, Any]:
     """The newest control-vector entry point this llama-cpp-python has."""
-    api = _cvec_api()
+    api = _llama_api()
     for name in CVEC_FUNCTIONS:
         function = getattr(api, name, None)
         if function is not None:

@@ -28,12 +28,13 @@ def vectors_dir(profile_name: str) -> Path:
 
 def vector_path_for(profile_name: str, model_path: str | Path) -> Path:
     """The path where `profile_name`'s vector for the model file `model_path` is (or will be) stored."""
+    directory = vectors_dir(profile_name)  # checks the profile name first
     model = Path(model_path)
     if not model.is_file():
         raise PasoError(
             f"model file {model} does not exist; give the path of a .gguf file (see `paso-local models`)"
         )
-    return vectors_dir(profile_name) / f"{file_sha256(model)[:HASH_PREFIX_LEN]}.gguf"
+    return directory / f"{file_sha256(model)[:HASH_PREFIX_LEN]}.gguf"
 
 
 def find_vector(profile_name: str, model_path: str | Path) -> Path | None:

@@ -68,6 +68,7 @@ class FakeBackend:
     generate_error: Exception | None = None
     hold: bool = False
     calls: list[tuple[list[dict], Steering]] = field(default_factory=list)
+    streams: list[ScriptedReply] = field(default_factory=list)
     closed: bool = False
 
     def load(self) -> BackendInfo:
@@ -80,7 +81,8 @@ class FakeBackend:
         if self.generate_error is not None:
             raise self.generate_error
         pieces = self.replies.pop(0) if self.replies else ["(no more scripted replies)"]
-        return ScriptedReply(pieces, stop, steering, self.hold)
+        self.streams.append(ScriptedReply(pieces, stop, steering, self.hold))
+        return self.streams[-1]
 
     def close(self) -> None:
         self.closed = True
@@ -384,6 +386,18 @@ async def test_sending_while_writing_is_refused_with_a_notice():
         await pilot.press("escape")
         await settle(pilot, app)
         assert len(backend.calls) == 1
+
+
+async def test_quitting_while_writing_stops_the_reply():
+    backend = FakeBackend(replies=[["endless", " story"]], hold=True)
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "tell me a story")
+        await wait_for(pilot, lambda: any(v.text == "endless" for v in app.screen.query(MessageView)))
+        await pilot.press("ctrl+q")
+    assert app.chat.idle.is_set()  # the worker let go of the backend...
+    assert backend.streams[0].stats.finish_reason == "cancelled"  # ...because the app told it to stop
 
 
 async def test_the_sidebar_shows_the_profile_domain_bars():

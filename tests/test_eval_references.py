@@ -76,8 +76,8 @@ def test_choose_penalty_uses_small_penalty_on_noiseless_data_and_large_on_noise(
 
 def test_ridge_loo_predicts_a_linear_population():
     rng = np.random.default_rng(3)
-    alignment = rng.integers(1, 6, size=(400, 120)).astype(float)  # n > p: identifiable
-    held = 3 + 0.5 * (alignment[:, :1] - 3) - 0.25 * (alignment[:, 1:2] - 3) + np.zeros((1, 180))
+    alignment = rng.integers(1, 6, size=(120, 20)).astype(float)  # more subjects than answers
+    held = 3 + 0.5 * (alignment[:, :1] - 3) - 0.25 * (alignment[:, 1:2] - 3) + np.zeros((1, 6))
     got = ridge_loo(alignment, held, [0, 7])
     np.testing.assert_allclose(got, held[[0, 7]], atol=0.15)
 

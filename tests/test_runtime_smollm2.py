@@ -215,6 +215,7 @@ def test_a_long_history_is_trimmed_from_the_oldest_turn(runtime):
     history.append({"role": "user", "content": "Last question?"})
     kept = runtime.fit_messages(history, reserve=64)
     assert kept[0]["role"] == "system" and kept[-1]["content"] == "Last question?"
+    assert [m["role"] for m in kept[1:]] == ["user", "assistant"] * ((len(kept) - 2) // 2) + ["user"]
     assert len(kept) < len(history) and runtime.count_tokens(kept) <= 512 - 64
     with pytest.raises(PasoError, match="does not fit the 512-token context"):
         runtime.fit_messages([{"role": "user", "content": "word " * 600}], reserve=64)

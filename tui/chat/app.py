@@ -55,5 +55,10 @@ class ChatApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(self.chat)
 
+    async def action_quit(self) -> None:
+        """Stop a reply being written first: the worker thread must let go before the app can end."""
+        self.chat.action_stop()
+        self.exit()
+
     def stop_and_wait(self, timeout: float = 10.0) -> bool:
         return self.chat.stop_and_wait(timeout)

@@ -413,6 +413,9 @@ class ChatScreen(Screen):
 
     # --- shutting down -------------------------------------------------------------------------------------
 
+    def on_unmount(self) -> None:
+        self._stop.set()  # the app is closing: a reply being written ends after its current token
+
     def stop_and_wait(self, timeout: float = 10.0) -> bool:
         """Stop any reply and wait for the worker thread to let go of the backend (call before closing it)."""
         self._stop.set()

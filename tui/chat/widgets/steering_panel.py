@@ -84,7 +84,9 @@ class SteeringPanel(VerticalScroll):
             multipliers.setdefault(letter, 1.0)
             label = DOMAINS.get(letter, letter)
             control_id = f"domain-strength-{letter}"
-            widgets.append(StrengthControl(DOMAIN_PREFIX + letter, f"  {label}", multipliers[letter], id=control_id))
+            widgets.append(
+                StrengthControl(DOMAIN_PREFIX + letter, f"  {label}", multipliers[letter], id=control_id)
+            )
         if widgets:
             controls.mount(Label("Per domain", classes="panel--note"), *widgets)
         self.steering = Steering(self.steering.enabled, self.steering.strength, multipliers)

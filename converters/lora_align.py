@@ -1,0 +1,291 @@
+"""DPO and PPO baselines for one person: LoRA adapters trained in torch on the GGUF model, written as llama.cpp
+LoRA GGUFs. `paso-local align --method dpo|ppo` calls `run_align_lora`; eval calls `LoraAligner.align`.
+
+Fixed choices (not tuned on anyone's answers): LoRA rank 4, alpha 8, on q, k, v, o, gate, up, down of the last
+`LORA_BLOCKS` blocks; DPO beta 0.1; PPO 4 samples per item, clip 0.2, KL coefficient 0.05, 2 inner epochs.
+Chosen per person from their OWN answers only: the learning rate and the number of epochs (DPO) / iterations
+(PPO), including 0 (no training), by training on 80% of the person's items (seeded split) and scoring the
+median answer on the other 20% (the Aligned Score's per-item error, as eval reads answers). The adapter is then
+trained on all the items with the chosen values. The 180 held-out items are never seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from converters.dpo import DPOSettings, preference_pairs, reference_option_logprobs, train_dpo
+from converters.lora import AnswerInputs, LoraAdapter, LoraConfig, OptionIndex, open_training_model
+from converters.lora import option_distributions, prepare_inputs
+from converters.lora_export import write_lora_gguf
+from converters.ppo import PPOSettings, ReplyParser, reference_logprobs, train_ppo
+from paso_local.errors import PasoError
+from paso_local.inventory import form_items
+from paso_local.paths import cache_dir
+from paso_local.progress import progress_bar
+from paso_local.questionnaire_prompt import prompt_fingerprint
+from paso_local.readout import OptionTokens, median_answer
+from paso_local.storage import atomic_write_bytes
+
+METHODS = ("dpo", "ppo")
+LORA_BLOCKS = 2
+RANK = 4
+ALPHA = 8.0
+LEARNING_RATES = (1e-3, 3e-3)
+MAX_EPOCHS = 3  # DPO epochs / PPO iterations tried: 0..MAX_EPOCHS
+VALIDATION_FRACTION = 0.2
+MIN_ANSWERS = 20
+CACHE_VERSION = 1
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter of this process (Linux); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory since the last reset (VmHWM), or since the start of the process."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@dataclass
+class LoraAlignResult:
+    method: str
+    tensors: dict[str, tuple[np.ndarray, np.ndarray]]
+    config: LoraConfig
+    chosen: dict[str, float]  # lr, epochs
+    selection: list[dict[str, float]]  # every candidate's validation error
+    history: list[float]  # final training: loss per epoch (dpo) / mean reward per iteration (ppo)
+    seconds: float
+    peak_rss_mb: float
+    n_answers: int
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, path: str | Path, architecture: str, extra: Mapping[str, Any] | None = None) -> Path:
+        metadata = {
+            "method": self.method, "rank": self.config.rank, "first_layer": self.config.first_layer,
+            "targets": list(self.config.targets), "chosen": self.chosen, **(extra or {}),
+        }
+        return write_lora_gguf(self.tensors, path, architecture=architecture, alpha=self.config.alpha, metadata=metadata)
+
+
+class LoraAligner:
+    """One model loaded for training, with the person-independent parts (the residual entering the LoRA blocks
+    for every item, the reference model's answers) computed once and reused for every person."""
+
+    def __init__(self, model_path: str | Path, *, form: str = "120", show_progress: bool = True,
+                 lora_blocks: int = LORA_BLOCKS, rank: int = RANK, alpha: float = ALPHA):
+        from paso_local.chat_format import ChatFormat
+
+        self.model_path = Path(model_path)
+        self.show_progress = show_progress
+        self.chat_format = ChatFormat.from_model(self.model_path)
+        self.options = OptionTokens.from_chat_format(self.chat_format)
+        self.index = OptionIndex(self.options)
+        self.model = open_training_model(self.model_path)
+        n_layer = self.model.config.n_layer
+        self.config = LoraConfig(rank=rank, alpha=alpha, first_layer=max(0, n_layer - lora_blocks))
+        self.items = form_items(form)
+        self.numbers = [i.number for i in self.items]
+        self.inputs = self._inputs()
+        with _quiet_progress(show_progress, "reference model answers", 1):
+            self.reference = reference_option_logprobs(self.model, self.inputs, self.index)
+        self._reference_full: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def architecture(self) -> str:
+        return self.model.config.arch
+
+    def _inputs(self) -> AnswerInputs:
+        from paso_local.modelfiles import file_sha256
+
+        key = hashlib.sha256(
+            json.dumps([CACHE_VERSION, file_sha256(self.model_path), prompt_fingerprint(), self.numbers,
+                        self.config.first_layer]).encode()
+        ).hexdigest()
+        path = cache_dir() / "lora_inputs" / f"{key}.npz"
+        head_source = prepare_inputs(self.model, self.chat_format, self.items[:1], self.options, 0)
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    return AnswerInputs(
+                        item_numbers=[int(n) for n in data["item_numbers"]],
+                        lengths=torch.from_numpy(data["lengths"].copy()),
+                        hidden=torch.from_numpy(data["hidden"].copy()),
+                        first_layer=int(data["first_layer"]),
+                        output_weight=head_source.output_weight,
+                    )
+            except (OSError, ValueError, KeyError):
+                pass
+        with _quiet_progress(self.show_progress, f"model activations below block {self.config.first_layer}", 1):
+            inputs = prepare_inputs(self.model, self.chat_format, self.items, self.options, self.config.first_layer)
+        buffer = io.BytesIO()
+        np.savez(buffer, item_numbers=np.asarray(inputs.item_numbers), lengths=inputs.lengths.numpy(),
+                 hidden=inputs.hidden.numpy(), first_layer=np.asarray(inputs.first_layer))
+        try:
+            atomic_write_bytes(path, buffer.getvalue())
+        except (OSError, PasoError):
+            pass  # the cache is an optimisation only
+        return inputs
+
+    def reference_full(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._reference_full is None:
+            self._reference_full = reference_logprobs(self.model, self.inputs)
+        return self._reference_full
+
+    # --- training --------------------------------------------------------------------------------------------
+
+    def _train(self, method: str, adapter: LoraAdapter, answers: Mapping[int, int], numbers: Sequence[int],
+               lr: float, epochs: int, seed: int, on_epoch: Callable[[int], None] | None,
+               on_step: Callable[[], None] | None) -> list[float]:
+        if epochs == 0:
+            return []
+        if method == "dpo":
+            pairs = preference_pairs(answers, numbers)
+            settings = DPOSettings(epochs=epochs, lr=lr, seed=seed)
+            return train_dpo(self.model, adapter, self.inputs, self.index, pairs, self.reference, settings,
+                             on_epoch=on_epoch, on_step=on_step)
+        parser = ReplyParser(self.chat_format.detokenize)
+        settings = PPOSettings(iterations=epochs, lr=lr, seed=seed)
+        return train_ppo(self.model, adapter, self.inputs, answers, numbers, self.reference_full(), parser,
+                         self.options.paren_token, settings, on_iteration=on_epoch, on_step=on_step)
+
+    def _steps(self, method: str, n_items: int, epochs: int) -> int:
+        batches = -(-n_items // (DPOSettings.batch_items if method == "dpo" else PPOSettings.batch_items))
+        return batches * epochs * (1 if method == "dpo" else PPOSettings.inner_epochs)
+
+    def validation_error(self, adapter: LoraAdapter | None, answers: Mapping[int, int], numbers: Sequence[int]) -> float:
+        """Mean |median answer - person's answer| over `numbers` (the person's own items)."""
+        rows = self.inputs.rows(numbers)
+        sub = AnswerInputs([self.inputs.item_numbers[r] for r in rows], self.inputs.lengths[rows],
+                           self.inputs.hidden[rows], self.inputs.first_layer, self.inputs.output_weight)
+        dist, _ = option_distributions(self.model, adapter, sub, self.index)
+        truth = np.asarray([answers[n] for n in numbers], dtype=float)
+        return float(np.abs(median_answer(dist) - truth).mean())
+
+    def align(self, answers: Mapping[int, int], method: str, *, seed: int = 0,
+              learning_rates: Sequence[float] = LEARNING_RATES, max_epochs: int = MAX_EPOCHS) -> LoraAlignResult:
+        """Train the person's adapter (hyper-parameters chosen on a slice of their own answers)."""
+        if method not in METHODS:
+            raise PasoError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+        reset_peak_rss()
+        started = time.perf_counter()
+        answered = [n for n in self.numbers if 1 <= int(answers.get(n, 0)) <= 5]
+        if len(answered) < MIN_ANSWERS:
+            raise PasoError(f"{method} needs at least {MIN_ANSWERS} answered items of the form, got {len(answered)}")
+        answers = {n: int(answers[n]) for n in answered}
+        shuffled = answered[:]
+        random.Random(seed).shuffle(shuffled)
+        n_val = max(1, int(round(VALIDATION_FRACTION * len(shuffled))))
+        val, train = sorted(shuffled[:n_val]), sorted(shuffled[n_val:])
+
+        base_error = self.validation_error(None, answers, val)
+        selection = [{"lr": 0.0, "epochs": 0, "validation_error": base_error}]
+        total = sum(self._steps(method, len(train), max_epochs) for _ in learning_rates)
+        with progress_bar(f"{method}: choosing lr and epochs on your answers", total,
+                          enabled=self.show_progress) as bar:
+            for lr in learning_rates:
+                adapter = LoraAdapter.create(self.model, self.config, seed=seed)
+
+                def scored(epoch: int, lr: float = lr, adapter: LoraAdapter = adapter) -> None:
+                    error = self.validation_error(adapter, answers, val)
+                    selection.append({"lr": lr, "epochs": epoch, "validation_error": error})
+
+                self._train(method, adapter, answers, train, lr, max_epochs, seed, scored, bar.advance)
+        best = min(selection, key=lambda c: (round(c["validation_error"], 9), c["epochs"], c["lr"]))
+        lr, epochs = float(best["lr"]), int(best["epochs"])
+        adapter = LoraAdapter.create(self.model, self.config, seed=seed)
+        with progress_bar(f"{method}: training on all {len(answered)} answers", max(self._steps(method, len(answered), epochs), 1),
+                          enabled=self.show_progress) as bar:
+            history = self._train(method, adapter, answers, answered, lr, epochs, seed, None, bar.advance)
+        return LoraAlignResult(
+            method=method, tensors=adapter.tensors(), config=self.config, chosen={"lr": lr, "epochs": epochs},
+            selection=selection, history=[float(h) for h in history], seconds=time.perf_counter() - started,
+            peak_rss_mb=peak_rss_mb(), n_answers=len(answered),
+        )
+
+
+class _quiet_progress:
+    """A one-step progress bar around a block of work."""
+
+    def __init__(self, enabled: bool, description: str, total: int):
+        self._bar = progress_bar(description, total, enabled=enabled)
+
+    def __enter__(self) -> None:
+        self._inner = self._bar.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self._inner.advance()
+        self._bar.__exit__(*exc)
+
+
+def lora_path_for(profile_name: str, model_path: Path, method: str) -> Path:
+    """Default output: next to the profile's control vectors, named by the model file's hash and the method."""
+    from paso_local.modelfiles import file_sha256
+    from paso_local.vector_store import vectors_dir
+
+    return vectors_dir(profile_name) / f"{file_sha256(model_path)[:16]}.{method}-lora.gguf"
+
+
+def run_align_lora(args: argparse.Namespace) -> int:
+    """`paso-local align --method dpo|ppo`: the profile's answers -> a llama.cpp LoRA GGUF."""
+    from paso_local.modelfiles import file_sha256, resolve_model
+    from paso_local.profile import ProfileStore
+    from paso_local.progress import status
+
+    method = args.method
+    if method not in METHODS:
+        raise PasoError(f"--method {method!r}: choose one of {', '.join(METHODS)} (or pas)")
+    profile = ProfileStore().load(args.profile)
+    model_path = resolve_model(args.model)
+    out = Path(args.out).expanduser() if getattr(args, "out", None) else lora_path_for(args.profile, model_path, method)
+    if out.is_dir():
+        raise PasoError(f"--out {out} is a directory; give a file name such as {out / (method + '-lora.gguf')}")
+    aligner = LoraAligner(model_path, form=profile.form)
+    result = aligner.align(profile.usable_answers(), method)
+    path = result.write(out, aligner.architecture, {"model_sha256": file_sha256(model_path), "profile": args.profile})
+    report = {
+        "method": method, "profile": args.profile, "adapter_path": str(path), "model": str(model_path),
+        "rank": result.config.rank, "alpha": result.config.alpha, "first_layer": result.config.first_layer,
+        "chosen": result.chosen, "selection": result.selection, "history": result.history,
+        "usable_answers": result.n_answers, "seconds": round(result.seconds, 1),
+        "peak_rss_mb": round(result.peak_rss_mb, 1),
+    }
+    status(
+        f"Wrote {path}\n  {method} LoRA (rank {result.config.rank}, blocks {result.config.first_layer}.."
+        f"{aligner.model.config.n_layer - 1}), lr {result.chosen['lr']:g}, {result.chosen['epochs']} epochs chosen on "
+        f"your answers; {result.seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB"
+    )
+    if getattr(args, "json", None):
+        text = json.dumps(report, indent=2) + "\n"
+        if args.json == "-":
+            print(text, end="")
+        else:
+            from paso_local.storage import atomic_write_text
+
+            atomic_write_text(Path(args.json).expanduser(), text)
+    return 0

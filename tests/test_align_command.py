@@ -1,0 +1,70 @@
+"""`paso-local align` refusals: each bad input is a clear `Error:` before any long work, and no vector file."""
+
+from __future__ import annotations
+
+import pytest
+
+from paso_local.cli import main
+from paso_local.inventory import form_items
+from paso_local.profile import Profile, ProfileStore
+
+
+def save_profile(name: str, answers: dict[int, int]) -> None:
+    ProfileStore().save(Profile(name=name, form="120", answers=answers))
+
+
+def run(capsys, *args: str) -> tuple[int, str]:
+    code = main(["align", *args])
+    return code, capsys.readouterr().err
+
+
+def test_missing_profile(capsys, paso_home):
+    code, err = run(capsys, "--profile", "nobody")
+    assert code == 1
+    assert "no profile named 'nobody'" in err and "paso-local onboard --profile nobody" in err
+    assert not list(paso_home.rglob("*.gguf"))
+
+
+@pytest.mark.model
+def test_all_neutral_answers_are_refused_with_the_count_needed(capsys, paso_home, smollm2_path):
+    from converters.pas import MIN_USABLE_ANSWERS
+
+    numbers = [i.number for i in form_items("120")]
+    answers = {n: 3 for n in numbers}
+    answers.update({numbers[0]: 5, numbers[1]: 1, numbers[2]: 4})
+    save_profile("neutral", answers)
+    code, err = run(capsys, "--profile", "neutral", "--model", str(smollm2_path))
+    assert code == 1
+    assert "has 3 usable answers" in err and f"at least {MIN_USABLE_ANSWERS}" in err
+    assert f"Give {MIN_USABLE_ANSWERS - 3} more" in err
+    assert "Traceback" not in err
+    assert not list(paso_home.rglob("*.gguf"))
+
+
+def test_corrupt_model_file(capsys, paso_home, tmp_path):
+    save_profile("me", {i.number: 5 for i in form_items("120")})
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 40)
+    code, err = run(capsys, "--profile", "me", "--model", str(bad))
+    assert code == 1 and "broken.gguf" in err and "Traceback" not in err
+    code, err = run(capsys, "--profile", "me", "--model", str(tmp_path / "absent.gguf"))
+    assert code == 1 and "absent.gguf does not exist" in err
+    assert not list(paso_home.rglob("*.gguf"))
+
+
+@pytest.mark.model
+def test_unwritable_output(capsys, paso_home, tmp_path, smollm2_path):
+    save_profile("me", {i.number: (5 if i.number % 2 else 1) for i in form_items("120")})
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, err = run(capsys, "--profile", "me", "--model", str(smollm2_path), "--out", str(blocker / "v.gguf"))
+    assert code == 1 and "a-file" in err and "Traceback" not in err
+    code, err = run(capsys, "--profile", "me", "--model", str(smollm2_path), "--out", str(tmp_path))
+    assert code == 1 and "is a directory" in err
+
+
+@pytest.mark.model
+def test_heads_out_of_range(capsys, paso_home, smollm2_path):
+    save_profile("me", {i.number: (5 if i.number % 2 else 1) for i in form_items("120")})
+    code, err = run(capsys, "--profile", "me", "--model", str(smollm2_path), "--heads", "0")
+    assert code == 1 and "--heads 0" in err

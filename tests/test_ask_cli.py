@@ -1,0 +1,151 @@
+"""`paso-local ask` end to end on SmolLM2, and that neither `ask` nor `chat` imports torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from paso_local.controlvector import ControlVector, write_control_vector
+from paso_local.inventory import form_items
+from paso_local.profile import Profile, ProfileStore
+from paso_local.vector_store import vector_path_for
+
+pytestmark = pytest.mark.model
+
+FAST = ["--threads", "1", "--n-ctx", "512"]
+
+
+def ask(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "paso_local", "ask", *args, *FAST],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def vector(path, n_embd: int = 576, norm: float = 8.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    directions = {}
+    for layer in range(1, 30):
+        v = rng.standard_normal(n_embd)
+        directions[layer] = (v / np.linalg.norm(v) * norm).astype(np.float32)
+    write_control_vector(ControlVector("llama", directions, n_embd, {"model_file": "test"}), path)
+    return path
+
+
+def test_ask_json_end_to_end():
+    done = ask("Name a colour.", "--json", "--max-tokens", "4", "--no-steer")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {"text", "tokens", "tokens_per_second", "steered", "strength"}
+    assert 1 <= result["tokens"] <= 4 and result["text"].strip()
+    assert result["tokens_per_second"] > 0
+    assert (result["steered"], result["strength"]) == (False, 0.0)
+
+
+def test_ask_streams_text_and_reads_the_prompt_from_stdin():
+    from_argument = ask("Name a colour.", "--max-tokens", "6", "--no-steer")
+    from_stdin = ask("-", "--max-tokens", "6", "--no-steer", stdin="Name a colour.\n")
+    assert from_argument.returncode == from_stdin.returncode == 0, from_stdin.stderr
+    assert from_argument.stdout.strip() and from_stdin.stdout == from_argument.stdout
+
+
+def test_ask_uses_the_profiles_vector_for_the_model(smollm2_path):
+    ProfileStore().save(Profile(name="default", answers={item.number: 4 for item in form_items("120")}))
+    plain = ask("Describe yourself.", "--json", "--max-tokens", "8")
+    assert "has no vector for" in plain.stderr and "paso-local align" in plain.stderr
+    assert json.loads(plain.stdout)["steered"] is False
+    vector(vector_path_for("default", smollm2_path))
+    steered = ask("Describe yourself.", "--json", "--max-tokens", "8", "--strength", "1.5")
+    assert steered.returncode == 0, steered.stderr
+    result = json.loads(steered.stdout)
+    assert (result["steered"], result["strength"]) == (True, 1.5)
+    assert result["text"] != json.loads(plain.stdout)["text"]
+
+
+def test_ask_without_a_profile_says_what_to_run():
+    done = ask("Hello", "--max-tokens", "2")
+    assert done.returncode == 0
+    assert "paso-local onboard" in done.stderr
+
+
+def test_a_mismatched_vector_is_an_error_naming_both_models(tmp_path, smollm2_path):
+    path = vector(tmp_path / "wide.gguf", n_embd=896)
+    done = ask("Hello", "--vector", str(path), "--max-tokens", "2")
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: control vector")
+    assert "test (llama)" in done.stderr and smollm2_path.name in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["-"], "   \n", "the prompt is empty"),
+        (["Hello", "--max-tokens", "0"], None, "--max-tokens must be at least 1"),
+        (["Hello", "--model", "/nowhere/model.gguf"], None, "model file /nowhere/model.gguf does not exist"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(args, stdin, message):
+    done = ask(*args, stdin=stdin)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+
+
+def test_ask_imports_neither_torch_nor_textual():
+    script = textwrap.dedent(
+        """
+        import sys
+        from paso_local.cli import main
+        assert main(["ask", "Hi", "--max-tokens", "2", "--threads", "1", "--n-ctx", "256"]) == 0
+        print("MODULES", "torch" in sys.modules, "textual" in sys.modules)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "MODULES False False" in done.stdout
+
+
+def test_chat_with_the_real_backend_never_imports_torch():
+    """The whole chat path (app, runtime backend, a real reply from SmolLM2) in a fresh interpreter."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from paso_local.modelfiles import resolve_model
+        from tui.chat.app import ChatApp
+        from tui.chat.backend import RuntimeBackend, RuntimeOptions
+
+        async def main():
+            options = RuntimeOptions(model=str(resolve_model(None)), threads=1, n_ctx=256, max_tokens=3)
+            backend = RuntimeBackend(options)
+            app = ChatApp(backend)
+            async with app.run_test(size=(100, 30)) as pilot:
+                for _ in range(500):
+                    await pilot.pause(0.02)
+                    if app.chat.info is not None:
+                        break
+                app.chat.prompt.value = "Hello"
+                await pilot.press("enter")
+                for _ in range(1000):
+                    await pilot.pause(0.02)
+                    if app.chat.job is None and app.chat.history:
+                        break
+                print("REPLY", repr(app.chat.history[-1]["content"]))
+            app.stop_and_wait()
+            backend.close()
+            print("MODULES", "torch" in sys.modules)
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "REPLY '" in done.stdout and "MODULES False" in done.stdout
