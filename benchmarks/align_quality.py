@@ -57,7 +57,9 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--subjects", type=int, default=10, help="how many subjects (from --start)")
     parser.add_argument("--start", type=int, default=0)
@@ -87,25 +89,37 @@ def main() -> int:
     llm = chat_format.llama
     started = time.perf_counter()
     base_dist, base_mass = llama_option_distributions(llm, prompts, tokens)
-    base_answers = {i.number: float(a) for i, a in zip(held, median_answer(base_dist))}
-    print(f"unsteered llama.cpp pass over {len(held)} items: {time.perf_counter() - started:.1f} s, "
-          f"mean option mass {base_mass.mean():.3f}, distinct answers {len(set(base_answers.values()))}", flush=True)
+    base_answers = {i.number: float(a) for i, a in zip(held, median_answer(base_dist), strict=False)}
+    print(
+        f"unsteered llama.cpp pass over {len(held)} items: {time.perf_counter() - started:.1f} s, "
+        f"mean option mass {base_mass.mean():.3f}, distinct answers {len(set(base_answers.values()))}",
+        flush=True,
+    )
 
-    rows, scores = [], {"base": [], "steered": [], "population": [], "own_median": [], "cv_base": [], "cv_steered": []}
+    rows, scores = (
+        [],
+        {"base": [], "steered": [], "population": [], "own_median": [], "cv_base": [], "cv_steered": []},
+    )
     chosen = subjects[args.start : args.start + args.subjects]
     for subject in chosen:
         truth = {n: a for n, a in subject.answers.items() if a}
         own = {n: a for n, a in truth.items() if n in form}
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="paso-vec-") as tmp:
-            result = align(model=str(model_path), profile_name=f"subject-{subject.case}", out=str(Path(tmp) / "v.gguf"),
-                           answers_override=own, form="120", show_progress=False)
+            result = align(
+                model=str(model_path),
+                profile_name=f"subject-{subject.case}",
+                out=str(Path(tmp) / "v.gguf"),
+                answers_override=own,
+                form="120",
+                show_progress=False,
+            )
             runtime.load_vector(result.vector_path)
         align_s = time.perf_counter() - t0
         runtime.set_steering(Steering(strength=1.0))
         dist, mass = llama_option_distributions(llm, prompts, tokens)
         runtime.clear_steering()
-        steered = {i.number: float(a) for i, a in zip(held, median_answer(dist))}
+        steered = {i.number: float(a) for i, a in zip(held, median_answer(dist), strict=False)}
         expect = expected_answer(dist)
         others = [s for s in subjects if s.index != subject.index]
         population = {}
@@ -113,7 +127,7 @@ def main() -> int:
             values = [s.answers[item.number] for s in others if s.answers.get(item.number)]
             population[item.number] = float(np.mean(values))
         own_median = float(np.median(list(own.values())))
-        scored = [(e, truth[i.number]) for i, e in zip(held, expect) if truth.get(i.number)]
+        scored = [(e, truth[i.number]) for i, e in zip(held, expect, strict=False) if truth.get(i.number)]
         row = {
             "case": subject.case,
             "base": aligned_score(base_answers, truth, held),
@@ -145,8 +159,11 @@ def main() -> int:
         "subjects": len(rows),
         "readout": "median of the marginalised option distribution (llama.cpp logits)",
         "mean_aligned_score": {k: round(mean_aligned_score(v).total, 4) for k, v in scores.items() if v},
-        "per_domain": {k: {d: round(x, 3) for d, x in mean_aligned_score(v).per_domain.items()}
-                       for k, v in scores.items() if v},
+        "per_domain": {
+            k: {d: round(x, 3) for d, x in mean_aligned_score(v).per_domain.items()}
+            for k, v in scores.items()
+            if v
+        },
         "helped": int((deltas < -1e-9).sum()),
         "tied": int((np.abs(deltas) <= 1e-9).sum()),
         "hurt": int((deltas > 1e-9).sum()),
@@ -157,8 +174,13 @@ def main() -> int:
     }
     print(json.dumps(summary, indent=1))
     if args.out:
-        serial = [{k: ({"total": v.total, "per_domain": v.per_domain} if hasattr(v, "per_domain") else v)
-                   for k, v in r.items()} for r in rows]
+        serial = [
+            {
+                k: ({"total": v.total, "per_domain": v.per_domain} if hasattr(v, "per_domain") else v)
+                for k, v in r.items()
+            }
+            for r in rows
+        ]
         args.out.write_text(json.dumps({"summary": summary, "subjects": serial}, indent=1))
     runtime.close()
     return 0

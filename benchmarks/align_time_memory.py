@@ -29,7 +29,9 @@ def paso(home: Path, *args: str) -> tuple[float, float, str]:
     env = dict(os.environ, PASO_LOCAL_HOME=str(home))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "paso_local", *args], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "paso_local", *args], env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"paso-local {' '.join(args)} failed:\n{proc.stderr}")
@@ -38,14 +40,16 @@ def paso(home: Path, *args: str) -> tuple[float, float, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--subjects", type=int, nargs=2, default=(0, 1), metavar=("FIRST", "SECOND"))
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="paso-bench-") as tmp:
         home = Path(tmp)
-        for label, index in zip(("first", "cached"), args.subjects):
+        for label, index in zip(("first", "cached"), args.subjects, strict=False):
             name = f"bench{index}"
             paso(home, "onboard", "--profile", name, "--import", str(args.data), "--index", str(index))
             seconds, rss, stdout = paso(home, "align", "--profile", name, "--json", "-")
@@ -67,7 +71,11 @@ def main() -> int:
         "peak_rss_mb": max(r["peak_rss_mb_rusage"] for r in results.values()),
     }
     verdict = {k: ("ok" if summary[k] <= TARGETS[k] else "over") for k in TARGETS}
-    print(json.dumps({"summary": summary, "targets": TARGETS, "verdict": verdict, "cpus": os.cpu_count()}, indent=1))
+    print(
+        json.dumps(
+            {"summary": summary, "targets": TARGETS, "verdict": verdict, "cpus": os.cpu_count()}, indent=1
+        )
+    )
     return 0
 
 

@@ -90,7 +90,9 @@ def pad_right(sequences: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tenso
     return tokens, lengths
 
 
-def readout_prompt(chat_format: Any, item: Item, tokens: OptionTokens, system_prompt: str = SYSTEM_PROMPT) -> list[int]:
+def readout_prompt(
+    chat_format: Any, item: Item, tokens: OptionTokens, system_prompt: str = SYSTEM_PROMPT
+) -> list[int]:
     """The item's prompt followed by the "(" token: the answer position is [-2], the after-"(" one is [-1]."""
     return list(chat_format.encode_chat(item_messages(item, system_prompt))) + [tokens.paren_token]
 
@@ -104,8 +106,15 @@ def answer_logits(model: Any, h: torch.Tensor, lengths: torch.Tensor) -> tuple[n
 
 
 def compute_item_activations(
-    model: Any, chat_format: Any, items: Sequence[Item], tokens: OptionTokens, checkpoint_block: int, *,
-    system_prompt: str = SYSTEM_PROMPT, items_per_batch: int = ITEMS_PER_BATCH, show_progress: bool = True,
+    model: Any,
+    chat_format: Any,
+    items: Sequence[Item],
+    tokens: OptionTokens,
+    checkpoint_block: int,
+    *,
+    system_prompt: str = SYSTEM_PROMPT,
+    items_per_batch: int = ITEMS_PER_BATCH,
+    show_progress: bool = True,
 ) -> ItemActivations:
     """Run the A, E and "(" prompts of every item through the torch model, block by block."""
     record_head_inputs = _head_recorder()
@@ -129,9 +138,15 @@ def compute_item_activations(
         for start in range(0, n, items_per_batch):
             idx = list(range(start, min(start + items_per_batch, n)))
             b = len(idx)
-            seqs = [agree_prompts[i] for i in idx] + [disagree_prompts[i] for i in idx] + [paren_prompts[i] for i in idx]
+            seqs = (
+                [agree_prompts[i] for i in idx]
+                + [disagree_prompts[i] for i in idx]
+                + [paren_prompts[i] for i in idx]
+            )
             batch, lengths = pad_right(seqs, pad)
-            real = torch.arange(batch.shape[1])[None, :] < lengths[2 * b :, None]  # readout rows' real positions
+            real = (
+                torch.arange(batch.shape[1])[None, :] < lengths[2 * b :, None]
+            )  # readout rows' real positions
             real[:, 0] = False  # the first position's massive activations stay out of the norm
             with torch.inference_mode(), record_head_inputs(model, positions=lengths - 1) as recorded:
                 h = model.embed(batch)
@@ -146,7 +161,9 @@ def compute_item_activations(
             norm_count += int(real.sum())
             d, m = option_distribution(first, after, tokens)
             dist[idx], mass[idx] = d, m
-            acts = torch.stack([recorded[layer] for layer in sorted(recorded)], dim=1).float().numpy()  # [3b,L,H,E]
+            acts = (
+                torch.stack([recorded[layer] for layer in sorted(recorded)], dim=1).float().numpy()
+            )  # [3b,L,H,E]
             if heads is None:
                 heads = np.zeros((2, n) + acts.shape[1:], dtype=np.float32)
             heads[0, idx], heads[1, idx] = acts[:b], acts[b : 2 * b]
@@ -196,7 +213,14 @@ def _record_head_inputs_local(model: Any, positions: torch.Tensor) -> Iterator[d
 
 
 _FIELDS = (
-    "item_numbers", "agree", "disagree", "paren_tokens", "paren_lengths", "checkpoint", "base_dist", "base_mass",
+    "item_numbers",
+    "agree",
+    "disagree",
+    "paren_tokens",
+    "paren_lengths",
+    "checkpoint",
+    "base_dist",
+    "base_mass",
     "residual_norm",
 )
 
@@ -215,7 +239,9 @@ def load_cached(path: Path) -> ItemActivations | None:
 
 def save_cached(path: Path, acts: ItemActivations) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, checkpoint_block=np.int64(acts.checkpoint_block), **{f: getattr(acts, f) for f in _FIELDS})
+    np.savez(
+        buffer, checkpoint_block=np.int64(acts.checkpoint_block), **{f: getattr(acts, f) for f in _FIELDS}
+    )
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except PasoError:
@@ -223,9 +249,15 @@ def save_cached(path: Path, acts: ItemActivations) -> None:
 
 
 def item_activations(
-    model_path: Path, items: Sequence[Item], checkpoint_block: int, *, load_model: Callable[[], Any],
-    load_chat_format: Callable[[], Any], load_tokens: Callable[[], OptionTokens],
-    system_prompt: str = SYSTEM_PROMPT, show_progress: bool = True,
+    model_path: Path,
+    items: Sequence[Item],
+    checkpoint_block: int,
+    *,
+    load_model: Callable[[], Any],
+    load_chat_format: Callable[[], Any],
+    load_tokens: Callable[[], OptionTokens],
+    system_prompt: str = SYSTEM_PROMPT,
+    show_progress: bool = True,
 ) -> tuple[ItemActivations, bool]:
     """(activations, cache_hit). On a hit no loader is called: no model, no forward pass."""
     key = activation_cache_key(file_sha256(model_path), items, checkpoint_block, system_prompt)
@@ -234,8 +266,13 @@ def item_activations(
     if cached is not None and [int(n) for n in cached.item_numbers] == [i.number for i in items]:
         return cached, True
     acts = compute_item_activations(
-        load_model(), load_chat_format(), items, load_tokens(), checkpoint_block,
-        system_prompt=system_prompt, show_progress=show_progress,
+        load_model(),
+        load_chat_format(),
+        items,
+        load_tokens(),
+        checkpoint_block,
+        system_prompt=system_prompt,
+        show_progress=show_progress,
     )
     save_cached(path, acts)
     return acts, False

@@ -9,7 +9,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,11 @@ from converters.pas import (
 )
 from converters.strength import (
     COARSE_GRID,
+    DOMAIN_FACTORS,
     FOLDS,
-    CurvePoint,
-    StrengthSearch,
+    REFINE_FACTORS,
     cross_validated_search,
+    domain_grid,
     make_folds,
     to_unit,
 )
@@ -43,7 +44,7 @@ from paso_local.paths import ensure_private_dir
 from paso_local.progress import progress_bar, status
 
 DEFAULT_HEADS = 24
-FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (steered passes restart there: cheaper)
+FIRST_LAYER_FRACTION = 0.5  # heads are eligible from this depth on (steered passes restart there: cheaper)
 PLACEMENT_SHIFT = 0  # 0: head vector of layer L at the output of block L; 1: at block L-1 (see the benchmark)
 MIN_DOMAIN_LABELS = 6  # non-neutral answers a domain needs for its own vector
 COMPUTE_DTYPE = torch.bfloat16
@@ -84,7 +85,11 @@ def restricted(answers: Mapping[int, int], numbers: Sequence[int]) -> dict[int, 
 
 
 def fit_vectors(
-    acts: ItemActivations, answers: Mapping[int, int], items: Sequence[Item], k: int, w_o: WoCache,
+    acts: ItemActivations,
+    answers: Mapping[int, int],
+    items: Sequence[Item],
+    k: int,
+    w_o: WoCache,
     min_layer: int,
 ) -> tuple[PasFit, dict[str, PasFit]]:
     """The combined PAS fit on every usable answer given, and one fit per domain that has enough of them."""
@@ -113,7 +118,12 @@ def load_torch_model(model_path: Path) -> Any:
     from converters.model import load_model
 
     config = read_config(model_path)
-    d, q, kv, f = config.n_embd, config.n_head * config.head_dim, config.n_head_kv * config.head_dim, config.n_ff
+    d, q, kv, f = (
+        config.n_embd,
+        config.n_head * config.head_dim,
+        config.n_head_kv * config.head_dim,
+        config.n_ff,
+    )
     block_bytes = (d * (2 * q + 2 * kv) + 3 * d * f) * torch.finfo(COMPUTE_DTYPE).bits // 8
     blocks = int(max(2, min(config.n_layer, WEIGHT_CACHE_BYTES // max(block_bytes, 1))))
     return load_model(model_path, dtype=COMPUTE_DTYPE, cache_blocks=blocks)
@@ -127,14 +137,22 @@ def check_output_writable(path: Path) -> None:
         ensure_private_dir(path.parent)
     except OSError as exc:
         raise PasoError(f"cannot create the directory for {path}: {exc.strerror or exc}") from exc
+    if not path.parent.is_dir():
+        raise PasoError(f"cannot write the control vector to {path}: {path.parent} is not a directory")
     if not os.access(path.parent, os.W_OK):
         raise PasoError(f"cannot write the control vector to {path}: {path.parent} is not writable")
 
 
 def align(
-    *, model: str | None, profile_name: str, out: str | None, heads: int = DEFAULT_HEADS,
-    coarse: Sequence[float] = COARSE_GRID, show_progress: bool = True,
-    answers_override: Mapping[int, int] | None = None, form: str | None = None,
+    *,
+    model: str | None,
+    profile_name: str,
+    out: str | None,
+    heads: int = DEFAULT_HEADS,
+    coarse: Sequence[float] = COARSE_GRID,
+    show_progress: bool = True,
+    answers_override: Mapping[int, int] | None = None,
+    form: str | None = None,
 ) -> AlignResult:
     """The whole command. `answers_override` / `form` let benchmarks align a subject without a stored profile."""
     started = time.perf_counter()
@@ -158,7 +176,9 @@ def align(
     min_layer = first_eligible_layer(config.n_layer)
     eligible = (config.n_layer - min_layer) * config.n_head
     if not 1 <= heads <= eligible:
-        raise PasoError(f"--heads {heads}: choose 1..{eligible} (heads of layers {min_layer}..{config.n_layer - 1})")
+        raise PasoError(
+            f"--heads {heads}: choose 1..{eligible} (heads of layers {min_layer}..{config.n_layer - 1})"
+        )
     if out:
         out_path = Path(out).expanduser()
     else:
@@ -178,8 +198,13 @@ def align(
     tokens = OptionTokens.from_chat_format(chat_format)
     checkpoint = min_layer - PLACEMENT_SHIFT
     acts, cache_hit = item_activations(
-        model_path, items, checkpoint, load_model=torch_model, load_chat_format=lambda: chat_format,
-        load_tokens=lambda: tokens, show_progress=show_progress,
+        model_path,
+        items,
+        checkpoint,
+        load_model=torch_model,
+        load_chat_format=lambda: chat_format,
+        load_tokens=lambda: tokens,
+        show_progress=show_progress,
     )
     activation_seconds = time.perf_counter() - started
     net = torch_model()
@@ -193,14 +218,28 @@ def align(
         train_numbers = [int(acts.item_numbers[r]) for r in np.delete(rows, fold)]
         fit, domain_fits = fit_vectors(acts, restricted(answers, train_numbers), items, heads, w_o, min_layer)
         combined_fold.append(to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm))
-        domain_fold.append(to_unit(summed([f.placed(PLACEMENT_SHIFT) for f in domain_fits.values()]),
-                                   acts.residual_norm))
-    passes = 2 * (len(coarse) + 2)
+        domain_fold.append(
+            to_unit(summed([f.placed(PLACEMENT_SHIFT) for f in domain_fits.values()]), acts.residual_norm)
+        )
+    passes = len(coarse) + len(REFINE_FACTORS) + len(DOMAIN_FACTORS)
     with progress_bar("Cross-validating the strength", passes, enabled=show_progress) as bar:
-        combined_cv = cross_validated_search(net, acts, tokens, rows, folds, combined_fold, answers, items, coarse,
-                                             bar.advance)
-        domain_cv = cross_validated_search(net, acts, tokens, rows, folds, domain_fold, answers, items, coarse,
-                                           bar.advance)
+        combined_cv = cross_validated_search(
+            net, acts, tokens, rows, folds, combined_fold, answers, items, coarse, progress=bar.advance
+        )
+        assert combined_cv.chosen is not None
+        domain_cv = cross_validated_search(
+            net,
+            acts,
+            tokens,
+            rows,
+            folds,
+            domain_fold,
+            answers,
+            items,
+            domain_grid(combined_cv.chosen.strength),
+            refine=(),
+            progress=bar.advance,
+        )
 
     # The final vectors: fit on every usable answer.
     final, final_domains = fit_vectors(acts, answers, items, heads, w_o, min_layer)
@@ -210,7 +249,9 @@ def align(
     from converters.strength import vector_norm_units
 
     units = vector_norm_units(domain_sum, acts.residual_norm) or 1.0
-    domain_units = {d: {b: (v / units).astype(np.float32) for b, v in vec.items()} for d, vec in raw_domains.items()}
+    domain_units = {
+        d: {b: (v / units).astype(np.float32) for b, v in vec.items()} for d, vec in raw_domains.items()
+    }
     assert combined_cv.chosen is not None and domain_cv.chosen is not None
     use_domains = bool(domain_units) and domain_cv.chosen.aligned_score < combined_cv.chosen.aligned_score
     chosen_search = domain_cv if use_domains else combined_cv
@@ -229,10 +270,20 @@ def align(
         "first_eligible_layer": min_layer,
     }
     vector = build_control_vector(
-        model_hint=config.arch, n_embd=config.n_embd, n_layer=config.n_layer, directions=main_unit,
-        strength=chosen.strength, model_path=model_path, model_sha256=file_sha256(model_path),
-        profile=profile_name, form=form, usable_answers=len(answers), heads_k=heads, chosen_heads=final.heads,
-        placement="L" if PLACEMENT_SHIFT == 0 else "L-1", cv=cv_meta,
+        model_hint=config.arch,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        directions=main_unit,
+        strength=chosen.strength,
+        model_path=model_path,
+        model_sha256=file_sha256(model_path),
+        profile=profile_name,
+        form=form,
+        usable_answers=len(answers),
+        heads_k=heads,
+        chosen_heads=final.heads,
+        placement="L" if PLACEMENT_SHIFT == 0 else "L-1",
+        cv=cv_meta,
         domains={d: {"strength": domain_strength, "directions": v} for d, v in domain_units.items()},
     )
     from paso_local.controlvector import write_control_vector
@@ -254,8 +305,10 @@ def align(
         "cv_aligned_score": {"base": chosen_search.base.aligned_score, "steered": chosen.aligned_score},
         "cv_curve": cv_meta["cv_curve"],
         "domain_cv": {
-            "strength": domain_strength, "base": domain_cv.base.aligned_score,
-            "steered": domain_cv.chosen.aligned_score, "curve": cv_meta["domain_cv_curve"],
+            "strength": domain_strength,
+            "base": domain_cv.base.aligned_score,
+            "steered": domain_cv.chosen.aligned_score,
+            "curve": cv_meta["domain_cv_curve"],
             "domains": sorted(domain_units),
         },
         "combined_cv": {"strength": combined_cv.chosen.strength, "steered": combined_cv.chosen.aligned_score},
@@ -293,4 +346,3 @@ def run_align(args: argparse.Namespace) -> int:
     if args.json:
         write_report(result.report, args.json)
     return 0
-

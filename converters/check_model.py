@@ -4,6 +4,10 @@ N varied prompts go through both; the next-token distributions at each prompt's 
 (top-1 agreement, KL(llama.cpp || torch), largest logit difference). Then one seeded random control vector is
 applied in both (llama.cpp: llama_set_adapter_cvec; torch: hooks.block_output_steering) and compared again.
 
+The noise floor puts the figures in scale: llama.cpp itself, evaluating the same prompts one token at a time (its
+decoding path) instead of in one batch, differs from its own batched logits by a similar KL, because it rounds
+activations to 8 bits before every quantised matmul. Top-1 disagreements then only happen at near-ties.
+
 The torch half runs first and is closed before llama.cpp loads, so the peak memory is that of the larger half.
 """
 
@@ -13,7 +17,6 @@ import argparse
 import ctypes
 import gc
 import json
-import os
 import resource
 import sys
 import time
@@ -30,7 +33,7 @@ from paso_local.errors import PasoError
 TOP1_TARGET = 0.99
 KL_TARGET = 0.01
 STEER_SEED = 0
-STEER_FRACTION = 0.04  # per-block vector norm, as a fraction of that block's median residual norm
+STEER_FRACTION = 0.03  # per-block vector norm, as a fraction of that block's median residual norm
 TOKENS_PER_BATCH = 4096  # torch batch size, in padded tokens
 
 PROMPTS = (
@@ -72,6 +75,9 @@ class CheckResult:
     steered_kl_mean: float
     steered_kl_max: float
     steering_kl_mean: float  # how far the vector moved llama.cpp's own distribution (it must be noticeable)
+    noise_floor_kl_mean: float  # llama.cpp batched vs llama.cpp one token at a time
+    noise_floor_top1_agreement: float
+    disagreement_gaps: list[float]  # llama.cpp's top-1 minus top-2 logit where torch's top-1 differs
     arch: str
     n_layer: int
     n_embd: int
@@ -127,14 +133,15 @@ def check_model(path: str | Path, *, n_prompts: int = 20, show_progress: bool = 
     finally:
         chat_format.close()
     batches = token_batches(prompts, TOKENS_PER_BATCH)
-    total = 2 * config.n_layer * len(batches) + 2 * n_prompts
+    total = 2 * config.n_layer * len(batches) + 3 * n_prompts
     with progress_bar(f"Comparing torch and llama.cpp on {path.name}", total, enabled=show_progress) as bar:
         torch_plain, torch_steered, vector = _torch_half(path, prompts, batches, bar.advance)
         gc.collect()
-        ref_plain, ref_steered = _llama_half(path, prompts, vector, bar.advance)
+        ref_plain, ref_decoded, ref_steered = _llama_half(path, prompts, vector, bar.advance)
     plain = compare(ref_plain, torch_plain)
     steered = compare(ref_steered, torch_steered)
     moved = compare(ref_plain, ref_steered)
+    floor = compare(ref_plain, ref_decoded)
     return CheckResult(
         top1_agreement=plain.top1_agreement,
         kl_mean=plain.kl_mean,
@@ -144,6 +151,10 @@ def check_model(path: str | Path, *, n_prompts: int = 20, show_progress: bool = 
         steered_kl_mean=steered.kl_mean,
         steered_kl_max=steered.kl_max,
         steering_kl_mean=moved.kl_mean,
+        noise_floor_kl_mean=floor.kl_mean,
+        noise_floor_top1_agreement=floor.top1_agreement,
+        disagreement_gaps=disagreement_gaps(ref_plain, torch_plain)
+        + disagreement_gaps(ref_steered, torch_steered),
         arch=config.arch,
         n_layer=config.n_layer,
         n_embd=config.n_embd,
@@ -247,13 +258,15 @@ def random_steering(norms: np.ndarray, n_embd: int, *, seed: int) -> np.ndarray:
 
 def _llama_half(
     path: Path, prompts: list[list[int]], vector: np.ndarray, advance: Callable[[int], None]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Last-position logits [N, V]: batched, one token at a time (the noise floor), and batched steered."""
     n_ctx = max(64, -(-max(len(p) for p in prompts) // 64) * 64)
     with LlamaLogits(path, n_ctx=n_ctx) as llama:
         plain = np.stack([_advanced(llama.last_logits(p), advance) for p in prompts])
+        decoded = np.stack([_advanced(llama.last_logits(p, one_by_one=True), advance) for p in prompts])
         llama.set_control_vector(vector)
         steered = np.stack([_advanced(llama.last_logits(p), advance) for p in prompts])
-    return plain, steered
+    return plain, decoded, steered
 
 
 def _advanced(value: np.ndarray, advance: Callable[[int], None]) -> np.ndarray:
@@ -267,7 +280,7 @@ class LlamaLogits:
     Weight repacking (llama.cpp's "extra buffer types": AMX, CPU_REPACK) is switched off: it computes the same
     products and crashes on virtual machines that advertise AMX without enabling it."""
 
-    def __init__(self, path: Path, *, n_ctx: int):
+    def __init__(self, path: Path, *, n_ctx: int, logits_all: bool = False):
         import llama_cpp
         import llama_cpp.llama_cpp as low
 
@@ -279,12 +292,10 @@ class LlamaLogits:
             return params
 
         low.llama_model_default_params = without_repacking
-        try:
-            threads = os.cpu_count() or 1
+        try:  # threads: llama-cpp-python's defaults
             self._llm = llama_cpp.Llama(
-                model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads,
-                n_threads_batch=threads, verbose=False,
-            )  # fmt: skip
+                model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, logits_all=logits_all, verbose=False
+            )
         except (ValueError, RuntimeError, OSError) as exc:
             raise PasoError(
                 f"llama.cpp cannot load {path} ({exc}); is it a complete GGUF model file?"
@@ -296,12 +307,21 @@ class LlamaLogits:
         self.n_embd = int(llama_cpp.llama_model_n_embd(self._llm.model))
         self.n_layer = int(llama_cpp.llama_model_n_layer(self._llm.model))
 
-    def last_logits(self, tokens: Sequence[int]) -> np.ndarray:
-        """float64 [V] after evaluating `tokens` from an empty cache."""
+    def last_logits(self, tokens: Sequence[int], *, one_by_one: bool = False) -> np.ndarray:
+        """float64 [V] after evaluating `tokens` from an empty cache, in one batch or one token at a time."""
         self._llm.reset()
-        self._llm.eval(list(tokens))
+        for chunk in [[t] for t in tokens] if one_by_one else [list(tokens)]:
+            self._llm.eval(chunk)
         logits = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self.n_vocab,))
         return logits.astype(np.float64)
+
+    def all_logits(self, tokens: Sequence[int]) -> np.ndarray:
+        """float64 [S, V] at every position (open with logits_all=True)."""
+        if not self._llm._logits_all:
+            raise ValueError("open LlamaLogits with logits_all=True to read every position")
+        self._llm.reset()
+        self._llm.eval(list(tokens))
+        return np.array(self._llm.scores[: len(tokens)], dtype=np.float64)
 
     def set_control_vector(self, buffer: np.ndarray | None) -> None:
         """buffer [(n_layer - 1), n_embd], row 0 = block 1 (the full buffer, always); None clears it."""
@@ -356,6 +376,13 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
     )
 
 
+def disagreement_gaps(reference: np.ndarray, candidate: np.ndarray) -> list[float]:
+    """Where the top-1 tokens differ: the reference's margin between its top two logits (near-ties are small)."""
+    top2 = np.sort(reference, axis=-1)[:, -2:]
+    differ = reference.argmax(-1) != candidate.argmax(-1)
+    return [round(float(g), 4) for g in (top2[:, 1] - top2[:, 0])[differ]]
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (llama.cpp included): ru_maxrss is KiB on Linux, bytes on macOS."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -371,6 +398,10 @@ def format_result(path: Path, r: CheckResult) -> str:
         f"{'mean KL(llama.cpp||torch)':24}{r.kl_mean:>10.5f}{r.steered_kl_mean:>10.5f}   (target <= {KL_TARGET})",
         f"{'max KL':24}{r.kl_max:>10.5f}{r.steered_kl_max:>10.5f}",
         f"{'max |logit difference|':24}{r.max_abs_logit_diff:>10.3f}",
+        f"Noise floor: llama.cpp one token at a time vs batched: mean KL {r.noise_floor_kl_mean:.5f}, "
+        f"top-1 agreement {r.noise_floor_top1_agreement:.3f}.",
+        f"Top-1 disagreements at llama.cpp logit margins {r.disagreement_gaps} (near-ties)." if r.disagreement_gaps
+        else "No top-1 disagreements.",
         f"The random control vector moved llama.cpp's next-token distribution by a mean KL of {r.steering_kl_mean:.3f}.",
         f"Peak memory {r.peak_rss_mb:.0f} MB, {r.seconds:.1f} s.  {verdict}",
     ])  # fmt: skip

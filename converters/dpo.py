@@ -6,8 +6,8 @@ opposite: it gives two pairs, C over A and C over E (the person is in the middle
 Unanswered items (0) give none.
 
 The probability of a response is the probability of the answer as eval reads it (converters.lora.OptionIndex):
-the answer's letter marginalised over the ways it can start ("A", " A", "(A", or "(" then "A"). Reference model:
-the frozen GGUF model (the adapter detached), its option log-probabilities computed once.
+the answer's letter marginalised over the ways it can start ("A", " A", "(A", or "(" then "A").
+Reference model: the frozen GGUF model (the adapter detached), its option log-probabilities computed once.
 
 loss = -log sigmoid(beta * ((log pi(c) - log ref(c)) - (log pi(r) - log ref(r)))), averaged over pairs.
 """
@@ -64,7 +64,9 @@ class DPOSettings:
     seed: int = 0
 
 
-def reference_option_logprobs(model: object, inputs: AnswerInputs, index: OptionIndex, batch: int = 16) -> torch.Tensor:
+def reference_option_logprobs(
+    model: object, inputs: AnswerInputs, index: OptionIndex, batch: int = 16
+) -> torch.Tensor:
     """[N, 5] log P(value) of the frozen model for every row of `inputs` (no adapter attached)."""
     out = []
     with torch.no_grad():
@@ -75,8 +77,13 @@ def reference_option_logprobs(model: object, inputs: AnswerInputs, index: Option
 
 
 def pair_margins(
-    model: object, adapter: LoraAdapter, inputs: AnswerInputs, index: OptionIndex, pairs: Sequence[Pair],
-    reference: torch.Tensor, beta: float,
+    model: object,
+    adapter: LoraAdapter,
+    inputs: AnswerInputs,
+    index: OptionIndex,
+    pairs: Sequence[Pair],
+    reference: torch.Tensor,
+    beta: float,
 ) -> torch.Tensor:
     """Implicit reward margins of `pairs` under the current adapter (no grad)."""
     rows = inputs.rows([p.item for p in pairs])
@@ -104,7 +111,7 @@ def train_dpo(
     on_epoch: Callable[[int], None] | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> list[float]:
-    """Train `adapter` in place; returns the mean loss of each epoch. `on_epoch(e)` runs after epoch e (1..)."""
+    """Train `adapter` in place; the mean loss of each epoch. `on_epoch(e)` runs after epoch e (1..)."""
     torch.manual_seed(settings.seed)
     order = random.Random(settings.seed)
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=settings.lr, weight_decay=0.0)
@@ -127,11 +134,13 @@ def train_dpo(
                 c = torch.tensor([p.chosen - 1 for p in batch])
                 r = torch.tensor([p.rejected - 1 for p in batch])
                 rows_t = torch.tensor(inputs.rows([p.item for p in batch]))
-                loss, _ = dpo_loss(logp[k, c], logp[k, r], reference[rows_t, c], reference[rows_t, r], settings.beta)
+                loss, _ = dpo_loss(
+                    logp[k, c], logp[k, r], reference[rows_t, c], reference[rows_t, r], settings.beta
+                )
                 optimizer.zero_grad()
                 loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
             count += len(batch)
             if on_step is not None:
                 on_step()

@@ -18,18 +18,35 @@ ROUND_DIGITS = 7
 
 def directions_json(directions: Mapping[int, np.ndarray]) -> dict[str, list[float]]:
     """{"L": [floats]} for metadata (float32 values survive the JSON round trip exactly)."""
-    return {str(b): [float(x) for x in np.asarray(v, dtype=np.float32)] for b, v in sorted(directions.items())}
+    return {
+        str(b): [float(x) for x in np.asarray(v, dtype=np.float32)] for b, v in sorted(directions.items())
+    }
 
 
 def build_control_vector(
-    *, model_hint: str, n_embd: int, n_layer: int, directions: Mapping[int, np.ndarray], strength: float,
-    model_path: Path, model_sha256: str, profile: str, form: str, usable_answers: int, heads_k: int,
-    chosen_heads: list[tuple[int, int]], placement: str, cv: Mapping[str, Any],
+    *,
+    model_hint: str,
+    n_embd: int,
+    n_layer: int,
+    directions: Mapping[int, np.ndarray],
+    strength: float,
+    model_path: Path,
+    model_sha256: str,
+    profile: str,
+    form: str,
+    usable_answers: int,
+    heads_k: int,
+    chosen_heads: list[tuple[int, int]],
+    placement: str,
+    cv: Mapping[str, Any],
     domains: Mapping[str, Mapping[str, Any]],
 ) -> ControlVector:
     """`directions` are at unit strength; the file holds strength x directions (block 0 never appears)."""
-    scaled = {b: (np.asarray(v, dtype=np.float32) * np.float32(strength)).astype(np.float32)
-              for b, v in directions.items() if b >= 1}
+    scaled = {
+        b: (np.asarray(v, dtype=np.float32) * np.float32(strength)).astype(np.float32)
+        for b, v in directions.items()
+        if b >= 1
+    }
     metadata: dict[str, Any] = {
         "model_file": Path(model_path).name,
         "model_sha256": model_sha256,
@@ -44,8 +61,10 @@ def build_control_vector(
         "strength": float(strength),
         "readout": "median of the option distribution (A..E marginalised over 'A', ' A', '(A', '(' + 'A')",
         "unit_directions": directions_json(directions),
-        "domains": {d: {"strength": float(p["strength"]), "directions": directions_json(p["directions"])}
-                    for d, p in domains.items()},
+        "domains": {
+            d: {"strength": float(p["strength"]), "directions": directions_json(p["directions"])}
+            for d, p in domains.items()
+        },
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "paso_local_version": __version__,
     }

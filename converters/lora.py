@@ -5,8 +5,12 @@ scale = alpha / rank: the form llama.cpp applies (`blk.N.<name>.weight.lora_a` /
 B starts at zero, so a fresh adapter leaves the model unchanged. Adapters are attached through forward hooks
 on converters.model's `Linear` modules (model.py is not modified) and removed afterwards.
 
-Only blocks `first_layer`.. carry LoRA. The residual stream entering `first_layer` therefore never changes
-with training and is computed once (no grad) per model and item set: training runs only the upper blocks.
+Where: the LAST block only, on attn_q, attn_output, ffn_gate, ffn_up and ffn_down (not attn_k / attn_v). Then
+everything below the last block, and the last block's keys and values at every prompt position, are those of
+the frozen model, computed once per model (no grad); the readout positions' outputs depend only on the last
+block's computation AT those positions. So training runs one block at two positions per item instead of the
+whole model over ~100 tokens: about 50x less work, what makes per-person training affordable on 2 CPU cores.
+llama.cpp applies the same adapter at every position; at the readout positions the result is the same.
 
 Readout (paso_local.readout): each item's prompt is followed by "(", so one forward pass gives P1 (next token
 after the prompt, at position -2) and P2 (after "(", position -1). The log-probability of an answer value v is
@@ -18,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,16 +33,17 @@ from paso_local.inventory import Item
 from paso_local.questionnaire_prompt import SYSTEM_PROMPT, item_messages
 from paso_local.readout import OptionTokens
 
-TARGETS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+# attn_k / attn_v are left out: then the frozen keys and values of the prompt stay valid (see the module doc)
+TARGETS = ("attn_q", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 
 
 @dataclass(frozen=True)
 class LoraConfig:
     """Which weights get a LoRA pair and how big: blocks first_layer..n_layer-1, the `targets` of each."""
 
-    rank: int = 8
-    alpha: float = 16.0
-    first_layer: int = 22
+    rank: int = 4
+    alpha: float = 8.0
+    first_layer: int | None = None  # None: the last block (the only placement training supports)
     targets: tuple[str, ...] = TARGETS
 
     @property
@@ -73,13 +78,15 @@ class LoraAdapter(nn.Module):
     def create(cls, model: Any, config: LoraConfig, seed: int = 0) -> LoraAdapter:
         """A zero-effect adapter for `model` (a converters.model.GGUFTransformer)."""
         n_layer = model.config.n_layer
-        if not 0 <= config.first_layer < n_layer:
-            raise ValueError(f"first_layer {config.first_layer} is outside 0..{n_layer - 1}")
+        if config.first_layer is None:
+            config = replace(config, first_layer=n_layer - 1)
+        if config.first_layer != n_layer - 1 or {"attn_k", "attn_v"} & set(config.targets):
+            raise ValueError("LoRA training supports the last block only, without attn_k / attn_v")
         if config.rank < 1:
             raise ValueError("rank must be at least 1")
         generator = torch.Generator().manual_seed(seed)
         pairs = {}
-        for name, linear in target_linears(model, config).items():
+        for name in target_linears(model, config):
             n_out, n_in = model.model_file.shape(name)
             pairs[name] = LoraLinear(n_in, n_out, config.rank, config.scale, generator)
         return cls(pairs, config)
@@ -90,7 +97,10 @@ class LoraAdapter(nn.Module):
     def tensors(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{weight name: (A [rank, in], B [out, rank])} as float32 numpy arrays."""
         return {
-            n: (self.pair(n).lora_a.detach().float().numpy().copy(), self.pair(n).lora_b.detach().float().numpy().copy())
+            n: (
+                self.pair(n).lora_a.detach().float().numpy().copy(),
+                self.pair(n).lora_b.detach().float().numpy().copy(),
+            )
             for n in self.names
         }
 
@@ -108,7 +118,9 @@ class LoraAdapter(nn.Module):
             for name, linear in target_linears(model, self.config).items():
                 lora = self.pair(name)
 
-                def hook(_module: Any, inputs: tuple, output: torch.Tensor, lora: LoraLinear = lora) -> torch.Tensor:
+                def hook(
+                    _module: Any, inputs: tuple, output: torch.Tensor, lora: LoraLinear = lora
+                ) -> torch.Tensor:
                     return output + lora(inputs[0])
 
                 handles.append(linear.register_forward_hook(hook))
@@ -120,7 +132,7 @@ class LoraAdapter(nn.Module):
 
 def open_training_model(path: Any) -> Any:
     """converters.model's GGUFTransformer with every block's weights kept dequantised (nothing re-dequantised
-    during training) and plain float32 numerics where the loader offers a choice (rounding has no gradient)."""
+    during training), plain float32 numerics where the loader offers a choice (rounding has no gradient)."""
     import inspect
 
     from converters.gguf_reader import read_config
@@ -152,11 +164,15 @@ def target_linears(model: Any, config: LoraConfig) -> dict[str, nn.Module]:
 
 @dataclass
 class AnswerInputs:
-    """The readout prompts (prompt + "(") of some items, with the residual entering `first_layer`."""
+    """Everything the last block needs to produce each item's two readout positions (the answer position and
+    the one after "("), from the frozen model: the residual entering the block at those positions and the
+    block's keys and values at every prompt position. Valid because LoRA there leaves K and V alone."""
 
     item_numbers: list[int]
-    lengths: torch.Tensor  # [N]
-    hidden: torch.Tensor  # [N, S, D] residual entering first_layer (right-padded)
+    lengths: torch.Tensor  # [N] readout prompt lengths (the prompt ends with "(")
+    query_hidden: torch.Tensor  # [N, 2, D] residual entering the last block at positions length-2, length-1
+    keys: torch.Tensor  # [N, K, S, E] after RoPE (and k_norm), right-padded
+    values: torch.Tensor  # [N, K, S, E]
     first_layer: int
     output_weight: torch.Tensor = field(repr=False)  # [V, D] output head (dequantised once)
 
@@ -164,10 +180,49 @@ class AnswerInputs:
         index = {n: r for r, n in enumerate(self.item_numbers)}
         return [index[n] for n in numbers]
 
+    def subset(self, rows: Sequence[int]) -> AnswerInputs:
+        r = torch.as_tensor(list(rows), dtype=torch.long)
+        return AnswerInputs(
+            [self.item_numbers[i] for i in rows],
+            self.lengths[r],
+            self.query_hidden[r],
+            self.keys[r],
+            self.values[r],
+            self.first_layer,
+            self.output_weight,
+        )
 
-def readout_tokens(chat_format: Any, item: Item, options: OptionTokens, system_prompt: str = SYSTEM_PROMPT) -> list[int]:
+
+def readout_tokens(
+    chat_format: Any, item: Item, options: OptionTokens, system_prompt: str = SYSTEM_PROMPT
+) -> list[int]:
     """The item's question in the model's chat template, then "(": the tokens eval reads the answer from."""
     return list(chat_format.encode_chat(item_messages(item, system_prompt))) + [options.paren_token]
+
+
+def _rope_at(rope: Any, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """converters.model's RoPE for x [B, P, H, E] at explicit positions [B, P] (not 0..P-1)."""
+    cos, sin = rope.cos_sin(int(positions.max()) + 1)
+    cos, sin = cos[positions][:, :, None, :].to(x.dtype), sin[positions][:, :, None, :].to(x.dtype)
+    rot, rest = x[..., : rope.rope_dim], x[..., rope.rope_dim :]
+    if rope.style == "interleaved":
+        pairs = rot.unflatten(-1, (-1, 2))
+        a, b = pairs[..., 0], pairs[..., 1]
+        rotated = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
+    else:
+        a, b = rot.chunk(2, dim=-1)
+        rotated = torch.cat((a * cos - b * sin, a * sin + b * cos), dim=-1)
+    return torch.cat((rotated, rest), dim=-1) if rest.shape[-1] else rotated
+
+
+def _keys_values(attention: Any, rope: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The block's K and V [B, K, S, E] for the normed input x [B, S, D] at positions 0..S-1."""
+    B, S, _ = x.shape
+    k = attention.wk(x).view(B, S, attention.n_head_kv, attention.head_dim)
+    v = attention.wv(x).view(B, S, attention.n_head_kv, attention.head_dim)
+    if attention.k_norm is not None:
+        k = attention.k_norm(k)
+    return rope(k).transpose(1, 2), v.transpose(1, 2)
 
 
 def prepare_inputs(
@@ -175,45 +230,73 @@ def prepare_inputs(
     chat_format: Any,
     items: Sequence[Item],
     options: OptionTokens,
-    first_layer: int,
     *,
     batch_size: int = 16,
     system_prompt: str = SYSTEM_PROMPT,
 ) -> AnswerInputs:
-    """Run blocks 0..first_layer-1 once (no grad) for every item's readout prompt."""
+    """Blocks 0..n_layer-2 once (no grad) on every item's readout prompt; keep what the last block needs."""
     from converters.activations import pad_right
     from converters.gguf_reader import TOKEN_EMBD
 
+    last = model.config.n_layer - 1
+    block = model.blocks[last]
     prompts = [readout_tokens(chat_format, item, options, system_prompt) for item in items]
     tokens, lengths = pad_right(prompts, chat_format.eos_token_id)
-    parts = []
+    queries, keys, values = [], [], []
     with torch.no_grad():  # not inference_mode: cached weights must stay usable by autograd later
         for start in range(0, len(prompts), batch_size):
-            h = model.embed(tokens[start : start + batch_size])
-            parts.append(model.run_blocks(h, 0, first_layer).clone())
-    head = model.weights.get(TOKEN_EMBD) if model.config.tied_output else None
-    output_weight = head if head is not None else model.model_file.dequantize(model.output.weight_name)
+            h = model.run_blocks(model.embed(tokens[start : start + batch_size]), 0, last)
+            rows = torch.arange(h.shape[0])
+            n = lengths[start : start + batch_size]
+            queries.append(torch.stack([h[rows, n - 2], h[rows, n - 1]], dim=1))
+            k, v = _keys_values(block.attention, model.rope, block.attn_norm(h))
+            keys.append(k)
+            values.append(v)
+    head = (
+        model.weights.get(TOKEN_EMBD)
+        if model.config.tied_output
+        else model.model_file.dequantize(model.output.weight_name)
+    )
     return AnswerInputs(
         item_numbers=[item.number for item in items],
         lengths=lengths,
-        hidden=torch.cat(parts).clone(),
-        first_layer=first_layer,
-        output_weight=output_weight.clone(),
+        query_hidden=torch.cat(queries),
+        keys=torch.cat(keys),
+        values=torch.cat(values),
+        first_layer=last,
+        output_weight=head.clone(),
     )
 
 
-def answer_logprobs(model: Any, inputs: AnswerInputs, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """log-softmax [B, V] at the answer position and after "(" for `rows`, through blocks first_layer.. (with
-    whatever adapter is attached; gradients flow when enabled)."""
+def answer_logprobs(
+    model: Any, inputs: AnswerInputs, rows: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log-softmax [B, V] at the answer position and after "(" for `rows`: the last block at those two
+    positions only (with whatever adapter is attached; gradients flow when enabled), attending to the frozen
+    keys and values of the whole prompt."""
     rows_t = torch.as_tensor(list(rows), dtype=torch.long)
     lengths = inputs.lengths[rows_t]
     width = int(lengths.max())
-    h = inputs.hidden[rows_t, :width]
-    for block in model.blocks[inputs.first_layer :]:
-        h = block(h, model.rope)
-    batch = torch.arange(len(rows_t))
-    picked = torch.stack([h[batch, lengths - 2], h[batch, lengths - 1]], dim=1)  # [B, 2, D]
-    logits = model.output_norm(picked) @ inputs.output_weight.T  # [B, 2, V]
+    x = inputs.query_hidden[rows_t]  # [B, 2, D]
+    keys, values = inputs.keys[rows_t, :, :width], inputs.values[rows_t, :, :width]  # [B, K, S, E]
+    block = model.blocks[inputs.first_layer]
+    att = block.attention
+    B = x.shape[0]
+    positions = torch.stack([lengths - 2, lengths - 1], dim=1)  # [B, 2]
+    q = att.wq(block.attn_norm(x)).view(B, 2, att.n_head, att.head_dim)
+    if att.q_norm is not None:
+        q = att.q_norm(q)
+    q = _rope_at(model.rope, q, positions).transpose(1, 2)  # [B, H, 2, E]
+    n_rep = att.n_head // att.n_head_kv
+    keys = keys.repeat_interleave(n_rep, dim=1)  # [B, H, S, E]
+    values = values.repeat_interleave(n_rep, dim=1)
+    visible = torch.arange(width)[None, None, :] <= positions[:, :, None]  # [B, 2, S] causal
+    scores = (q @ keys.transpose(-1, -2)) / math.sqrt(att.head_dim)  # [B, H, 2, S]
+    scores = scores.masked_fill(~visible[:, None], float("-inf"))
+    heads = (torch.softmax(scores, dim=-1) @ values).transpose(1, 2).reshape(B, 2, att.n_head * att.head_dim)
+    h = x + att.wo(heads)
+    h = h + block.feed_forward(block.ffn_norm(h))
+    logits = model.output_norm(h) @ inputs.output_weight.T  # [B, 2, V]
     logp = torch.log_softmax(logits.double(), dim=-1)
     return logp[:, 0], logp[:, 1]
 
@@ -225,7 +308,9 @@ class OptionIndex:
         self.options = options
         self.paren_ids = torch.as_tensor(options.paren_ids)
         self.direct = [torch.as_tensor(options.direct_ids[options.direct_value == v]) for v in range(1, 6)]
-        self.after = [torch.as_tensor(options.after_paren_ids[options.after_paren_value == v]) for v in range(1, 6)]
+        self.after = [
+            torch.as_tensor(options.after_paren_ids[options.after_paren_value == v]) for v in range(1, 6)
+        ]
 
     def option_logprobs(self, logp1: torch.Tensor, logp2: torch.Tensor) -> torch.Tensor:
         """[B, 5]: log P(answer value v) for v = 1..5, unnormalised (the mass left elsewhere is not added)."""
@@ -241,9 +326,9 @@ class OptionIndex:
 def option_distributions(
     model: Any, adapter: LoraAdapter | None, inputs: AnswerInputs, index: OptionIndex, *, batch_size: int = 16
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(dist [N, 5] over values 1..5, mass [N]) for every row of `inputs`, as paso_local.readout computes them."""
+    """(dist [N, 5] over values 1..5, mass [N]) for every row of `inputs`, as paso_local.readout has them."""
     dists, masses = [], []
-    with torch.no_grad(), (adapter.attached(model) if adapter is not None else _nothing()):
+    with torch.no_grad(), adapter.attached(model) if adapter is not None else _nothing():
         for start in range(0, len(inputs.item_numbers), batch_size):
             rows = range(start, min(start + batch_size, len(inputs.item_numbers)))
             logp1, logp2 = answer_logprobs(model, inputs, list(rows))

@@ -1,12 +1,14 @@
-"""DPO and PPO baselines for one person: LoRA adapters trained in torch on the GGUF model, written as llama.cpp
-LoRA GGUFs. `paso-local align --method dpo|ppo` calls `run_align_lora`; eval calls `LoraAligner.align`.
+"""DPO and PPO baselines for one person: LoRA adapters trained in torch on the GGUF model, written as
+llama.cpp LoRA GGUFs. `paso-local align --method dpo|ppo` calls `run_align_lora`; eval calls
+`LoraAligner.align`.
 
-Fixed choices (not tuned on anyone's answers): LoRA rank 4, alpha 8, on q, k, v, o, gate, up, down of the last
-`LORA_BLOCKS` blocks; DPO beta 0.1; PPO 4 samples per item, clip 0.2, KL coefficient 0.05, 2 inner epochs.
+Fixed choices (not tuned on anyone's answers): LoRA rank 4, alpha 8, on q, o, gate, up, down of the last block
+(converters.lora explains why there); DPO beta 0.1; PPO 4 samples per item, clip 0.2, KL coefficient 0.05,
+2 inner epochs.
 Chosen per person from their OWN answers only: the learning rate and the number of epochs (DPO) / iterations
 (PPO), including 0 (no training), by training on 80% of the person's items (seeded split) and scoring the
-median answer on the other 20% (the Aligned Score's per-item error, as eval reads answers). The adapter is then
-trained on all the items with the chosen values. The 180 held-out items are never seen.
+median answer on the other 20% (the Aligned Score's per-item error, as eval reads answers). The adapter is
+then trained on all the items with the chosen values. The 180 held-out items are never seen.
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ import numpy as np
 import torch
 
 from converters.dpo import DPOSettings, preference_pairs, reference_option_logprobs, train_dpo
-from converters.lora import AnswerInputs, LoraAdapter, LoraConfig, OptionIndex, open_training_model
-from converters.lora import option_distributions, prepare_inputs
+from converters.lora import (
+    AnswerInputs,
+    LoraAdapter,
+    LoraConfig,
+    OptionIndex,
+    open_training_model,
+    option_distributions,
+    prepare_inputs,
+)
 from converters.lora_export import write_lora_gguf
 from converters.ppo import PPOSettings, ReplyParser, reference_logprobs, train_ppo
 from paso_local.errors import PasoError
@@ -39,7 +48,6 @@ from paso_local.readout import OptionTokens, median_answer
 from paso_local.storage import atomic_write_bytes
 
 METHODS = ("dpo", "ppo")
-LORA_BLOCKS = 2
 RANK = 4
 ALPHA = 8.0
 LEARNING_RATES = (1e-3, 3e-3)
@@ -47,6 +55,7 @@ MAX_EPOCHS = 3  # DPO epochs / PPO iterations tried: 0..MAX_EPOCHS
 VALIDATION_FRACTION = 0.2
 MIN_ANSWERS = 20
 CACHE_VERSION = 1
+_TENSOR_FIELDS = ("lengths", "query_hidden", "keys", "values")
 
 
 def reset_peak_rss() -> bool:
@@ -86,18 +95,31 @@ class LoraAlignResult:
 
     def write(self, path: str | Path, architecture: str, extra: Mapping[str, Any] | None = None) -> Path:
         metadata = {
-            "method": self.method, "rank": self.config.rank, "first_layer": self.config.first_layer,
-            "targets": list(self.config.targets), "chosen": self.chosen, **(extra or {}),
+            "method": self.method,
+            "rank": self.config.rank,
+            "first_layer": self.config.first_layer,
+            "targets": list(self.config.targets),
+            "chosen": self.chosen,
+            **(extra or {}),
         }
-        return write_lora_gguf(self.tensors, path, architecture=architecture, alpha=self.config.alpha, metadata=metadata)
+        return write_lora_gguf(
+            self.tensors, path, architecture=architecture, alpha=self.config.alpha, metadata=metadata
+        )
 
 
 class LoraAligner:
     """One model loaded for training, with the person-independent parts (the residual entering the LoRA blocks
     for every item, the reference model's answers) computed once and reused for every person."""
 
-    def __init__(self, model_path: str | Path, *, form: str = "120", show_progress: bool = True,
-                 lora_blocks: int = LORA_BLOCKS, rank: int = RANK, alpha: float = ALPHA):
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        form: str = "120",
+        show_progress: bool = True,
+        rank: int = RANK,
+        alpha: float = ALPHA,
+    ):
         from paso_local.chat_format import ChatFormat
 
         self.model_path = Path(model_path)
@@ -107,7 +129,7 @@ class LoraAligner:
         self.index = OptionIndex(self.options)
         self.model = open_training_model(self.model_path)
         n_layer = self.model.config.n_layer
-        self.config = LoraConfig(rank=rank, alpha=alpha, first_layer=max(0, n_layer - lora_blocks))
+        self.config = LoraConfig(rank=rank, alpha=alpha, first_layer=n_layer - 1)
         self.items = form_items(form)
         self.numbers = [i.number for i in self.items]
         self.inputs = self._inputs()
@@ -123,79 +145,137 @@ class LoraAligner:
         from paso_local.modelfiles import file_sha256
 
         key = hashlib.sha256(
-            json.dumps([CACHE_VERSION, file_sha256(self.model_path), prompt_fingerprint(), self.numbers,
-                        self.config.first_layer]).encode()
+            json.dumps(
+                [
+                    CACHE_VERSION,
+                    file_sha256(self.model_path),
+                    prompt_fingerprint(),
+                    self.numbers,
+                    self.config.first_layer,
+                ]
+            ).encode()
         ).hexdigest()
         path = cache_dir() / "lora_inputs" / f"{key}.npz"
-        head_source = prepare_inputs(self.model, self.chat_format, self.items[:1], self.options, 0)
         if path.is_file():
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    return AnswerInputs(
-                        item_numbers=[int(n) for n in data["item_numbers"]],
-                        lengths=torch.from_numpy(data["lengths"].copy()),
-                        hidden=torch.from_numpy(data["hidden"].copy()),
-                        first_layer=int(data["first_layer"]),
-                        output_weight=head_source.output_weight,
-                    )
+                    fields = {name: torch.from_numpy(data[name].copy()) for name in _TENSOR_FIELDS}
+                    numbers = [int(n) for n in data["item_numbers"]]
+                return AnswerInputs(
+                    item_numbers=numbers,
+                    first_layer=self.config.first_layer,
+                    output_weight=self._output_weight(),
+                    **fields,
+                )
             except (OSError, ValueError, KeyError):
                 pass
-        with _quiet_progress(self.show_progress, f"model activations below block {self.config.first_layer}", 1):
-            inputs = prepare_inputs(self.model, self.chat_format, self.items, self.options, self.config.first_layer)
+        with _quiet_progress(
+            self.show_progress, f"model activations below block {self.config.first_layer}", 1
+        ):
+            inputs = prepare_inputs(self.model, self.chat_format, self.items, self.options)
         buffer = io.BytesIO()
-        np.savez(buffer, item_numbers=np.asarray(inputs.item_numbers), lengths=inputs.lengths.numpy(),
-                 hidden=inputs.hidden.numpy(), first_layer=np.asarray(inputs.first_layer))
+        np.savez(
+            buffer,
+            item_numbers=np.asarray(inputs.item_numbers),
+            **{name: getattr(inputs, name).numpy() for name in _TENSOR_FIELDS},
+        )
         try:
             atomic_write_bytes(path, buffer.getvalue())
         except (OSError, PasoError):
             pass  # the cache is an optimisation only
         return inputs
 
+    def _output_weight(self) -> torch.Tensor:
+        from converters.gguf_reader import TOKEN_EMBD
+
+        head = TOKEN_EMBD if self.model.config.tied_output else self.model.output.weight_name
+        return self.model.model_file.dequantize(head)
+
     def reference_full(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._reference_full is None:
             self._reference_full = reference_logprobs(self.model, self.inputs)
         return self._reference_full
 
-    # --- training --------------------------------------------------------------------------------------------
+    # --- training ---------------------------------------------------------------------------------------
 
-    def _train(self, method: str, adapter: LoraAdapter, answers: Mapping[int, int], numbers: Sequence[int],
-               lr: float, epochs: int, seed: int, on_epoch: Callable[[int], None] | None,
-               on_step: Callable[[], None] | None) -> list[float]:
+    def _train(
+        self,
+        method: str,
+        adapter: LoraAdapter,
+        answers: Mapping[int, int],
+        numbers: Sequence[int],
+        lr: float,
+        epochs: int,
+        seed: int,
+        on_epoch: Callable[[int], None] | None,
+        on_step: Callable[[], None] | None,
+    ) -> list[float]:
         if epochs == 0:
             return []
         if method == "dpo":
             pairs = preference_pairs(answers, numbers)
             settings = DPOSettings(epochs=epochs, lr=lr, seed=seed)
-            return train_dpo(self.model, adapter, self.inputs, self.index, pairs, self.reference, settings,
-                             on_epoch=on_epoch, on_step=on_step)
+            return train_dpo(
+                self.model,
+                adapter,
+                self.inputs,
+                self.index,
+                pairs,
+                self.reference,
+                settings,
+                on_epoch=on_epoch,
+                on_step=on_step,
+            )
         parser = ReplyParser(self.chat_format.detokenize)
         settings = PPOSettings(iterations=epochs, lr=lr, seed=seed)
-        return train_ppo(self.model, adapter, self.inputs, answers, numbers, self.reference_full(), parser,
-                         self.options.paren_token, settings, on_iteration=on_epoch, on_step=on_step)
+        return train_ppo(
+            self.model,
+            adapter,
+            self.inputs,
+            answers,
+            numbers,
+            self.reference_full(),
+            parser,
+            self.options.paren_token,
+            settings,
+            on_iteration=on_epoch,
+            on_step=on_step,
+        )
 
     def _steps(self, method: str, n_items: int, epochs: int) -> int:
         batches = -(-n_items // (DPOSettings.batch_items if method == "dpo" else PPOSettings.batch_items))
         return batches * epochs * (1 if method == "dpo" else PPOSettings.inner_epochs)
 
-    def validation_error(self, adapter: LoraAdapter | None, answers: Mapping[int, int], numbers: Sequence[int]) -> float:
+    def validation_error(
+        self, adapter: LoraAdapter | None, answers: Mapping[int, int], numbers: Sequence[int]
+    ) -> float:
         """Mean |median answer - person's answer| over `numbers` (the person's own items)."""
-        rows = self.inputs.rows(numbers)
-        sub = AnswerInputs([self.inputs.item_numbers[r] for r in rows], self.inputs.lengths[rows],
-                           self.inputs.hidden[rows], self.inputs.first_layer, self.inputs.output_weight)
+        sub = self.inputs.subset(self.inputs.rows(numbers))
         dist, _ = option_distributions(self.model, adapter, sub, self.index)
         truth = np.asarray([answers[n] for n in numbers], dtype=float)
         return float(np.abs(median_answer(dist) - truth).mean())
 
-    def align(self, answers: Mapping[int, int], method: str, *, seed: int = 0,
-              learning_rates: Sequence[float] = LEARNING_RATES, max_epochs: int = MAX_EPOCHS) -> LoraAlignResult:
+    def align(
+        self,
+        answers: Mapping[int, int],
+        method: str,
+        *,
+        seed: int = 0,
+        learning_rates: Sequence[float] | None = None,
+        max_epochs: int | None = None,
+    ) -> LoraAlignResult:
         """Train the person's adapter (hyper-parameters chosen on a slice of their own answers)."""
+        learning_rates = LEARNING_RATES if learning_rates is None else tuple(learning_rates)
+        max_epochs = MAX_EPOCHS if max_epochs is None else max_epochs
         if method not in METHODS:
             raise PasoError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
         reset_peak_rss()
         started = time.perf_counter()
         answered = [n for n in self.numbers if 1 <= int(answers.get(n, 0)) <= 5]
         if len(answered) < MIN_ANSWERS:
-            raise PasoError(f"{method} needs at least {MIN_ANSWERS} answered items of the form, got {len(answered)}")
+            raise PasoError(
+                f"{method} needs at least {MIN_ANSWERS} answered items of the form, got {len(answered)}"
+            )
         answers = {n: int(answers[n]) for n in answered}
         shuffled = answered[:]
         random.Random(seed).shuffle(shuffled)
@@ -205,8 +285,9 @@ class LoraAligner:
         base_error = self.validation_error(None, answers, val)
         selection = [{"lr": 0.0, "epochs": 0, "validation_error": base_error}]
         total = sum(self._steps(method, len(train), max_epochs) for _ in learning_rates)
-        with progress_bar(f"{method}: choosing lr and epochs on your answers", total,
-                          enabled=self.show_progress) as bar:
+        with progress_bar(
+            f"{method}: choosing lr and epochs on your answers", total, enabled=self.show_progress
+        ) as bar:
             for lr in learning_rates:
                 adapter = LoraAdapter.create(self.model, self.config, seed=seed)
 
@@ -218,13 +299,22 @@ class LoraAligner:
         best = min(selection, key=lambda c: (round(c["validation_error"], 9), c["epochs"], c["lr"]))
         lr, epochs = float(best["lr"]), int(best["epochs"])
         adapter = LoraAdapter.create(self.model, self.config, seed=seed)
-        with progress_bar(f"{method}: training on all {len(answered)} answers", max(self._steps(method, len(answered), epochs), 1),
-                          enabled=self.show_progress) as bar:
+        with progress_bar(
+            f"{method}: training on all {len(answered)} answers",
+            max(self._steps(method, len(answered), epochs), 1),
+            enabled=self.show_progress,
+        ) as bar:
             history = self._train(method, adapter, answers, answered, lr, epochs, seed, None, bar.advance)
         return LoraAlignResult(
-            method=method, tensors=adapter.tensors(), config=self.config, chosen={"lr": lr, "epochs": epochs},
-            selection=selection, history=[float(h) for h in history], seconds=time.perf_counter() - started,
-            peak_rss_mb=peak_rss_mb(), n_answers=len(answered),
+            method=method,
+            tensors=adapter.tensors(),
+            config=self.config,
+            chosen={"lr": lr, "epochs": epochs},
+            selection=selection,
+            history=[float(h) for h in history],
+            seconds=time.perf_counter() - started,
+            peak_rss_mb=peak_rss_mb(),
+            n_answers=len(answered),
         )
 
 
@@ -244,7 +334,7 @@ class _quiet_progress:
 
 
 def lora_path_for(profile_name: str, model_path: Path, method: str) -> Path:
-    """Default output: next to the profile's control vectors, named by the model file's hash and the method."""
+    """Default output: beside the profile's control vectors, named by the model file's hash and the method."""
     from paso_local.modelfiles import file_sha256
     from paso_local.vector_store import vectors_dir
 
@@ -262,22 +352,38 @@ def run_align_lora(args: argparse.Namespace) -> int:
         raise PasoError(f"--method {method!r}: choose one of {', '.join(METHODS)} (or pas)")
     profile = ProfileStore().load(args.profile)
     model_path = resolve_model(args.model)
-    out = Path(args.out).expanduser() if getattr(args, "out", None) else lora_path_for(args.profile, model_path, method)
+    out = (
+        Path(args.out).expanduser()
+        if getattr(args, "out", None)
+        else lora_path_for(args.profile, model_path, method)
+    )
     if out.is_dir():
-        raise PasoError(f"--out {out} is a directory; give a file name such as {out / (method + '-lora.gguf')}")
+        raise PasoError(
+            f"--out {out} is a directory; give a file name such as {out / (method + '-lora.gguf')}"
+        )
     aligner = LoraAligner(model_path, form=profile.form)
     result = aligner.align(profile.usable_answers(), method)
-    path = result.write(out, aligner.architecture, {"model_sha256": file_sha256(model_path), "profile": args.profile})
+    path = result.write(
+        out, aligner.architecture, {"model_sha256": file_sha256(model_path), "profile": args.profile}
+    )
     report = {
-        "method": method, "profile": args.profile, "adapter_path": str(path), "model": str(model_path),
-        "rank": result.config.rank, "alpha": result.config.alpha, "first_layer": result.config.first_layer,
-        "chosen": result.chosen, "selection": result.selection, "history": result.history,
-        "usable_answers": result.n_answers, "seconds": round(result.seconds, 1),
+        "method": method,
+        "profile": args.profile,
+        "adapter_path": str(path),
+        "model": str(model_path),
+        "rank": result.config.rank,
+        "alpha": result.config.alpha,
+        "first_layer": result.config.first_layer,
+        "chosen": result.chosen,
+        "selection": result.selection,
+        "history": result.history,
+        "usable_answers": result.n_answers,
+        "seconds": round(result.seconds, 1),
         "peak_rss_mb": round(result.peak_rss_mb, 1),
     }
     status(
-        f"Wrote {path}\n  {method} LoRA (rank {result.config.rank}, blocks {result.config.first_layer}.."
-        f"{aligner.model.config.n_layer - 1}), lr {result.chosen['lr']:g}, {result.chosen['epochs']} epochs chosen on "
+        f"Wrote {path}\n  {method} LoRA (rank {result.config.rank}, block {result.config.first_layer}), "
+        f"lr {result.chosen['lr']:g}, {result.chosen['epochs']} epochs chosen on "
         f"your answers; {result.seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB"
     )
     if getattr(args, "json", None):

@@ -3,9 +3,9 @@
 Checked against llama.cpp's llama-adapter.cpp (llama_adapter_lora_init_impl):
 - `general.type` = "adapter", `adapter.type` = "lora", `general.architecture` = the base model's architecture
   (a mismatch is refused), `adapter.lora.alpha` (float32; llama.cpp scales by alpha / rank, rank = B's ne[0]).
-- Tensors `<model tensor name>.lora_a` and `.lora_b`, e.g. `blk.22.attn_q.weight.lora_a`. With the model weight
-  of ggml shape ne = [in, out]: A has ne = [in, rank] (numpy [rank, in]) and B ne = [rank, out] (numpy
-  [out, rank]): the torch / PEFT orientation, written as is. llama.cpp computes scale * B (A x).
+- Tensors `<model tensor name>.lora_a` and `.lora_b`, e.g. `blk.29.attn_q.weight.lora_a`. With the model
+  weight of ggml shape ne = [in, out]: A has ne = [in, rank] (numpy [rank, in]) and B ne = [rank, out]
+  (numpy [out, rank]): the torch / PEFT orientation, written as is. llama.cpp computes scale * B (A x).
 - Q/K rows: the adapter is trained on the GGUF's own (already permuted) weights, so no permutation is needed.
 Extra metadata goes under `paso.*` (ignored by llama.cpp).
 """
@@ -76,7 +76,9 @@ def write_lora_gguf(
     return path
 
 
-def read_lora_gguf(path: str | Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float, dict[str, Any]]:
+def read_lora_gguf(
+    path: str | Path,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float, dict[str, Any]]:
     """({weight name: (A, B)}, alpha, paso metadata) from a file written by `write_lora_gguf`."""
     import gguf
 
@@ -90,7 +92,9 @@ def read_lora_gguf(path: str | Path) -> tuple[dict[str, tuple[np.ndarray, np.nda
         raise PasoError(f"{path} is not a LoRA adapter (adapter.type is not 'lora')")
     alpha = float(fields["adapter.lora.alpha"].contents()) if "adapter.lora.alpha" in fields else 0.0
     metadata = {
-        key[len(PASO_PREFIX) :]: json.loads(fld.contents()) for key, fld in fields.items() if key.startswith(PASO_PREFIX)
+        key[len(PASO_PREFIX) :]: json.loads(fld.contents())
+        for key, fld in fields.items()
+        if key.startswith(PASO_PREFIX)
     }
     parts: dict[str, dict[str, np.ndarray]] = {}
     for tensor in reader.tensors:

@@ -12,7 +12,9 @@ import torch
 
 from paso_local.errors import PasoError
 
-MIN_USABLE_ANSWERS = 24  # non-neutral answers (1-2 or 4-5) PAS needs: a 60/40 split and k-fold CV stay meaningful
+MIN_USABLE_ANSWERS = (
+    24  # non-neutral answers (1-2 or 4-5) PAS needs: a 60/40 split and k-fold CV stay meaningful
+)
 PROBE_L2 = 1.0
 PROBE_NEWTON_STEPS = 25
 SPLIT_SEED = 0
@@ -40,7 +42,9 @@ def person_labels(answers: Mapping[int, int], item_numbers: Sequence[int]) -> La
     return Labels(np.asarray(rows, dtype=np.int64), np.asarray(agrees, dtype=bool))
 
 
-def require_enough_answers(labels: Labels, minimum: int = MIN_USABLE_ANSWERS, who: str = "this profile") -> None:
+def require_enough_answers(
+    labels: Labels, minimum: int = MIN_USABLE_ANSWERS, who: str = "this profile"
+) -> None:
     """PasoError saying how many more non-neutral answers are needed."""
     have = len(labels.rows)
     if have < minimum:
@@ -51,7 +55,9 @@ def require_enough_answers(labels: Labels, minimum: int = MIN_USABLE_ANSWERS, wh
         )
 
 
-def probe_samples(agree_acts: np.ndarray, disagree_acts: np.ndarray, labels: Labels) -> tuple[np.ndarray, np.ndarray]:
+def probe_samples(
+    agree_acts: np.ndarray, disagree_acts: np.ndarray, labels: Labels
+) -> tuple[np.ndarray, np.ndarray]:
     """Stack A- and E-prompt activations of the labelled items: X [2n, ...], y [2n] (1 = the person's side)."""
     a = agree_acts[labels.rows]
     e = disagree_acts[labels.rows]
@@ -76,8 +82,12 @@ class ProbeResult:
 
 
 def fit_probes(
-    x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
-    l2: float = PROBE_L2, steps: int = PROBE_NEWTON_STEPS,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    l2: float = PROBE_L2,
+    steps: int = PROBE_NEWTON_STEPS,
 ) -> ProbeResult:
     """P independent L2-regularised logistic regressions at once (batched Newton). x_*: [n, P, d], y_*: [n]."""
     x_train = x_train.double()
@@ -103,11 +113,15 @@ def fit_probes(
     logits = torch.einsum("pnd,pd->pn", xv, theta[:, :-1]) + theta[:, -1:]
     yv = y_val.double()[None, :]
     accuracy = ((logits > 0).double() == yv).double().mean(dim=1)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yv.expand_as(logits), reduction="none")
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, yv.expand_as(logits), reduction="none"
+    )
     return ProbeResult(theta[:, :-1], theta[:, -1], accuracy.numpy(), loss.mean(dim=1).numpy())
 
 
-def rank_heads(val_accuracy: np.ndarray, val_loss: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+def rank_heads(
+    val_accuracy: np.ndarray, val_loss: np.ndarray, allowed: np.ndarray | None = None
+) -> np.ndarray:
     """Head indices best first: higher validation accuracy, then lower validation loss, then lower index."""
     index = np.arange(len(val_accuracy))
     order = np.lexsort((index, val_loss, -val_accuracy))
@@ -128,13 +142,15 @@ def mass_mean_directions(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def fold_through_wo(
-    heads: Sequence[tuple[int, int]], displacements: np.ndarray, attn_output_weight: Callable[[int], np.ndarray],
+    heads: Sequence[tuple[int, int]],
+    displacements: np.ndarray,
+    attn_output_weight: Callable[[int], np.ndarray],
     head_dim: int,
 ) -> dict[int, np.ndarray]:
     """Residual-stream vectors per attention layer: sum over kept heads of W_o[:, head slice] @ displacement."""
     out: dict[int, np.ndarray] = {}
     weights: dict[int, np.ndarray] = {}
-    for (layer, head), disp in zip(heads, displacements):
+    for (layer, head), disp in zip(heads, displacements, strict=False):
         if layer not in weights:
             weights[layer] = np.asarray(attn_output_weight(layer), dtype=np.float64)
         w = weights[layer][:, head * head_dim : (head + 1) * head_dim]  # [n_embd, head_dim]
@@ -156,8 +172,13 @@ class PasFit:
 
 
 def fit_pas(
-    agree_acts: np.ndarray, disagree_acts: np.ndarray, labels: Labels, k: int,
-    attn_output_weight: Callable[[int], np.ndarray], min_layer: int = 1, seed: int = SPLIT_SEED,
+    agree_acts: np.ndarray,
+    disagree_acts: np.ndarray,
+    labels: Labels,
+    k: int,
+    attn_output_weight: Callable[[int], np.ndarray],
+    min_layer: int = 1,
+    seed: int = SPLIT_SEED,
 ) -> PasFit:
     """PAS on activations [N, n_layer, n_head, head_dim] of the A and E prompts for the labelled rows.
 

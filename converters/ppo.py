@@ -1,12 +1,14 @@
 """PPO (Schulman et al. 2017) with the paper's reward, as a LoRA on the GGUF model. Small and honest:
 
-- Episode: the model's reply to one of the person's items, sampled (temperature 1) from the policy. Replies are
-  short: the first token, and when it is "(" (how SmolLM2 starts about half its answers) the token after it.
-  Both distributions come from one forward pass of the prompt with "(" appended (converters.lora). A first
-  token other than "(" ends the reply there (a one-token reply).
-- Reward (the paper's): minus the distance between the chosen option and the person's answer, |value - answer|,
-  and -6 when the reply does not parse (eval's parse of the paper's code: paso_local.evaluation.asking.parse_reply).
-- KL penalty to the reference (the frozen GGUF model): reward - kl_coef * (log pi_old(reply) - log ref(reply)).
+- Episode: the model's reply to one of the person's items, sampled (temperature 1) from the policy. Replies
+  are short: the first token, and when it is "(" (how SmolLM2 starts about half its answers) the token
+  after it. Both distributions come from one forward pass of the prompt with "(" appended
+  (converters.lora). A first token other than "(" ends the reply there (a one-token reply).
+- Reward (the paper's): minus the distance between the chosen option and the person's answer,
+  |value - answer|, and -6 when the reply does not parse (eval's parse of the paper's code:
+  paso_local.evaluation.asking.parse_reply).
+- KL penalty to the reference (the frozen GGUF model):
+  reward - kl_coef * (log pi_old(reply) - log ref(reply)).
 - Baseline: the mean penalised reward of the `samples` replies drawn for the same item (no value head);
   advantages are normalised by their standard deviation over the iteration.
 - Clipped objective: -min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A), `inner_epochs` passes per iteration.
@@ -42,7 +44,9 @@ def reward(value: int | None, answer: int) -> float:
     return UNPARSABLE_REWARD if value is None else -abs(float(value) - float(answer))
 
 
-def reference_logprobs(model: object, inputs: AnswerInputs, batch: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_logprobs(
+    model: object, inputs: AnswerInputs, batch: int = 16
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Full log-softmax of the frozen model at the answer position and after "(": two float32 [N, V]."""
     first, second = [], []
     with torch.no_grad():
@@ -54,7 +58,9 @@ def reference_logprobs(model: object, inputs: AnswerInputs, batch: int = 16) -> 
     return torch.cat(first), torch.cat(second)
 
 
-def reply_logprob(logp1: torch.Tensor, logp2: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
+def reply_logprob(
+    logp1: torch.Tensor, logp2: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor
+) -> torch.Tensor:
     """log pi(reply) [B, K] for first tokens t1 [B, K] and second tokens t2 [B, K] (-1: none)."""
     first = logp1.gather(1, t1)
     second = logp2.gather(1, t2.clamp(min=0))
@@ -86,6 +92,33 @@ class ReplyParser:
             tokens = [t1] if t2 < 0 else [t1, t2]
             self._memo[key] = self._parse(self._detokenize(tokens))
         return self._memo[key]
+
+
+def reply_values(parser: ReplyParser, n_vocab: int, paren_token: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Parsed answer (1..5, 0 = unparsable) of each one-token reply [V] and of each "(" + token reply [V]."""
+    first = torch.tensor([parser(t, -1) or 0 for t in range(n_vocab)])
+    second = torch.tensor([parser(paren_token, t) or 0 for t in range(n_vocab)])
+    return first, second
+
+
+def expected_reward(
+    logp1: torch.Tensor,
+    logp2: torch.Tensor,
+    answers: torch.Tensor,
+    values: tuple[torch.Tensor, torch.Tensor],
+    paren_token: int,
+) -> torch.Tensor:
+    """The exact expected reward [B] of a reply sampled as in training, for person's answers [B] (1..5)."""
+    first, second = values
+
+    def rewards(table: torch.Tensor) -> torch.Tensor:  # [B, V]
+        r = -(table[None, :].double() - answers[:, None].double()).abs()
+        return torch.where(table[None, :] > 0, r, torch.full_like(r, UNPARSABLE_REWARD))
+
+    p1, p2 = logp1.double().exp(), logp2.double().exp()
+    one_token = rewards(first)
+    one_token[:, paren_token] = 0.0
+    return (p1 * one_token).sum(-1) + p1[:, paren_token] * (p2 * rewards(second)).sum(-1)
 
 
 def train_ppo(
@@ -125,7 +158,10 @@ def train_ppo(
             ref = reply_logprob(ref1[rows_t], ref2[rows_t], t1, t2)
             raw = torch.tensor(
                 [
-                    [reward(parser(int(a), int(b)), int(answers[n])) for a, b in zip(t1[i], t2[i], strict=True)]
+                    [
+                        reward(parser(int(a), int(b)), int(answers[n]))
+                        for a, b in zip(t1[i], t2[i], strict=True)
+                    ]
                     for i, n in enumerate(chunk)
                 ]
             )

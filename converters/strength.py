@@ -25,8 +25,17 @@ from paso_local.readout import DEFAULT_STATISTIC, OptionTokens, answer_statistic
 
 FOLDS = 5
 FOLD_SEED = 0
-COARSE_GRID = (-0.4, -0.15, -0.05, 0.05, 0.15, 0.4)
+COARSE_GRID = (-0.25, -0.08, 0.08, 0.25)
+REFINE_FACTORS = (0.6, 1.6)
+DOMAIN_FACTORS = (0.5, 1.0, 2.0)  # the domain sum's scale, relative to the combined vector's chosen strength
 MIN_MASS_RATIO = 0.5  # a strength is eligible only if it keeps >= half the base probability on the options
+
+
+def domain_grid(combined_strength: float) -> tuple[float, ...]:
+    """Strengths tried for the domain-sum vector: around the combined vector's choice (same units and sign)."""
+    if combined_strength == 0.0:
+        return (-0.08, 0.08)
+    return tuple(round(combined_strength * f, 6) for f in DOMAIN_FACTORS)
 
 
 def make_folds(n: int, k: int = FOLDS, seed: int = FOLD_SEED) -> list[np.ndarray]:
@@ -62,7 +71,9 @@ def steered_distributions(
     lengths = torch.from_numpy(acts.paren_lengths[rows])
     width = int(lengths.max())
     h = torch.from_numpy(np.ascontiguousarray(acts.checkpoint[rows, :width])).to(model.dtype)
-    add = {b: torch.from_numpy(np.asarray(v, dtype=np.float32)).to(model.dtype) for b, v in directions.items()}
+    add = {
+        b: torch.from_numpy(np.asarray(v, dtype=np.float32)).to(model.dtype) for b, v in directions.items()
+    }
     with torch.inference_mode():
         for block in range(start, model.config.n_layer):
             h = model.run_blocks(h, block, block + 1)
@@ -82,9 +93,11 @@ class CurvePoint:
 
     def as_dict(self) -> dict:
         return {
-            "strength": round(self.strength, 6), "aligned_score": round(self.aligned_score, 6),
+            "strength": round(self.strength, 6),
+            "aligned_score": round(self.aligned_score, 6),
             "per_domain": {d: round(v, 6) for d, v in self.per_domain.items()},
-            "mean_mass": round(self.mean_mass, 6), "distinct_answers": self.distinct_answers,
+            "mean_mass": round(self.mean_mass, 6),
+            "distinct_answers": self.distinct_answers,
         }
 
 
@@ -96,13 +109,20 @@ class StrengthSearch:
 
 
 def curve_point(
-    strength: float, dist: np.ndarray, mass: np.ndarray, numbers: Sequence[int], answers: Mapping[int, int],
-    items: Sequence[Item], statistic: str = DEFAULT_STATISTIC,
+    strength: float,
+    dist: np.ndarray,
+    mass: np.ndarray,
+    numbers: Sequence[int],
+    answers: Mapping[int, int],
+    items: Sequence[Item],
+    statistic: str = DEFAULT_STATISTIC,
 ) -> CurvePoint:
     predicted = answer_statistic(dist, statistic)
-    model_answers = {int(n): float(a) for n, a in zip(numbers, predicted)}
+    model_answers = {int(n): float(a) for n, a in zip(numbers, predicted, strict=False)}
     score: AlignedScore = aligned_score(model_answers, answers, items)
-    return CurvePoint(float(strength), score.total, score.per_domain, float(np.mean(mass)), len(set(predicted.tolist())))
+    return CurvePoint(
+        float(strength), score.total, score.per_domain, float(np.mean(mass)), len(set(predicted.tolist()))
+    )
 
 
 def choose(base: CurvePoint, curve: Sequence[CurvePoint]) -> CurvePoint:
@@ -112,10 +132,12 @@ def choose(base: CurvePoint, curve: Sequence[CurvePoint]) -> CurvePoint:
 
 
 def search_strength(
-    evaluate: Callable[[float], CurvePoint], base: CurvePoint, coarse: Sequence[float] = COARSE_GRID,
-    refine: bool = True,
+    evaluate: Callable[[float], CurvePoint],
+    base: CurvePoint,
+    coarse: Sequence[float] = COARSE_GRID,
+    refine: Sequence[float] = REFINE_FACTORS,
 ) -> StrengthSearch:
-    """Coarse grid over both signs, then two geometric neighbours of the best non-zero point."""
+    """The `coarse` strengths (both signs), then `refine` multiples of the best non-zero one."""
     search = StrengthSearch(base=base)
     done = {0.0: base}
     for s in coarse:
@@ -123,7 +145,7 @@ def search_strength(
     if refine:
         best = choose(base, [p for s, p in done.items() if s != 0.0])
         if best.strength != 0.0:
-            for factor in (0.6, 1.6):
+            for factor in refine:
                 s = round(best.strength * factor, 6)
                 if s not in done:
                     done[s] = evaluate(s)
@@ -133,9 +155,17 @@ def search_strength(
 
 
 def cross_validated_search(
-    model, acts: ItemActivations, tokens: OptionTokens, rows: np.ndarray, folds: Sequence[np.ndarray],
-    fold_vectors: Sequence[Mapping[int, np.ndarray]], answers: Mapping[int, int], items: Sequence[Item],
-    coarse: Sequence[float] = COARSE_GRID, progress: Callable[[], None] | None = None,
+    model,
+    acts: ItemActivations,
+    tokens: OptionTokens,
+    rows: np.ndarray,
+    folds: Sequence[np.ndarray],
+    fold_vectors: Sequence[Mapping[int, np.ndarray]],
+    answers: Mapping[int, int],
+    items: Sequence[Item],
+    coarse: Sequence[float] = COARSE_GRID,
+    refine: Sequence[float] = REFINE_FACTORS,
+    progress: Callable[[], None] | None = None,
 ) -> StrengthSearch:
     """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on)."""
     numbers = [int(acts.item_numbers[r]) for r in rows]
@@ -144,7 +174,7 @@ def cross_validated_search(
     def evaluate(strength: float) -> CurvePoint:
         dist = np.zeros((len(rows), 5))
         mass = np.zeros(len(rows))
-        for fold, vector in zip(folds, fold_vectors):
+        for fold, vector in zip(folds, fold_vectors, strict=False):
             scaled = {b: v * np.float32(strength) for b, v in vector.items()}
             d, m = steered_distributions(model, acts, rows[fold], scaled, tokens)
             dist[fold], mass[fold] = d, m
@@ -152,4 +182,4 @@ def cross_validated_search(
             progress()
         return curve_point(strength, dist, mass, numbers, answers, items)
 
-    return search_strength(evaluate, base, coarse)
+    return search_strength(evaluate, base, coarse, refine)

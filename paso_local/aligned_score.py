@@ -11,7 +11,9 @@ from paso_local.inventory import DOMAINS, Item
 
 @dataclass(frozen=True)
 class AlignedScore:
-    per_domain: dict[str, float]  # domain letter -> mean absolute error (domains with no scored item left out)
+    per_domain: dict[
+        str, float
+    ]  # domain letter -> mean absolute error (domains with no scored item left out)
     counts: dict[str, int]  # domain letter -> items scored
 
     @property

@@ -65,6 +65,6 @@ class LoraHandle:
 
 
 def apply_lora(llm: Any, path: str | Path, scale: float = 1.0) -> LoraHandle:
-    """Load the adapter at `path` onto `llm` (a `llama_cpp.Llama` or a paso_local.runtime.Runtime) and apply it."""
+    """Load and apply the adapter at `path` on `llm` (a `llama_cpp.Llama` or a paso_local.runtime.Runtime)."""
     inner = getattr(llm, "_llm", llm)
     return LoraHandle(inner, path, scale)

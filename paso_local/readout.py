@@ -62,7 +62,9 @@ class OptionTokens:
             exact = [t for t in paren if _piece(pieces[t]) == "("]
             paren_token = exact[0] if exact else paren[0]
         as_ids = lambda xs: np.asarray(xs, dtype=np.int64)  # noqa: E731
-        return cls(as_ids(direct), as_ids(direct_v), as_ids(paren), as_ids(after), as_ids(after_v), int(paren_token))
+        return cls(
+            as_ids(direct), as_ids(direct_v), as_ids(paren), as_ids(after), as_ids(after_v), int(paren_token)
+        )
 
     @classmethod
     def from_chat_format(cls, chat_format: object) -> OptionTokens:

@@ -42,7 +42,12 @@ def test_cache_hit_does_no_forward_pass(smollm2_path, chat_and_tokens, paso_home
         return net
 
     first, hit = item_activations(
-        smollm2_path, ITEMS, 12, load_model=loader, load_chat_format=lambda: chat, load_tokens=lambda: tokens,
+        smollm2_path,
+        ITEMS,
+        12,
+        load_model=loader,
+        load_chat_format=lambda: chat,
+        load_tokens=lambda: tokens,
         show_progress=False,
     )
     assert not hit and calls["load"] == 1 and calls["blocks"] == 30  # one batch, block by block
@@ -58,7 +63,12 @@ def test_cache_hit_does_no_forward_pass(smollm2_path, chat_and_tokens, paso_home
         raise AssertionError("a cache hit must not load the model")
 
     second, hit = item_activations(
-        smollm2_path, ITEMS, 12, load_model=refuse, load_chat_format=refuse, load_tokens=refuse,
+        smollm2_path,
+        ITEMS,
+        12,
+        load_model=refuse,
+        load_chat_format=refuse,
+        load_tokens=refuse,
         show_progress=False,
     )
     assert hit and calls == {"load": 1, "blocks": 30}
@@ -70,7 +80,12 @@ def test_cache_hit_does_no_forward_pass(smollm2_path, chat_and_tokens, paso_home
 
     # another item set or checkpoint is another cache entry: computed again
     _, hit = item_activations(
-        smollm2_path, ITEMS[:2], 12, load_model=loader, load_chat_format=lambda: chat, load_tokens=lambda: tokens,
+        smollm2_path,
+        ITEMS[:2],
+        12,
+        load_model=loader,
+        load_chat_format=lambda: chat,
+        load_tokens=lambda: tokens,
         show_progress=False,
     )
     assert not hit and calls["load"] == 2

@@ -17,13 +17,28 @@ def make_vector(n_embd: int, n_layer: int, model_path, strength: float = 0.25):
         "N": {"strength": 0.3, "directions": {n_layer - 1: rng.normal(size=n_embd).astype(np.float32)}},
     }
     cv = {
-        "vector_kind": "combined", "cv_folds": 5, "cv_aligned_score_base": 4.1, "cv_aligned_score_steered": 3.6,
+        "vector_kind": "combined",
+        "cv_folds": 5,
+        "cv_aligned_score_base": 4.1,
+        "cv_aligned_score_steered": 3.6,
         "cv_curve": [{"strength": 0.0, "aligned_score": 4.1}, {"strength": 0.25, "aligned_score": 3.6}],
     }
     vector = build_control_vector(
-        model_hint="llama", n_embd=n_embd, n_layer=n_layer, directions=unit, strength=strength,
-        model_path=model_path, model_sha256="ab" * 32, profile="me", form="120", usable_answers=100, heads_k=24,
-        chosen_heads=[(5, 1), (12, 3)], placement="L", cv=cv, domains=domains,
+        model_hint="llama",
+        n_embd=n_embd,
+        n_layer=n_layer,
+        directions=unit,
+        strength=strength,
+        model_path=model_path,
+        model_sha256="ab" * 32,
+        profile="me",
+        form="120",
+        usable_answers=100,
+        heads_k=24,
+        chosen_heads=[(5, 1), (12, 3)],
+        placement="L",
+        cv=cv,
+        domains=domains,
     )
     return vector, unit, domains
 

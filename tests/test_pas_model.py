@@ -80,9 +80,15 @@ def test_strength_search_steering_matches_block_output_hook(model, tokens):
         pieces[t] = p
     option_tokens = OptionTokens.from_pieces(pieces)
     acts = ItemActivations(
-        item_numbers=np.array([1]), agree=np.zeros((1, 1, 1, 1)), disagree=np.zeros((1, 1, 1, 1)),
-        paren_tokens=tokens.numpy(), paren_lengths=np.array([n]), checkpoint_block=start,
-        checkpoint=checkpoint.numpy(), base_dist=np.zeros((1, 5)), base_mass=np.zeros(1),
+        item_numbers=np.array([1]),
+        agree=np.zeros((1, 1, 1, 1)),
+        disagree=np.zeros((1, 1, 1, 1)),
+        paren_tokens=tokens.numpy(),
+        paren_lengths=np.array([n]),
+        checkpoint_block=start,
+        checkpoint=checkpoint.numpy(),
+        base_dist=np.zeros((1, 5)),
+        base_mass=np.zeros(1),
         residual_norm=np.ones(cfg.n_layer),
     )
     dist, mass = steered_distributions(model, acts, np.array([0]), vector, option_tokens)

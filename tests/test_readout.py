@@ -32,12 +32,12 @@ def logits_for(probs: dict[int, float]) -> np.ndarray:
 
 def test_tables_find_each_way_of_starting_an_answer():
     t = tables()
-    direct = dict(zip(t.direct_ids.tolist(), t.direct_value.tolist()))
+    direct = dict(zip(t.direct_ids.tolist(), t.direct_value.tolist(), strict=False))
     # "A"=5, " B"=4, "(C"=3, "(D)"=2, "E"=1, "A)"=5, "B."=4, "C"=3, "D"=2; never "All" or "x"
     assert direct == {0: 5, 1: 4, 2: 3, 3: 2, 4: 1, 9: 5, 10: 4, 11: 3, 12: 2}
     assert sorted(t.paren_ids.tolist()) == [5, 6]
     assert t.paren_token == 5  # the exact "(" piece
-    after = dict(zip(t.after_paren_ids.tolist(), t.after_paren_value.tolist()))
+    after = dict(zip(t.after_paren_ids.tolist(), t.after_paren_value.tolist(), strict=False))
     assert after == {0: 5, 1: 4, 4: 1, 9: 5, 10: 4, 11: 3, 12: 2}  # "(C" / "(D)" do not follow a "("
 
 

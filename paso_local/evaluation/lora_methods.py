@@ -1,0 +1,149 @@
+"""The DPO and PPO baselines in eval: per subject, a LoRA adapter trained on the 120 alignment answers
+(converters.lora_align, exactly what `paso-local align --method dpo|ppo` trains), written as a llama.cpp LoRA
+GGUF, applied to the same loaded llama.cpp model (paso_local.lora_adapter) and asked the 180 held-out items
+with the paper's system prompt, like `base`.
+
+Per subject the JSON adds `train_seconds` (hyper-parameter choice + final training), `peak_rss_mb` (peak
+resident memory of the process during that subject's training, VmHWM after a reset) and the chosen
+`lr` / `epochs`. `seconds` is training + asking, as for pas.
+
+Plugged in by `run_lora_methods(evaluation, names, targets, bar)` (see command.run_methods); `evaluate` runs a
+whole comparison (base + the LoRA methods) on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from paso_local.evaluation.methods import Method
+from paso_local.questionnaire_prompt import SYSTEM_PROMPT
+
+LORA_METHODS: dict[str, Method] = {
+    name: Method(name, lambda _answers: SYSTEM_PROMPT, steered=False, personal=True)
+    for name in ("dpo", "ppo")
+}
+
+
+class LoraTrainer:
+    """The torch side, loaded on first use and shared by every subject and LoRA method of one eval run."""
+
+    def __init__(self, model_path: Path, workdir: Path, show_progress: bool = False):
+        self.model_path = model_path
+        self.workdir = workdir
+        self.show_progress = show_progress
+        self._aligner: Any = None
+        self.setup_seconds = 0.0
+
+    @property
+    def aligner(self) -> Any:
+        if self._aligner is None:
+            from converters.lora_align import LoraAligner
+
+            started = time.perf_counter()
+            self._aligner = LoraAligner(self.model_path, show_progress=self.show_progress)
+            self.setup_seconds = time.perf_counter() - started
+        return self._aligner
+
+    def adapter_for(self, subject: Any, method: str) -> tuple[Path, dict]:
+        """Train `method` on the subject's 120 answers; the adapter's path and the cost figures."""
+        result = self.aligner.align({n: a for n, a in subject.alignment.items() if a}, method)
+        path = result.write(
+            self.workdir / f"subject-{subject.index}.{method}.gguf", self.aligner.architecture
+        )
+        return path, {
+            "train_seconds": round(result.seconds, 2),
+            "peak_rss_mb": round(result.peak_rss_mb, 1),
+            "lr": result.chosen["lr"],
+            "epochs": result.chosen["epochs"],
+        }
+
+
+def run_lora_methods(
+    evaluation: Any,
+    names: Sequence[str],
+    targets: Sequence[Any],
+    bar: Any,
+    trainer: LoraTrainer | None = None,
+) -> dict[str, Any]:
+    """Ask every target under each LoRA method; {name: command.MethodRun}. `evaluation` is a
+    command.Evaluation (its runtime and asker are reused); `bar` advances once per item asked."""
+    from paso_local.evaluation.command import MethodRun, score_readings
+    from paso_local.lora_adapter import apply_lora
+
+    trainer = trainer or LoraTrainer(evaluation.model_path, Path(evaluation._workdir.name))
+    runs = {name: MethodRun(LORA_METHODS[name]) for name in names}
+    for k, subject in enumerate(targets, start=1):
+        for name in names:
+            bar.describe(f"{name}: training on subject {k}/{len(targets)} (case {subject.case})")
+            path, cost = trainer.adapter_for(subject, name)
+            evaluation.unsteer()
+            bar.describe(f"{name}: subject {k}/{len(targets)} (case {subject.case})")
+            with apply_lora(evaluation.runtime, path):
+                readings, seconds = evaluation.ask(SYSTEM_PROMPT, bar)
+            result = score_readings(subject, readings, seconds + cost["train_seconds"])
+            result.extra.update(cost)
+            run = runs[name]
+            run.seconds += seconds + cost["train_seconds"]
+            run.results.append(result)
+    return runs
+
+
+def evaluate(
+    model: str | None,
+    subjects_file: str,
+    *,
+    index: str | None = None,
+    methods: str = "base,dpo,ppo",
+    readout: str = "distribution",
+    threads: int | None = None,
+    json_out: str | None = None,
+) -> dict:
+    """base (asked once) and the LoRA methods on the chosen subjects, as one eval document."""
+    from rich.console import Console
+
+    from paso_local.evaluation.command import Evaluation, build_document, reference_results, run_methods
+    from paso_local.evaluation.methods import parse_methods
+    from paso_local.evaluation.references import REFERENCE_NAMES
+    from paso_local.evaluation.results import print_results, write_json
+    from paso_local.evaluation.split import select_subjects, split_subject
+    from paso_local.inventory import held_out_items
+    from paso_local.modelfiles import resolve_model
+    from paso_local.progress import progress_bar
+    from paso_local.subjects import load_subjects
+
+    started = time.perf_counter()
+    names = [n.strip() for n in methods.split(",") if n.strip()]
+    lora_names = [n for n in names if n in LORA_METHODS]
+    other = [n for n in names if n not in LORA_METHODS]
+    subjects = load_subjects(Path(subjects_file))
+    targets = [split_subject(s) for s in select_subjects(subjects, index=index)]
+    pool = [split_subject(s) for s in subjects]
+    model_path = resolve_model(model)
+    references = reference_results(pool, targets)
+    evaluation = Evaluation(model_path, readout, threads)
+    try:
+        runs = run_methods(evaluation, parse_methods(",".join(other)), targets) if other else {}
+        with progress_bar(
+            "eval (LoRA methods)", len(held_out_items()) * len(targets) * len(lora_names)
+        ) as bar:
+            runs.update(run_lora_methods(evaluation, lora_names, targets, bar))
+        info = evaluation.runtime.info
+        model_info = {"name": info.name, "file": info.file_name, "architecture": info.architecture}
+    finally:
+        evaluation.close()
+    document = build_document(
+        runs=runs,
+        references={n: references[n] for n in REFERENCE_NAMES if n in references},
+        targets=targets,
+        readout=readout,
+        model=model_info,
+        subjects_file=str(subjects_file),
+        wall_seconds=time.perf_counter() - started,
+    )
+    print_results(document, Console(stderr=True))
+    if json_out:
+        write_json(document, json_out)
+    return document
