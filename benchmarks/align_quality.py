@@ -1,15 +1,15 @@
 """Does PAS through llama.cpp answer the held-out questionnaire more like the person? (dev subjects)
 
-For each subject of papi_dev.json: the 120-form answers are the person's (align sees nothing else); the other 180
-items are held out. `align` builds and exports the vector (strength chosen by CV on the 120 answers only); the
-exported file is loaded into llama.cpp through paso_local.runtime, and the 180 held-out items are asked with the
-same prompt, answers read with paso_local.readout (median of the marginalised option distribution).
+For each subject of papi_dev.json: the 120-form answers are the person's (align sees nothing else); the other
+180 items are held out. `align` builds and exports the vector (strength chosen by CV on the 120 answers only);
+the exported file is loaded into llama.cpp through paso_local.runtime, and the 180 held-out items are asked
+with the same prompt, answers read with paso_local.readout (median of the marginalised option distribution).
 
 Reported per subject and on average: Aligned Score of the unsteered model, of the steered model, of the
 population-mean reference (per item, the mean answer of the OTHER dev subjects: leave-one-subject-out), of the
-person's own median 120-form answer given to every item (acquiescence only); the within-person correlation of the
-steered expected answer with the person's held-out answers; how many distinct answers the steered model gives
-across the 180 items (1 = the vector works as an "agree more / less with everything" knob).
+person's own median 120-form answer given to every item (acquiescence only); the within-person correlation of
+the steered expected answer with the person's held-out answers; how many distinct answers the steered model
+gives across the 180 items (1 = the vector works as an "agree more / less with everything" knob).
 
     .venv/bin/python benchmarks/align_quality.py --subjects 10 [--start 0] [--out results.json]
 """
@@ -30,7 +30,8 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "papi_dev.json"
 
 
 def llama_option_distributions(llm, prompts: list[list[int]], tokens) -> tuple[np.ndarray, np.ndarray]:
-    """llama.cpp: P1 after each prompt and P2 after its "(" (the shared prompt prefix is reused from the KV cache)."""
+    """llama.cpp: P1 after each prompt and P2 after its "(" (the shared prompt prefix is reused from the KV
+    cache)."""
     from paso_local.readout import option_distribution
 
     n_vocab = llm.n_vocab()

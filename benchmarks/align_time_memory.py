@@ -1,5 +1,6 @@
-"""Time and memory of `paso-local align` on the embedded SmolLM2: a first run (activations computed) and a second
-profile on the same model (activations from the cache). Targets: first <= 90 s, cached <= 30 s, RSS <= 1.5 GB.
+"""Time and memory of `paso-local align` on the embedded SmolLM2: a first run (activations computed) and
+a second profile on the same model (activations from the cache).
+Targets: first <= 90 s, cached <= 30 s, peak RSS <= 1.5 GB.
 
     .venv/bin/python benchmarks/align_time_memory.py [--data ../shared/data/papi_dev.json] [--subjects 0 1]
 

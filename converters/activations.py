@@ -1,13 +1,13 @@
 """PAS step 1 and the unsteered half of the strength search, in one batched pass over the form's items.
 
-Per item three prompts, formatted with the model's own chat template: the assistant's answer "A", its pair "E",
-and "(" (the readout prompt: one forward gives the answer-position and after-"(" distributions). Kept:
+Per item three prompts, formatted with the model's own chat template: the assistant's answer "A", its pair
+"E", and "(" (the readout prompt: one forward gives the answer-position and after-"(" distributions). Kept:
 - per-head activations (input of each layer's attention output projection) at the A / E letter, every layer;
 - for the "(" prompts: the residual stream entering `checkpoint_block` (steered passes restart there), the
-  unsteered option distribution (paso_local.readout), and each block's mean residual norm (strength units).
-None of it depends on the person: cached in the user cache directory, keyed by the model file's sha256, the prompt
-text (template + system prompt), the item set and the checkpoint block, so a second profile on the same model runs
-no forward pass here.
+unsteered option distribution (paso_local.readout), and each block's mean residual norm (strength units). None
+of it depends on the person: cached in the user cache directory, keyed by the model file's sha256, the prompt
+text (template + system prompt), the item set and the checkpoint block, so a second profile on the same model
+runs no forward pass here.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +81,7 @@ def activation_cache_path(key: str) -> Path:
 
 
 def pad_right(sequences: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded token batch [B, S] and the rows' lengths [B] (causal: pads never affect real positions)."""
+    """Right-padded token batch [B, S] and the rows' lengths [B] (causal: pads never affect real positions)"""
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
     tokens = torch.full((len(sequences), int(lengths.max())), pad, dtype=torch.long)
     for row, seq in enumerate(sequences):
@@ -117,7 +116,8 @@ def compute_item_activations(
     show_progress: bool = True,
 ) -> ItemActivations:
     """Run the A, E and "(" prompts of every item through the torch model, block by block."""
-    record_head_inputs = _head_recorder()
+    from converters.hooks import record_head_inputs
+
     n_layer = model.config.n_layer
     pad = chat_format.eos_token_id
     agree_prompts, disagree_prompts, paren_prompts = [], [], []
@@ -181,35 +181,6 @@ def compute_item_activations(
         base_mass=mass,
         residual_norm=norm_sum / max(norm_count, 1),
     )
-
-
-def _head_recorder() -> Callable:
-    try:
-        from converters.hooks import record_head_inputs
-    except ImportError:  # the shared hooks module is not there yet: the same hook, locally
-        return _record_head_inputs_local
-    return record_head_inputs
-
-
-@contextmanager
-def _record_head_inputs_local(model: Any, positions: torch.Tensor) -> Iterator[dict[int, torch.Tensor]]:
-    """Input of each block's attention output projection at `positions` [B], as {layer: [B, n_head, head_dim]}."""
-    config = model.config
-    recorded: dict[int, torch.Tensor] = {}
-    handles = []
-    for layer, block in enumerate(model.blocks):
-
-        def hook(_module: Any, inputs: tuple, layer: int = layer) -> None:
-            x = inputs[0]  # [B, S, H*E]
-            picked = x[torch.arange(x.shape[0]), positions]
-            recorded[layer] = picked.reshape(x.shape[0], config.n_head, config.head_dim).detach()
-
-        handles.append(block.attention.wo.register_forward_pre_hook(hook))
-    try:
-        yield recorded
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 _FIELDS = (

@@ -1,5 +1,5 @@
-"""`paso-local align`: PAS control vectors from a profile's answers, strength chosen by cross-validation on those
-answers only, exported as a llama.cpp control-vector GGUF (plus an optional JSON report)."""
+"""`paso-local align`: PAS control vectors from a profile's answers, strength chosen by cross-validation on
+those answers only, exported as a llama.cpp control-vector GGUF (plus an optional JSON report)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from paso_local.paths import ensure_private_dir
 from paso_local.progress import progress_bar, status
 
 DEFAULT_HEADS = 24
-FIRST_LAYER_FRACTION = 0.5  # heads are eligible from this depth on (steered passes restart there: cheaper)
+FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (steered passes restart there: cheaper)
 PLACEMENT_SHIFT = 0  # 0: head vector of layer L at the output of block L; 1: at block L-1 (see the benchmark)
 MIN_DOMAIN_LABELS = 6  # non-neutral answers a domain needs for its own vector
 COMPUTE_DTYPE = torch.bfloat16
@@ -58,7 +58,7 @@ class AlignResult:
 
 
 def first_eligible_layer(n_layer: int) -> int:
-    """Heads from this layer on may be chosen; >= 2 so that a vector placed one block earlier is still >= 1."""
+    """Heads from this layer on may be chosen; >= 2 so that a vector placed one block earlier is still >= 1"""
     return min(max(2, int(round(FIRST_LAYER_FRACTION * n_layer))), n_layer - 1)
 
 
@@ -154,7 +154,7 @@ def align(
     answers_override: Mapping[int, int] | None = None,
     form: str | None = None,
 ) -> AlignResult:
-    """The whole command. `answers_override` / `form` let benchmarks align a subject without a stored profile."""
+    """The whole command (`answers_override` / `form`: benchmarks align a subject with no stored profile)."""
     started = time.perf_counter()
     torch.manual_seed(0)
     from converters.gguf_reader import read_config
@@ -324,7 +324,8 @@ def describe(report: Mapping[str, Any]) -> str:
     cv = report["cv_aligned_score"]
     return (
         f"Wrote {report['vector_path']}\n"
-        f"  {report['vector_kind']} vector, {len(report['heads'])} heads, strength {report['strength']:+.3f}; "
+        f"  {report['vector_kind']} vector, {len(report['heads'])} heads, "
+        f"strength {report['strength']:+.3f}; "
         f"cross-validated Aligned Score {cv['base']:.2f} unsteered -> {cv['steered']:.2f} steered "
         f"({report['usable_answers']} answers, {report['seconds']:.0f} s)"
     )

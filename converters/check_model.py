@@ -4,9 +4,9 @@ N varied prompts go through both; the next-token distributions at each prompt's 
 (top-1 agreement, KL(llama.cpp || torch), largest logit difference). Then one seeded random control vector is
 applied in both (llama.cpp: llama_set_adapter_cvec; torch: hooks.block_output_steering) and compared again.
 
-The noise floor puts the figures in scale: llama.cpp itself, evaluating the same prompts one token at a time (its
-decoding path) instead of in one batch, differs from its own batched logits by a similar KL, because it rounds
-activations to 8 bits before every quantised matmul. Top-1 disagreements then only happen at near-ties.
+The noise floor puts the figures in scale: llama.cpp itself, evaluating the same prompts one token at a time
+(its decoding path) instead of in one batch, differs from its own batched logits by a similar KL, because it
+rounds activations to 8 bits before every quantised matmul. Top-1 disagreements then only happen at near-ties.
 
 The torch half runs first and is closed before llama.cpp loads, so the peak memory is that of the larger half.
 """
@@ -164,12 +164,12 @@ def check_model(path: str | Path, *, n_prompts: int = 20, show_progress: bool = 
     )
 
 
-# --- prompts -------------------------------------------------------------------------------------------------------
+# --- prompts ------------------------------------------------------------------------------------------------
 
 
 def prompt_tokens(chat_format: Any, n_prompts: int) -> list[list[int]]:
-    """N varied prompts: chat-formatted questions, and every RAW_TEXT_EVERY-th one as plain text. Past the list,
-    prompts are paired ("A Also, B") so that N can exceed it without repeats."""
+    """N varied prompts: chat-formatted questions, and every RAW_TEXT_EVERY-th one as plain text. Past the
+    list, prompts are paired ("A Also, B") so that N can exceed it without repeats."""
     prompts = []
     for i in range(n_prompts):
         text = PROMPTS[i % len(PROMPTS)]
@@ -198,7 +198,7 @@ def token_batches(prompts: Sequence[Sequence[int]], budget: int) -> list[list[in
     return batches
 
 
-# --- the torch half ------------------------------------------------------------------------------------------------
+# --- the torch half -----------------------------------------------------------------------------------------
 
 
 def _torch_half(
@@ -245,15 +245,15 @@ def _torch_logits(
 
 
 def random_steering(norms: np.ndarray, n_embd: int, *, seed: int) -> np.ndarray:
-    """A seeded random control vector, rows for blocks 1..n_layer-1, each STEER_FRACTION of its block's residual
-    norm: large enough to move the next-token distribution noticeably, small enough to keep the model coherent."""
+    """A seeded random control vector, rows for blocks 1..n_layer-1, each STEER_FRACTION of its block's
+    residual norm: enough to move the next-token distribution noticeably, small enough to keep it coherent."""
     rng = np.random.default_rng(seed)
     directions = rng.standard_normal((len(norms) - 1, n_embd))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     return (directions * (STEER_FRACTION * norms[1:, None])).astype(np.float32)
 
 
-# --- the llama.cpp half --------------------------------------------------------------------------------------------
+# --- the llama.cpp half -------------------------------------------------------------------------------------
 
 
 def _llama_half(
@@ -280,7 +280,7 @@ class LlamaLogits:
     Weight repacking (llama.cpp's "extra buffer types": AMX, CPU_REPACK) is switched off: it computes the same
     products and crashes on virtual machines that advertise AMX without enabling it."""
 
-    def __init__(self, path: Path, *, n_ctx: int, logits_all: bool = False):
+    def __init__(self, path: Path, *, n_ctx: int, logits_all: bool = False, n_threads: int | None = None):
         import llama_cpp
         import llama_cpp.llama_cpp as low
 
@@ -292,9 +292,17 @@ class LlamaLogits:
             return params
 
         low.llama_model_default_params = without_repacking
-        try:  # threads: llama-cpp-python's defaults
+        threads = (
+            {"n_threads": n_threads, "n_threads_batch": n_threads} if n_threads else {}
+        )  # else: defaults
+        try:
             self._llm = llama_cpp.Llama(
-                model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, logits_all=logits_all, verbose=False
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=n_ctx,
+                logits_all=logits_all,
+                verbose=False,
+                **threads,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise PasoError(
@@ -351,7 +359,7 @@ class LlamaLogits:
         self.close()
 
 
-# --- figures -------------------------------------------------------------------------------------------------------
+# --- figures ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -377,14 +385,14 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
 
 
 def disagreement_gaps(reference: np.ndarray, candidate: np.ndarray) -> list[float]:
-    """Where the top-1 tokens differ: the reference's margin between its top two logits (near-ties are small)."""
+    """Where the top-1 tokens differ: the reference's margin between its top two logits (small: near-ties)."""
     top2 = np.sort(reference, axis=-1)[:, -2:]
     differ = reference.argmax(-1) != candidate.argmax(-1)
     return [round(float(g), 4) for g in (top2[:, 1] - top2[:, 0])[differ]]
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process (llama.cpp included): ru_maxrss is KiB on Linux, bytes on macOS."""
+    """Peak resident memory of this process, llama.cpp included (ru_maxrss: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
@@ -394,14 +402,18 @@ def format_result(path: Path, r: CheckResult) -> str:
     return "\n".join([
         f"{path.name}: {r.arch}, {r.n_layer} blocks, n_embd {r.n_embd}; {r.n_prompts} prompts",
         f"{'':24}{'plain':>10}{'steered':>10}",
-        f"{'top-1 agreement':24}{r.top1_agreement:>10.3f}{r.steered_top1_agreement:>10.3f}   (target >= {TOP1_TARGET})",
-        f"{'mean KL(llama.cpp||torch)':24}{r.kl_mean:>10.5f}{r.steered_kl_mean:>10.5f}   (target <= {KL_TARGET})",
+        f"{'top-1 agreement':24}{r.top1_agreement:>10.3f}{r.steered_top1_agreement:>10.3f}"
+        f"   (target >= {TOP1_TARGET})",
+        f"{'mean KL(llama.cpp||torch)':24}{r.kl_mean:>10.5f}{r.steered_kl_mean:>10.5f}"
+        f"   (target <= {KL_TARGET})",
         f"{'max KL':24}{r.kl_max:>10.5f}{r.steered_kl_max:>10.5f}",
         f"{'max |logit difference|':24}{r.max_abs_logit_diff:>10.3f}",
         f"Noise floor: llama.cpp one token at a time vs batched: mean KL {r.noise_floor_kl_mean:.5f}, "
         f"top-1 agreement {r.noise_floor_top1_agreement:.3f}.",
-        f"Top-1 disagreements at llama.cpp logit margins {r.disagreement_gaps} (near-ties)." if r.disagreement_gaps
+        f"Top-1 disagreements at llama.cpp logit margins {r.disagreement_gaps} (near-ties)."
+        if r.disagreement_gaps
         else "No top-1 disagreements.",
-        f"The random control vector moved llama.cpp's next-token distribution by a mean KL of {r.steering_kl_mean:.3f}.",
+        f"The random control vector moved llama.cpp's next-token distribution by a mean KL of "
+        f"{r.steering_kl_mean:.3f}.",
         f"Peak memory {r.peak_rss_mb:.0f} MB, {r.seconds:.1f} s.  {verdict}",
     ])  # fmt: skip

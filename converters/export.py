@@ -1,5 +1,5 @@
-"""The aligned vector as a paso_local.controlvector.ControlVector: `direction.L` at the chosen strength (llama.cpp
-scale 1.0 reproduces paso-local's steering) and everything else under `paso.*` metadata."""
+"""The aligned vector as a paso_local.controlvector.ControlVector: `direction.L` at the chosen strength
+(llama.cpp scale 1.0 reproduces paso-local's steering) and everything else under `paso.*` metadata."""
 
 from __future__ import annotations
 

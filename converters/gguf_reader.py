@@ -1,7 +1,7 @@
 """Reading a GGUF model file: its config (from metadata, never from the file name) and its tensors.
 
-The file stays memory-mapped and quantised; a tensor is dequantised (gguf's numpy dequantisers) only when asked,
-whole or a few rows at a time, so the caller decides how much float32 is alive at once.
+The file stays memory-mapped and quantised; a tensor is dequantised (gguf's numpy dequantisers) only when
+asked, whole or a few rows at a time, so the caller decides how much float32 is alive at once.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import torch
 
 from paso_local.errors import PasoError
 
-# Architecture -> RoPE layout as llama.cpp uses it on that architecture's GGUF weights. llama-arch GGUFs (Llama
-# 2/3.x, SmolLM, Mistral) have Q/K rows permuted by the converter, hence interleaved pairs; Qwen2/3 use NeoX.
+# Architecture -> RoPE layout as llama.cpp uses it on that architecture's GGUF weights. llama-arch GGUFs
+# (Llama 2/3.x, SmolLM, Mistral) have Q/K rows permuted by the converter, hence interleaved pairs; Qwen2/3 use
+# NeoX.
 SUPPORTED_ARCHITECTURES = {"llama": "interleaved", "qwen2": "neox", "qwen3": "neox"}
 
 # Every metadata key read, in one place ({arch} is general.architecture).
@@ -82,7 +83,7 @@ class GGUFModelFile:
         self._tensors = {t.name: t for t in self._reader.tensors}
         self.config = _config_from(self)
 
-    # --- metadata ---------------------------------------------------------------------------------------------
+    # --- metadata -------------------------------------------------------------------------------------------
     def has_key(self, key: str) -> bool:
         return key in self._reader.fields
 
@@ -104,7 +105,7 @@ class GGUFModelFile:
             )
         return value
 
-    # --- tensors ----------------------------------------------------------------------------------------------
+    # --- tensors --------------------------------------------------------------------------------------------
     @property
     def tensor_names(self) -> list[str]:
         return list(self._tensors)
@@ -142,7 +143,8 @@ class GGUFModelFile:
             return self._tensors[name]
         except KeyError:
             raise PasoError(
-                f"{self.path}: tensor {name} is missing; the file is not a complete {self.config_arch()} model"
+                f"{self.path}: tensor {name} is missing; "
+                f"the file is not a complete {self.config_arch()} model"
             ) from None
 
     def config_arch(self) -> str:

@@ -1,10 +1,12 @@
 """Reading and steering the torch model. Every hook lives inside a context manager that removes it on exit,
 exceptions included, so a failed run never leaves a model steered.
 
-- `record_head_inputs`: the input of each block's attention output projection W_o, split per head (what PAS probes).
-- `block_output_steering`: adds a vector to the output of block L at every position: llama.cpp's `direction.L`.
-- `head_steering`: adds a per-head displacement to the input of W_o at every position (PAS's own placement); the
-  same as adding W_o @ displacement to the attention output, i.e. to the residual before block L's FFN.
+- `record_head_inputs`: the input of each block's attention output projection W_o, split per head (what PAS
+  probes).
+- `block_output_steering`: adds a vector to the output of block L at every position: llama.cpp's
+  `direction.L`.
+- `head_steering`: adds a per-head displacement to the input of W_o at every position (PAS's own placement);
+  the same as adding W_o @ displacement to the attention output, i.e. to the residual before block L's FFN.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ def record_head_inputs(
     layers: Sequence[int] | None = None,
     positions: torch.Tensor | None = None,
 ) -> Iterator[dict[int, torch.Tensor]]:
-    """Yields a dict that each forward pass fills: layer -> float32 [B, n_head, head_dim], the input of W_o at one
-    position per row (positions=None: the last; else a LongTensor [B] of indices, for right-padded batches). A
-    second forward inside the same `with` replaces the entries."""
+    """Yields a dict that each forward pass fills: layer -> float32 [B, n_head, head_dim], the input of W_o at
+    one position per row (positions=None: the last; else a LongTensor [B] of indices, for right-padded
+    batches). A second forward inside the same `with` replaces the entries."""
     config = model.config
     chosen = list(range(config.n_layer)) if layers is None else [int(layer) for layer in layers]
     for layer in chosen:
@@ -79,8 +81,8 @@ def block_output_steering(model: GGUFTransformer, vectors: Mapping[int, torch.Te
 
 @contextmanager
 def head_steering(model: GGUFTransformer, displacements: Mapping[int, torch.Tensor]) -> Iterator[None]:
-    """Adds displacements[L] ([n_head, head_dim]: one vector per head, zeros for heads left alone) to the input of
-    block L's W_o at every position."""
+    """Adds displacements[L] ([n_head, head_dim]: one vector per head, zeros for heads left alone) to the
+    input of block L's W_o at every position."""
     config = model.config
     prepared = {}
     for layer, displacement in displacements.items():

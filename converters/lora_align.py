@@ -50,7 +50,7 @@ from paso_local.storage import atomic_write_bytes
 METHODS = ("dpo", "ppo")
 RANK = 4
 ALPHA = 8.0
-LEARNING_RATES = (1e-3, 3e-3)
+LEARNING_RATES = {"dpo": (1e-2, 3e-2), "ppo": (1e-3, 3e-3)}  # the grid each method's lr is chosen from
 MAX_EPOCHS = 3  # DPO epochs / PPO iterations tried: 0..MAX_EPOCHS
 VALIDATION_FRACTION = 0.2
 MIN_ANSWERS = 20
@@ -265,10 +265,10 @@ class LoraAligner:
         max_epochs: int | None = None,
     ) -> LoraAlignResult:
         """Train the person's adapter (hyper-parameters chosen on a slice of their own answers)."""
-        learning_rates = LEARNING_RATES if learning_rates is None else tuple(learning_rates)
-        max_epochs = MAX_EPOCHS if max_epochs is None else max_epochs
         if method not in METHODS:
             raise PasoError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+        learning_rates = LEARNING_RATES[method] if learning_rates is None else tuple(learning_rates)
+        max_epochs = MAX_EPOCHS if max_epochs is None else max_epochs
         reset_peak_rss()
         started = time.perf_counter()
         answered = [n for n in self.numbers if 1 <= int(answers.get(n, 0)) <= 5]

@@ -1,19 +1,20 @@
 """A compact torch transformer that runs a GGUF model file as llama.cpp does (llama, qwen2, qwen3).
 
-Memory: the weights stay quantised in the memory-mapped file. A block's weights are dequantised to float32 when data
-first passes through it and kept in a small LRU (`cache_blocks`, default 2), so at most a couple of float32 blocks
-are alive beyond activations; token embeddings are dequantised per looked-up row and the output head in row chunks.
-That is what lets an 8B model convert on a 16 GB laptop.
+Memory: the weights stay quantised in the memory-mapped file. A block's weights are dequantised to float32
+when data first passes through it and kept in a small LRU (`cache_blocks`, default 2), so at most a couple of
+float32 blocks are alive beyond activations; token embeddings are dequantised per looked-up row and the output
+head in row chunks. That is what lets an 8B model convert on a 16 GB laptop.
 
-Batches: causal attention means a row's real positions never see the positions after them, so a right-padded batch
-gives, at each row's real positions, the values of running that row alone. No mask is needed; read each row at its
-own last real position.
+Batches: causal attention means a row's real positions never see the positions after them, so a right-padded
+batch gives, at each row's real positions, the values of running that row alone. No mask is needed; read each
+row at its own last real position.
 
-Numerics: plain float32 on the exactly dequantised weights. llama.cpp's CPU backend rounds activations to 8 bits
-before every quantised matmul and keeps K/V in f16, so the two never agree bit for bit. Emulating those roundings
-reproduces single llama.cpp ops to 1e-7, yet not the whole model: the roundings are discontinuous, so the tiny
-remaining differences (ggml's own exp, summation order) flip roundings downstream and the next-token KL ends up no
-lower than plain float32's (measured on SmolLM2 and Qwen2.5-0.5B). Simple float32 it is.
+Numerics: plain float32 on the exactly dequantised weights. llama.cpp's CPU backend rounds activations to 8
+bits before every quantised matmul and keeps K/V in f16, so the two never agree bit for bit. Emulating those
+roundings reproduces single llama.cpp ops to 1e-7, yet not the whole model: the roundings are discontinuous,
+so the tiny remaining differences (ggml's own exp, summation order) flip roundings downstream and the
+next-token KL ends up no lower than plain float32's (measured on SmolLM2 and Qwen2.5-0.5B). Simple float32 it
+is.
 
 Shapes: B batch, S sequence, D n_embd, H query heads, K key/value heads, E head_dim, F n_ff, V vocabulary.
 """
@@ -75,9 +76,6 @@ class WeightCache:
     def has(self, name: str) -> bool:
         return self._file.has_tensor(name)
 
-    def type_name(self, name: str) -> str:
-        return self._file.type_name(name)
-
     @property
     def resident_blocks(self) -> list[int]:
         return list(self._blocks)
@@ -88,7 +86,7 @@ class WeightCache:
 
 
 class Linear(nn.Module):
-    """y = x W^T (+ b) with W dequantised through the cache when the data arrives (x rounded as ggml does)."""
+    """y = x W^T (+ b), W dequantised through the cache when the data arrives."""
 
     def __init__(self, weights: WeightCache, name: str):
         super().__init__()
@@ -160,7 +158,7 @@ class RotaryEmbedding(nn.Module):
 
 
 class Attention(nn.Module):
-    """Causal grouped-query self-attention. `wo`'s input is the per-head output, [B, S, H*E] (PAS reads it)."""
+    """Causal grouped-query self-attention. `wo`'s input is the per-head output [B, S, H*E] (PAS reads it)."""
 
     def __init__(self, weights: WeightCache, config: ModelConfig, layer: int):
         super().__init__()
@@ -209,8 +207,8 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm residual block. Its output (after the FFN residual) is llama.cpp's `l_out-L`, where `direction.L`
-    of a control vector is added."""
+    """Pre-norm residual block. Its output (after the FFN residual) is llama.cpp's `l_out-L`, where
+    `direction.L` of a control vector is added."""
 
     def __init__(self, weights: WeightCache, config: ModelConfig, layer: int):
         super().__init__()
@@ -297,7 +295,7 @@ class GGUFTransformer(nn.Module):
         return self.final_logits(self.run_blocks(self.embed(tokens)))
 
     def attn_output_weight(self, layer: int) -> torch.Tensor:
-        """W_o of a block as float32 [D, H*E] (a Linear weight): maps the concatenated heads to the residual."""
+        """W_o of a block, float32 [D, H*E] like a Linear weight: maps concatenated heads to the residual."""
         if not 0 <= layer < self.config.n_layer:
             raise ValueError(f"layer {layer} is outside 0..{self.config.n_layer - 1}")
         return self.model_file.dequantize(f"blk.{layer}.attn_output.weight")
@@ -315,7 +313,7 @@ def load_model(
 ) -> GGUFTransformer:
     """Open a GGUF model for torch, checking every tensor's shape against the config first.
 
-    cache_blocks: dequantised blocks kept between passes (memory: one block of an 8B model is ~0.9 GB float32)."""
+    cache_blocks: dequantised blocks kept between passes (one block of an 8B model is ~0.9 GB in float32)."""
     if dtype not in (torch.float32, torch.bfloat16, torch.float64):
         raise ValueError(f"dtype {dtype} is not supported; use float32 (exact), float64 or bfloat16")
     model_file = GGUFModelFile(path)

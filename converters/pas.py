@@ -1,6 +1,6 @@
-"""PAS (Zhu et al. 2025) fit for one person: labels from answers, one linear probe per attention head (all heads at
-once in torch), top-K heads by validation accuracy, mass-mean directions with sigma, folded through W_o into
-residual-stream vectors (one per steered block, unit strength)."""
+"""PAS (Zhu et al. 2025) fit for one person: labels from answers, one linear probe per attention head (all
+heads at once in torch), top-K heads by validation accuracy, mass-mean directions with sigma, folded through
+W_o into residual-stream vectors (one per steered block, unit strength)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ SPLIT_SEED = 0
 
 @dataclass(frozen=True)
 class Labels:
-    """The person's side per usable item: `rows` index the activation arrays, `agrees` is True for answers 4-5."""
+    """The person's side per usable item: `rows` index the activation arrays, `agrees` is True for answers
+    4-5."""
 
     rows: np.ndarray  # int [n]
     agrees: np.ndarray  # bool [n]
@@ -49,16 +50,17 @@ def require_enough_answers(
     have = len(labels.rows)
     if have < minimum:
         raise PasoError(
-            f"{who} has {have} usable answers; PAS needs at least {minimum}. Only answers that take a side count: "
-            f"4-5 (accurate) or 1-2 (inaccurate); 3 (neutral) and skipped items do not. Give {minimum - have} more "
-            "non-neutral answers (`paso-local onboard` to revise them), then run align again."
+            f"{who} has {have} usable answers; PAS needs at least {minimum}. Only answers that take a side "
+            "count: 4-5 (accurate) or 1-2 (inaccurate); 3 (neutral) and skipped items do not. "
+            f"Give {minimum - have} more non-neutral answers (`paso-local onboard` to revise them), "
+            "then run align again."
         )
 
 
 def probe_samples(
     agree_acts: np.ndarray, disagree_acts: np.ndarray, labels: Labels
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stack A- and E-prompt activations of the labelled items: X [2n, ...], y [2n] (1 = the person's side)."""
+    """Stack A- and E-prompt activations of the labelled items: X [2n, ...], y [2n] (1 = the person's side)"""
     a = agree_acts[labels.rows]
     e = disagree_acts[labels.rows]
     x = np.concatenate([a, e], axis=0)
@@ -89,7 +91,7 @@ def fit_probes(
     l2: float = PROBE_L2,
     steps: int = PROBE_NEWTON_STEPS,
 ) -> ProbeResult:
-    """P independent L2-regularised logistic regressions at once (batched Newton). x_*: [n, P, d], y_*: [n]."""
+    """P independent L2-regularised logistic regressions at once (batched Newton). x_*: [n, P, d], y_*: [n]"""
     x_train = x_train.double()
     mean = x_train.mean(dim=0)  # [P, d]
     std = x_train.std(dim=0, unbiased=False).clamp_min(1e-6)
@@ -131,7 +133,8 @@ def rank_heads(
 
 
 def mass_mean_directions(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per head: unit (mean of label 1 - mean of label 0) [P, d], and sigma [P] = std (ddof 0) of x projected on it."""
+    """Per head: unit (mean of label 1 - mean of label 0) [P, d], and sigma [P] = std (ddof 0) of x projected
+    on it."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y).astype(bool)
     diff = x[y].mean(axis=0) - x[~y].mean(axis=0)  # [P, d]
@@ -147,7 +150,7 @@ def fold_through_wo(
     attn_output_weight: Callable[[int], np.ndarray],
     head_dim: int,
 ) -> dict[int, np.ndarray]:
-    """Residual-stream vectors per attention layer: sum over kept heads of W_o[:, head slice] @ displacement."""
+    """Residual-stream vectors per attention layer:sum over kept heads of W_o[:, head slice] @ displacement"""
     out: dict[int, np.ndarray] = {}
     weights: dict[int, np.ndarray] = {}
     for (layer, head), disp in zip(heads, displacements, strict=False):

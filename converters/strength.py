@@ -1,13 +1,14 @@
 """Honest strength: k-fold cross-validation over the person's OWN questionnaire answers.
 
-For each fold, PAS is fit on the other folds' answers; the left-out items are asked through the torch model with
-the fold's vector added to block outputs at every position (exactly what llama.cpp does with `direction.L`), the
-answer is read with paso_local.readout (median), and the Aligned Score over all left-out items gives one point of
-the CV curve per strength (sign included). Steered passes restart from the cached residual at the checkpoint
-block, so a strength costs only the blocks from there on.
+For each fold, PAS is fit on the other folds' answers; the left-out items are asked through the torch model
+with the fold's vector added to block outputs at every position (exactly what llama.cpp does with
+`direction.L`), the answer is read with paso_local.readout (median), and the Aligned Score over all left-out
+items gives one point of the CV curve per strength (sign included). Steered passes restart from the cached
+residual at the checkpoint block, so a strength costs only the blocks from there on.
 
-Strength units: a vector v (block -> [n_embd]) is rescaled so that sum_b |v_b| equals the mean residual norm of the
-steered blocks; strength s then adds s x that (0.1 = a tenth of a typical residual norm, spread over the blocks).
+Strength units: a vector v (block -> [n_embd]) is rescaled so that sum_b |v_b| equals the mean residual norm
+of the steered blocks; strength s then adds s x that (0.1 = a tenth of a typical residual norm, spread over
+the blocks).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ MIN_MASS_RATIO = 0.5  # a strength is eligible only if it keeps >= half the base
 
 
 def domain_grid(combined_strength: float) -> tuple[float, ...]:
-    """Strengths tried for the domain-sum vector: around the combined vector's choice (same units and sign)."""
+    """Strengths tried for the domain-sum vector: around the combined vector's choice (same units and sign)"""
     if combined_strength == 0.0:
         return (-0.08, 0.08)
     return tuple(round(combined_strength * f, 6) for f in DOMAIN_FACTORS)
@@ -167,7 +168,7 @@ def cross_validated_search(
     refine: Sequence[float] = REFINE_FACTORS,
     progress: Callable[[], None] | None = None,
 ) -> StrengthSearch:
-    """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on)."""
+    """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on)"""
     numbers = [int(acts.item_numbers[r]) for r in rows]
     base = curve_point(0.0, acts.base_dist[rows], acts.base_mass[rows], numbers, answers, items)
 

@@ -1,5 +1,5 @@
-"""The paper's Aligned Score (lower is better): per Big Five domain, the mean |model answer - person's answer| over
-the scored items (items the person left at 0 / unanswered are skipped), summed over the domains."""
+"""The paper's Aligned Score (lower is better): per Big Five domain, the mean |model answer - person's answer|
+over the scored items (items the person left at 0 / unanswered are skipped), summed over the domains."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class AlignedScore:
 def aligned_score(
     model_answers: Mapping[int, float], person_answers: Mapping[int, int], items: Iterable[Item]
 ) -> AlignedScore:
-    """Score `model_answers` (item number -> answer) against the person's (item number -> 1..5, 0 = missing)."""
+    """Score `model_answers` (item number -> answer) against the person's (item number -> 1..5,0 = missing)"""
     errors: dict[str, list[float]] = {d: [] for d in DOMAINS}
     for item in items:
         truth = person_answers.get(item.number, 0)

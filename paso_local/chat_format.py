@@ -1,7 +1,7 @@
 """Chat formatting and tokenisation through llama.cpp itself, for the converter and the runtime alike.
 
-llama.cpp is the one tokenizer: a vocab-only `Llama` over the very GGUF file the person chats with, and the chat
-template stored in that file rendered by llama-cpp-python's own `Jinja2ChatFormatter` (the code path
+llama.cpp is the one tokenizer: a vocab-only `Llama` over the very GGUF file the person chats with, and the
+chat template stored in that file rendered by llama-cpp-python's own `Jinja2ChatFormatter` (the code path
 `create_chat_completion` takes). So the torch converter sees exactly the tokens the runtime feeds llama.cpp.
 No torch here: the chat runtime imports this module.
 """
@@ -65,7 +65,7 @@ class ChatFormat:
 
     @classmethod
     def from_llama(cls, llm: Any) -> ChatFormat:
-        """From an open `Llama` (vocab-only or full): template from its metadata, bos/eos from its vocabulary."""
+        """From an open `Llama` (vocab-only or full): template from its metadata, bos/eos from its vocab."""
         return cls(llm, llm.metadata.get(TEMPLATE_KEY))
 
     @classmethod
@@ -100,8 +100,8 @@ class ChatFormat:
             raise PasoError(f"the model's chat template cannot format these messages: {exc}") from exc
 
     def tokenize(self, text: str) -> list[int]:
-        """Tokens of a rendered prompt, as `create_chat_completion` makes them: special tokens parsed, and a BOS
-        added by llama.cpp only for the plain fallback (a template writes its own `bos_token`)."""
+        """Tokens of a rendered prompt, as `create_chat_completion` makes them: special tokens parsed, and a
+        BOS added by llama.cpp only for the plain fallback (a template writes its own `bos_token`)."""
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=not self.has_template, special=True))
 
     def encode_chat(

@@ -1,7 +1,7 @@
 """The paper's questionnaire prompt (PAS, Zhu et al. 2025): one IPIP statement, answered with one letter A..E.
 
-Shared by `align` (contrastive activations, cross-validation) and `eval`, so both ask exactly the same question.
-Letters map to answers A=5 (Very Accurate) ... E=1 (Very Inaccurate).
+Shared by `align` (contrastive activations, cross-validation) and `eval`, so both ask exactly the same
+question. Letters map to answers A=5 (Very Accurate) ... E=1 (Very Inaccurate).
 """
 
 from __future__ import annotations
@@ -55,6 +55,6 @@ def value_for(letter: str) -> int:
 
 
 def prompt_fingerprint(system_prompt: str = SYSTEM_PROMPT) -> str:
-    """A hash of everything that shapes the prompt text (template, system prompt, letters): a cache-key part."""
+    """A hash of everything that shapes the prompt text (template, system prompt, letters):a cache-key part"""
     parts = [QUESTION_TEMPLATE, system_prompt, LETTERS, AGREE_LETTER, DISAGREE_LETTER, "statement:v1"]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()

@@ -1,16 +1,18 @@
 """Reading a model's questionnaire answer from its next-token distributions (pure numpy: no torch here).
 
-Models start the answer differently: "A", " A", "(A" or "(A)" as one token, or "(" and then the letter (SmolLM2
-puts about half its probability on "("). So each option's probability is marginalised over the ways it can start:
+Models start the answer differently: "A", " A", "(A" or "(A)" as one token, or "(" and then the letter
+(SmolLM2 puts about half its probability on "("). So each option's probability is marginalised over the ways
+it can start:
 
     P(option) = P1(tokens that name the option at once) + P1("(") * P2(letter tokens | "(")
 
-where P1 is the next-token distribution at the answer position and P2 the distribution after the "(" token. Both
-come from ONE forward pass of the prompt with "(" appended: P1 at the last prompt token, P2 at the "(".
+where P1 is the next-token distribution at the answer position and P2 the distribution after the "(" token.
+Both come from ONE forward pass of the prompt with "(" appended: P1 at the last prompt token, P2 at the "(".
 
-Distributions here are over the answer VALUES 1..5 (index v - 1), so letter A (value 5) is index 4. The default
-statistic is the median of that distribution: it minimises the expected absolute error, which the Aligned Score
-measures. `mass` is the probability the model left on the five options at all (watch it under steering).
+Distributions here are over the answer VALUES 1..5 (index v - 1), so letter A (value 5) is index 4. The
+default statistic is the median of that distribution: it minimises the expected absolute error, which the
+Aligned Score measures. `mass` is the probability the model left on the five options at all (watch it under
+steering).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ DEFAULT_STATISTIC = "median"
 
 @dataclass(frozen=True)
 class OptionTokens:
-    """Token ids that start each answer, built once per vocabulary. `*_value` hold the answer (1..5) per id."""
+    """Token ids that start each answer, built once per vocabulary. `*_value` hold the answer (1..5) per id"""
 
     direct_ids: np.ndarray
     direct_value: np.ndarray
@@ -94,7 +96,7 @@ def _sum_by_value(probs: np.ndarray, ids: np.ndarray, values: np.ndarray) -> np.
 def option_distribution(
     first_logits: np.ndarray, after_paren_logits: np.ndarray, tokens: OptionTokens
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(dist [..., 5] over values 1..5 summing to 1, mass [...] left on the options) from raw logits [..., V]."""
+    """(dist [...,5] over values 1..5 summing to 1,mass [...] left on the options) from raw logits [..., V]"""
     p1 = np.exp(log_softmax(first_logits))
     p2 = np.exp(log_softmax(after_paren_logits))
     p_paren = p1[..., tokens.paren_ids].sum(axis=-1, keepdims=True)

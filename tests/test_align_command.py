@@ -1,4 +1,4 @@
-"""`paso-local align` refusals: each bad input is a clear `Error:` before any long work, and no vector file."""
+"""`paso-local align` refusals: each bad input is a clear `Error:` before any long work, and no vector file"""
 
 from __future__ import annotations
 

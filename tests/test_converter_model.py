@@ -51,13 +51,12 @@ def test_tiny_model_matches_llama_cpp_at_every_position(tiny_models, name):
 
 
 def test_a_wrong_rope_layout_would_be_caught(tiny_models):
-    """Negative control: the same weights with NeoX RoPE instead of llama's interleaved pairs disagree clearly."""
+    """Negative control: the same weights with NeoX RoPE instead of llama's interleaved pairs disagree."""
     path = tiny_models["llama"]
     expected = llama_logits(path, SEQUENCE)
     model = load_model(path)
     model.rope.style = "neox"
     wrong = compare(expected, model(torch.tensor([SEQUENCE]))[0].double().numpy())
-    print(wrong)
     assert wrong.max_abs_logit_diff > 1.0 and wrong.kl_max > 1e-2
 
 

@@ -25,7 +25,13 @@ def test_config_comes_from_the_metadata_not_the_file_name(tmp_path):
     path = write_tiny_model(tmp_path / "llama-3-8b-instruct.gguf", TinySpec(arch="qwen2", n_layer=2))
     config = read_config(path)
     assert config.arch == "qwen2"
-    assert (config.n_layer, config.n_embd, config.n_head, config.n_head_kv, config.head_dim) == (2, 64, 4, 2, 16)
+    assert (config.n_layer, config.n_embd, config.n_head, config.n_head_kv, config.head_dim) == (
+        2,
+        64,
+        4,
+        2,
+        16,
+    )
     assert config.rope_style == "neox" and config.has_qkv_bias and not config.tied_output
     assert config.vocab_size == 256 + 5 + 3
     with pytest.raises(AttributeError):

@@ -21,7 +21,7 @@ def test_align_dpo_writes_an_adapter_llama_cpp_applies(tmp_path, papi_dev, smoll
     from paso_local.runtime import Runtime
 
     import_answers(papi_dev, profile_name="dev0", index=0)
-    monkeypatch.setattr(lora_align, "LEARNING_RATES", (3e-3,))  # a smaller grid keeps the test short
+    monkeypatch.setattr(lora_align, "LEARNING_RATES", {"dpo": (3e-3,)})  # a smaller grid keeps the test short
     monkeypatch.setattr(lora_align, "MAX_EPOCHS", 2)
     out, report_path = tmp_path / "dev0.dpo.gguf", tmp_path / "report.json"
     args = argparse.Namespace(profile="dev0", model=None, out=str(out), method="dpo", json=str(report_path))

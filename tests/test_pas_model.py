@@ -60,7 +60,7 @@ def test_fold_through_wo_equals_per_head_intervention(model, tokens):
 
 
 def test_strength_search_steering_matches_block_output_hook(model, tokens):
-    """converters.strength adds direction.L after block L exactly as the shared llama.cpp-semantics hook does."""
+    """converters.strength adds direction.L after block L exactly as the shared llama.cpp-semantics hook."""
     from converters.activations import ItemActivations
     from converters.hooks import block_output_steering
     from converters.strength import steered_distributions

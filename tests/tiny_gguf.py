@@ -14,7 +14,8 @@ import gguf
 import numpy as np
 
 CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 MERGES = ["Ġ t", "h e", "Ġt he", "i n", "a n"]
@@ -32,7 +33,9 @@ class TinySpec:
     n_ff: int = 128
     rope_base: float = 10000.0
     rope_freqs: bool = False  # Llama-3.1 style per-frequency factors
-    weight_type: str = "F16"  # F16 | Q8_0 | F32 for the matrices (llama.cpp 0.3.36 on CPU crashes on F32 ones)
+    weight_type: str = (
+        "F16"  # F16 | Q8_0 | F32 for the matrices (llama.cpp 0.3.36 on CPU crashes on F32 ones)
+    )
     seed: int = 0
     chat_template: str | None = CHATML
 
@@ -53,9 +56,9 @@ def byte_tokens() -> list[str]:
 
 def vocabulary() -> tuple[list[str], list[int]]:
     tokens = byte_tokens() + [m.replace(" ", "") for m in MERGES] + SPECIALS
-    types = [int(gguf.TokenType.NORMAL)] * (len(tokens) - len(SPECIALS)) + [int(gguf.TokenType.CONTROL)] * len(
-        SPECIALS
-    )
+    types = [int(gguf.TokenType.NORMAL)] * (len(tokens) - len(SPECIALS)) + [
+        int(gguf.TokenType.CONTROL)
+    ] * len(SPECIALS)
     return tokens, types
 
 

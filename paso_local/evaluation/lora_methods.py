@@ -72,6 +72,7 @@ def run_lora_methods(
     command.Evaluation (its runtime and asker are reused); `bar` advances once per item asked."""
     from paso_local.evaluation.command import MethodRun, score_readings
     from paso_local.lora_adapter import apply_lora
+    from paso_local.progress import status
 
     trainer = trainer or LoraTrainer(evaluation.model_path, Path(evaluation._workdir.name))
     runs = {name: MethodRun(LORA_METHODS[name]) for name in names}
@@ -88,6 +89,11 @@ def run_lora_methods(
             run = runs[name]
             run.seconds += seconds + cost["train_seconds"]
             run.results.append(result)
+            status(
+                f"{name} case {subject.case}: Aligned Score sum {result.score.total:.3f}, train "
+                f"{cost['train_seconds']:.0f} s, ask {seconds:.0f} s, peak {cost['peak_rss_mb']:.0f} MB, "
+                f"lr {cost['lr']:g}, epochs {cost['epochs']}"
+            )
     return runs
 
 
