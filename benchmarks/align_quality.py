@@ -51,6 +51,41 @@ def llama_option_distributions(llm, prompts: list[list[int]], tokens) -> tuple[n
     return option_distribution(np.stack(firsts), np.stack(afters), tokens)
 
 
+def torch_readout_set(model, chat_format, items, tokens, checkpoint_block: int):
+    """Held-out readout prompts through the torch model: the residual at the checkpoint block, the unsteered
+    options (an ItemActivations without head activations, for converters.strength.steered_distributions)."""
+    import torch
+
+    from converters.activations import ItemActivations, answer_logits, pad_right, readout_prompt
+    from paso_local.readout import option_distribution
+
+    prompts = [readout_prompt(chat_format, item, tokens) for item in items]
+    padded, lengths = pad_right(prompts, chat_format.eos_token_id)
+    checkpoint = np.zeros(tuple(padded.shape) + (model.config.n_embd,), dtype=np.float32)
+    dist, mass = np.zeros((len(items), 5)), np.zeros(len(items))
+    with torch.inference_mode():
+        for start in range(0, len(items), 24):
+            rows = slice(start, start + 24)
+            width = int(lengths[rows].max())
+            h = model.run_blocks(model.embed(padded[rows, :width]), 0, checkpoint_block)
+            checkpoint[rows, :width] = h.float().numpy()
+            h = model.run_blocks(h, checkpoint_block)
+            dist[rows], mass[rows] = option_distribution(*answer_logits(model, h, lengths[rows]), tokens)
+    empty = np.zeros((len(items), 1, 1, 1), dtype=np.float32)
+    return ItemActivations(
+        item_numbers=np.array([i.number for i in items]),
+        agree=empty,
+        disagree=empty,
+        paren_tokens=padded.numpy(),
+        paren_lengths=lengths.numpy(),
+        checkpoint_block=checkpoint_block,
+        checkpoint=checkpoint,
+        base_dist=dist,
+        base_mass=mass,
+        residual_norm=np.ones(model.config.n_layer),
+    )
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
         return float("nan")
@@ -67,6 +102,13 @@ def main() -> int:
     parser.add_argument("--model", help="GGUF model (default: the embedded SmolLM2)")
     parser.add_argument("--out", type=Path, help="write per-subject results as JSON here")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--backend",
+        choices=("llama", "torch"),
+        default="llama",
+        help="answer the held-out items with llama.cpp (the exported file, via paso_local.runtime) or with "
+        "the torch model adding the exported file's direction.L to block outputs (llama.cpp's semantics)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("PASO_LOCAL_HOME", tempfile.mkdtemp(prefix="paso-quality-"))
 
@@ -83,16 +125,33 @@ def main() -> int:
     subjects = load_subjects(args.data)
     form = {i.number for i in form_items("120")}
     held = held_out_items()
-    runtime = Runtime.open(model_path, n_ctx=512, n_threads=args.threads)
-    chat_format = runtime.chat_format
-    tokens = OptionTokens.from_chat_format(chat_format)
-    prompts = [list(chat_format.encode_chat(item_messages(i))) for i in held]
-    llm = chat_format.llama
     started = time.perf_counter()
-    base_dist, base_mass = llama_option_distributions(llm, prompts, tokens)
+    if args.backend == "llama":
+        runtime = Runtime.open(model_path, n_ctx=512, n_threads=args.threads)
+        chat_format = runtime.chat_format
+        tokens = OptionTokens.from_chat_format(chat_format)
+        prompts = [list(chat_format.encode_chat(item_messages(i))) for i in held]
+        llm = chat_format.llama
+        base_dist, base_mass = llama_option_distributions(llm, prompts, tokens)
+    else:
+        import torch
+
+        from converters.align_command import first_eligible_layer, load_torch_model
+        from converters.strength import steered_distributions
+        from paso_local.chat_format import ChatFormat
+        from paso_local.controlvector import read_control_vector
+
+        torch.set_num_threads(args.threads)
+        chat_format = ChatFormat.from_model(model_path)
+        tokens = OptionTokens.from_chat_format(chat_format)
+        net = load_torch_model(model_path)
+        readout_set = torch_readout_set(
+            net, chat_format, held, tokens, first_eligible_layer(net.config.n_layer) - 1
+        )
+        base_dist, base_mass = readout_set.base_dist, readout_set.base_mass
     base_answers = {i.number: float(a) for i, a in zip(held, median_answer(base_dist), strict=False)}
     print(
-        f"unsteered llama.cpp pass over {len(held)} items: {time.perf_counter() - started:.1f} s, "
+        f"unsteered {args.backend} pass over {len(held)} items: {time.perf_counter() - started:.1f} s, "
         f"mean option mass {base_mass.mean():.3f}, distinct answers {len(set(base_answers.values()))}",
         flush=True,
     )
@@ -115,11 +174,17 @@ def main() -> int:
                 form="120",
                 show_progress=False,
             )
-            runtime.load_vector(result.vector_path)
+            if args.backend == "llama":
+                runtime.load_vector(result.vector_path)
+            else:
+                exported = read_control_vector(result.vector_path).directions
         align_s = time.perf_counter() - t0
-        runtime.set_steering(Steering(strength=1.0))
-        dist, mass = llama_option_distributions(llm, prompts, tokens)
-        runtime.clear_steering()
+        if args.backend == "llama":
+            runtime.set_steering(Steering(strength=1.0))
+            dist, mass = llama_option_distributions(llm, prompts, tokens)
+            runtime.clear_steering()
+        else:
+            dist, mass = steered_distributions(net, readout_set, np.arange(len(held)), exported, tokens)
         steered = {i.number: float(a) for i, a in zip(held, median_answer(dist), strict=False)}
         expect = expected_answer(dist)
         others = [s for s in subjects if s.index != subject.index]
@@ -158,7 +223,7 @@ def main() -> int:
     deltas = np.array([r["steered"].total - r["base"].total for r in rows])
     summary = {
         "subjects": len(rows),
-        "readout": "median of the marginalised option distribution (llama.cpp logits)",
+        "readout": f"median of the marginalised option distribution ({args.backend} logits)",
         "mean_aligned_score": {k: round(mean_aligned_score(v).total, 4) for k, v in scores.items() if v},
         "per_domain": {
             k: {d: round(x, 3) for d, x in mean_aligned_score(v).per_domain.items()}
@@ -183,7 +248,8 @@ def main() -> int:
             for r in rows
         ]
         args.out.write_text(json.dumps({"summary": summary, "subjects": serial}, indent=1))
-    runtime.close()
+    if args.backend == "llama":
+        runtime.close()
     return 0
 
 

@@ -45,7 +45,7 @@ from paso_local.progress import progress_bar, status
 
 DEFAULT_HEADS = 24
 FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (steered passes restart there: cheaper)
-PLACEMENT_SHIFT = 0  # 0: head vector of layer L at the output of block L; 1: at block L-1 (see the benchmark)
+PLACEMENT_SHIFT = 1  # head vector of layer L added to the output of block L-1 (0: block L); measured closer
 MIN_DOMAIN_LABELS = 6  # non-neutral answers a domain needs for its own vector
 COMPUTE_DTYPE = torch.bfloat16
 WEIGHT_CACHE_BYTES = 1 << 30

@@ -30,7 +30,7 @@ TEST_SET_REFERENCES: dict[str, dict[str, float | None]] = {
     "population-mean-LOO": {"sum": 3.14},
     "ridge-LOO": {"sum": 2.40},
 }
-COLUMNS = (*DOMAINS, "sum", "correlation", "n_subjects", "seconds_per_subject")
+WIDE = 150
 
 
 def _cell(value: object, digits: int = 2) -> str:
@@ -45,11 +45,12 @@ def results_table(document: dict) -> Table:
     """One row per method, reference and published figure; lower Aligned Score is better."""
     table = Table(
         title=f"Aligned Score on the 180 held-out items (lower is better), readout: {document['readout']}",
-        caption="correlation: within-person Pearson r between the model's expected answer (a reference's "
-        "prediction) and the person's answer, averaged over subjects that have one",
+        caption="r: within-person Pearson r between the model's expected answer (a reference's prediction) "
+        "and the person's answer, averaged over subjects that have one",
         header_style="bold",
     )
-    table.add_column("")
+    table.add_column("method", no_wrap=True)
+    table.add_column("source", no_wrap=True)
     for name in DOMAINS:
         table.add_column(name, justify="right")
     table.add_column("sum", justify="right", style="bold")
@@ -57,9 +58,10 @@ def results_table(document: dict) -> Table:
     table.add_column("subjects", justify="right")
     table.add_column("s/subject", justify="right")
 
-    def add(label: str, row: dict, seconds: bool = True) -> None:
+    def add(label: str, source: str, row: dict, seconds: bool = True) -> None:
         table.add_row(
             label,
+            source,
             *(_cell(row.get(d)) for d in DOMAINS),
             _cell(row.get("sum")),
             _cell(row.get("correlation")),
@@ -67,22 +69,24 @@ def results_table(document: dict) -> Table:
             _cell(row.get("seconds_per_subject"), 1) if seconds else "",
         )
 
-    model = document.get("model", {}).get("name", "model")
+    model = document.get("model", {}).get("file", "model").removesuffix(".gguf")
     for name, row in document["methods"].items():
-        add(f"{name} ({model})", row)
+        add(name, model, row)
     table.add_section()
     for name, row in document["references"].items():
-        add(f"{name} (no LLM, this file)", row, seconds=False)
+        add(name, "no LLM, this file", row, seconds=False)
     table.add_section()
     for name, row in document["published"].items():
-        add(f"{name} (paper)", row, seconds=False)
+        add(name, "paper", row, seconds=False)
     for name, row in document["published_test_set_references"].items():
-        add(f"{name} (no LLM, paper's 300 test subjects)", row, seconds=False)
+        add(name, "no LLM, paper's 300 test subjects", row, seconds=False)
     return table
 
 
 def print_results(document: dict, console: Console | None = None) -> None:
     console = console or Console()
+    if not console.is_terminal:
+        console.width = max(console.width, WIDE)  # a file or pipe gets the whole table unwrapped
     console.print(results_table(document))
     unparsable = {n: r["unparsable"] for n, r in document["methods"].items() if r.get("unparsable")}
     if unparsable:

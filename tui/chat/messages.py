@@ -66,8 +66,3 @@ class StrengthAdjusted(Message):
 
     name: str
     value: float
-
-
-@dataclass
-class PromptSubmitted(Message):
-    text: str
