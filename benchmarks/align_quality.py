@@ -136,7 +136,7 @@ def main() -> int:
     else:
         import torch
 
-        from converters.align_command import first_eligible_layer, load_torch_model
+        from converters.align_command import checkpoint_block, load_torch_model
         from converters.strength import steered_distributions
         from paso_local.chat_format import ChatFormat
         from paso_local.controlvector import read_control_vector
@@ -145,9 +145,7 @@ def main() -> int:
         chat_format = ChatFormat.from_model(model_path)
         tokens = OptionTokens.from_chat_format(chat_format)
         net = load_torch_model(model_path)
-        readout_set = torch_readout_set(
-            net, chat_format, held, tokens, first_eligible_layer(net.config.n_layer) - 1
-        )
+        readout_set = torch_readout_set(net, chat_format, held, tokens, checkpoint_block(net.config.n_layer))
         base_dist, base_mass = readout_set.base_dist, readout_set.base_mass
     base_answers = {i.number: float(a) for i, a in zip(held, median_answer(base_dist), strict=False)}
     print(

@@ -57,9 +57,15 @@ class AlignResult:
     report: dict[str, Any]
 
 
+def checkpoint_block(n_layer: int) -> int:
+    """Steered passes restart at this block (>= 1: llama.cpp never steers block 0)."""
+    return min(max(1, int(round(FIRST_LAYER_FRACTION * n_layer))), n_layer - 1 - PLACEMENT_SHIFT)
+
+
 def first_eligible_layer(n_layer: int) -> int:
-    """Heads from this layer on may be chosen; >= 2 so that a vector placed one block earlier is still >= 1"""
-    return min(max(2, int(round(FIRST_LAYER_FRACTION * n_layer))), n_layer - 1)
+    """Heads from this layer on may be chosen: their vectors, placed PLACEMENT_SHIFT blocks earlier, start at
+    the checkpoint block."""
+    return checkpoint_block(n_layer) + PLACEMENT_SHIFT
 
 
 def peak_rss_mb() -> float:
@@ -196,7 +202,7 @@ def align(
 
     chat_format = ChatFormat.from_model(model_path)
     tokens = OptionTokens.from_chat_format(chat_format)
-    checkpoint = min_layer - PLACEMENT_SHIFT
+    checkpoint = checkpoint_block(config.n_layer)
     acts, cache_hit = item_activations(
         model_path,
         items,

@@ -26,8 +26,14 @@ from paso_local.readout import DEFAULT_STATISTIC, OptionTokens, answer_statistic
 
 FOLDS = 5
 FOLD_SEED = 0
-COARSE_GRID = (-0.25, -0.08, 0.08, 0.25)
-REFINE_FACTORS = (0.6, 1.6)
+COARSE_GRID = (
+    -1.2,
+    -0.5,
+    0.5,
+    1.2,
+    2.0,
+)  # measured on SmolLM2: 1 nudges answers, 3 turns every answer to "A"
+REFINE_FACTORS = (0.75, 1.3)
 DOMAIN_FACTORS = (0.5, 1.0, 2.0)  # the domain sum's scale, relative to the combined vector's chosen strength
 MIN_MASS_RATIO = 0.5  # a strength is eligible only if it keeps >= half the base probability on the options
 
@@ -35,7 +41,7 @@ MIN_MASS_RATIO = 0.5  # a strength is eligible only if it keeps >= half the base
 def domain_grid(combined_strength: float) -> tuple[float, ...]:
     """Strengths tried for the domain-sum vector: around the combined vector's choice (same units and sign)"""
     if combined_strength == 0.0:
-        return (-0.08, 0.08)
+        return (-0.5, 0.5)
     return tuple(round(combined_strength * f, 6) for f in DOMAIN_FACTORS)
 
 
