@@ -401,13 +401,13 @@ def format_result(path: Path, r: CheckResult) -> str:
     verdict = "PASS" if r.passed else "FAIL"
     return "\n".join([
         f"{path.name}: {r.arch}, {r.n_layer} blocks, n_embd {r.n_embd}; {r.n_prompts} prompts",
-        f"{'':24}{'plain':>10}{'steered':>10}",
-        f"{'top-1 agreement':24}{r.top1_agreement:>10.3f}{r.steered_top1_agreement:>10.3f}"
+        f"{'':26}{'plain':>10}{'steered':>10}",
+        f"{'top-1 agreement':26}{r.top1_agreement:>10.3f}{r.steered_top1_agreement:>10.3f}"
         f"   (target >= {TOP1_TARGET})",
-        f"{'mean KL(llama.cpp||torch)':24}{r.kl_mean:>10.5f}{r.steered_kl_mean:>10.5f}"
+        f"{'mean KL(llama.cpp||torch)':26}{r.kl_mean:>10.5f}{r.steered_kl_mean:>10.5f}"
         f"   (target <= {KL_TARGET})",
-        f"{'max KL':24}{r.kl_max:>10.5f}{r.steered_kl_max:>10.5f}",
-        f"{'max |logit difference|':24}{r.max_abs_logit_diff:>10.3f}",
+        f"{'max KL':26}{r.kl_max:>10.5f}{r.steered_kl_max:>10.5f}",
+        f"{'max |logit difference|':26}{r.max_abs_logit_diff:>10.3f}",
         f"Noise floor: llama.cpp one token at a time vs batched: mean KL {r.noise_floor_kl_mean:.5f}, "
         f"top-1 agreement {r.noise_floor_top1_agreement:.3f}.",
         f"Top-1 disagreements at llama.cpp logit margins {r.disagreement_gaps} (near-ties)."
