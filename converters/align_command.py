@@ -36,6 +36,7 @@ from converters.strength import (
     domain_grid,
     make_folds,
     to_unit,
+    vector_norm_units,
 )
 from paso_local.errors import PasoError
 from paso_local.inventory import DOMAINS, Item, form_items
@@ -249,11 +250,8 @@ def align(
 
     # The final vectors: fit on every usable answer.
     final, final_domains = fit_vectors(acts, answers, items, heads, w_o, min_layer)
-    combined_unit = to_unit(final.placed(PLACEMENT_SHIFT), acts.residual_norm)
     raw_domains = {d: f.placed(PLACEMENT_SHIFT) for d, f in final_domains.items()}
     domain_sum = summed(list(raw_domains.values()))
-    from converters.strength import vector_norm_units
-
     units = vector_norm_units(domain_sum, acts.residual_norm) or 1.0
     domain_units = {
         d: {b: (v / units).astype(np.float32) for b, v in vec.items()} for d, vec in raw_domains.items()
@@ -263,7 +261,9 @@ def align(
     chosen_search = domain_cv if use_domains else combined_cv
     chosen = chosen_search.chosen
     assert chosen is not None
-    main_unit = summed(list(domain_units.values())) if use_domains else combined_unit
+    # Export the mean of the fold vectors that the CV actually scored: a fresh refit on all answers differs
+    # from them, and its CV gain did not carry over to held-out items. Per-domain parts come from the refit.
+    main_unit = to_unit(summed(domain_fold if use_domains else combined_fold), acts.residual_norm)
     domain_strength = domain_cv.chosen.strength
     cv_meta = {
         "vector_kind": "domain_sum" if use_domains else "combined",
@@ -328,13 +328,20 @@ def align(
 
 def describe(report: Mapping[str, Any]) -> str:
     cv = report["cv_aligned_score"]
-    return (
+    text = (
         f"Wrote {report['vector_path']}\n"
         f"  {report['vector_kind']} vector, {len(report['heads'])} heads, "
         f"strength {report['strength']:+.3f}; "
         f"cross-validated Aligned Score {cv['base']:.2f} unsteered -> {cv['steered']:.2f} steered "
         f"({report['usable_answers']} answers, {report['seconds']:.0f} s)"
     )
+    if report["strength"] == 0.0:
+        text += (
+            "\n  No strength beat the unsteered model clearly in cross-validation on your answers, so the "
+            "vector is kept at strength 0\n  (the model answers as it would unsteered). "
+            "A larger model (--model) may do better."
+        )
+    return text
 
 
 def write_report(report: Mapping[str, Any], destination: str) -> None:

@@ -89,6 +89,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
+    if args.method in ("dpo", "ppo"):
+        from converters.lora_align import run_align_lora
+
+        return run_align_lora(args)
     from converters.align_command import run_align
 
     return run_align(args)
@@ -184,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--heads", type=int, default=24, metavar="K", help="attention heads to steer (default %(default)s)"
     )
     p.add_argument("--json", metavar="REPORT", help="also write a JSON report to REPORT ('-' for stdout)")
+    p.add_argument(
+        "--method",
+        choices=["pas", "dpo", "ppo"],
+        default="pas",
+        help="pas: a control vector (default); dpo or ppo: a LoRA adapter fine-tuned on your answers",
+    )
     p.set_defaults(handler=cmd_align)
 
     p = sub.add_parser("chat", help="the terminal chat app, steered by your vector")

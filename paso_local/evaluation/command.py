@@ -16,6 +16,7 @@ from rich.console import Console
 
 from paso_local.errors import PasoError
 from paso_local.evaluation.asking import Asker, ItemReading
+from paso_local.evaluation.lora_methods import LORA_METHODS, run_lora_methods
 from paso_local.evaluation.methods import Method, parse_methods
 from paso_local.evaluation.metrics import SubjectResult, score_subject, summarise
 from paso_local.evaluation.references import REFERENCE_NAMES, reference_predictions
@@ -213,7 +214,10 @@ def build_document(
 
 def run_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    methods = parse_methods(args.methods)
+    names = list(dict.fromkeys(n.strip() for n in (args.methods or "").split(",") if n.strip()))
+    lora_names = [n for n in names if n in LORA_METHODS]  # dpo, ppo: LoRA adapters trained per subject
+    other = [n for n in names if n not in LORA_METHODS]
+    methods = parse_methods(",".join(other)) if other or not lora_names else []
     threads = getattr(args, "threads", None)
     if threads is not None and threads < 1:
         raise PasoError(f"--threads {threads}: use 1 or more")
@@ -224,10 +228,14 @@ def run_eval(args: argparse.Namespace) -> int:
     model_path = resolve_model(args.model)
 
     references = reference_results(pool, targets)
-    status(f"eval: {len(targets)} subjects x {', '.join(m.name for m in methods)} on {model_path.name}")
+    status(f"eval: {len(targets)} subjects x {', '.join(names)} on {model_path.name}")
     evaluation = Evaluation(model_path, args.readout, threads)
     try:
-        runs = run_methods(evaluation, methods, targets)
+        runs = run_methods(evaluation, methods, targets) if methods else {}
+        if lora_names:
+            total = len(held_out_items()) * len(targets) * len(lora_names)
+            with progress_bar("eval (LoRA methods)", total) as bar:
+                runs.update(run_lora_methods(evaluation, lora_names, targets, bar))
         info = evaluation.runtime.info
         model = {"name": info.name, "file": info.file_name, "architecture": info.architecture}
     finally:

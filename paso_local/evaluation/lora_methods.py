@@ -7,8 +7,8 @@ Per subject the JSON adds `train_seconds` (hyper-parameter choice + final traini
 resident memory of the process during that subject's training, VmHWM after a reset) and the chosen
 `lr` / `epochs`. `seconds` is training + asking, as for pas.
 
-Plugged in by `run_lora_methods(evaluation, names, targets, bar)` (see command.run_methods); `evaluate` runs a
-whole comparison (base + the LoRA methods) on its own.
+Plugged in by `run_lora_methods(evaluation, names, targets, bar)`, which command.run_eval calls for the
+names in LORA_METHODS (`paso-local eval --methods base,dpo,ppo`).
 """
 
 from __future__ import annotations
@@ -95,61 +95,3 @@ def run_lora_methods(
                 f"lr {cost['lr']:g}, epochs {cost['epochs']}"
             )
     return runs
-
-
-def evaluate(
-    model: str | None,
-    subjects_file: str,
-    *,
-    index: str | None = None,
-    methods: str = "base,dpo,ppo",
-    readout: str = "distribution",
-    threads: int | None = None,
-    json_out: str | None = None,
-) -> dict:
-    """base (asked once) and the LoRA methods on the chosen subjects, as one eval document."""
-    from rich.console import Console
-
-    from paso_local.evaluation.command import Evaluation, build_document, reference_results, run_methods
-    from paso_local.evaluation.methods import parse_methods
-    from paso_local.evaluation.references import REFERENCE_NAMES
-    from paso_local.evaluation.results import print_results, write_json
-    from paso_local.evaluation.split import select_subjects, split_subject
-    from paso_local.inventory import held_out_items
-    from paso_local.modelfiles import resolve_model
-    from paso_local.progress import progress_bar
-    from paso_local.subjects import load_subjects
-
-    started = time.perf_counter()
-    names = [n.strip() for n in methods.split(",") if n.strip()]
-    lora_names = [n for n in names if n in LORA_METHODS]
-    other = [n for n in names if n not in LORA_METHODS]
-    subjects = load_subjects(Path(subjects_file))
-    targets = [split_subject(s) for s in select_subjects(subjects, index=index)]
-    pool = [split_subject(s) for s in subjects]
-    model_path = resolve_model(model)
-    references = reference_results(pool, targets)
-    evaluation = Evaluation(model_path, readout, threads)
-    try:
-        runs = run_methods(evaluation, parse_methods(",".join(other)), targets) if other else {}
-        with progress_bar(
-            "eval (LoRA methods)", len(held_out_items()) * len(targets) * len(lora_names)
-        ) as bar:
-            runs.update(run_lora_methods(evaluation, lora_names, targets, bar))
-        info = evaluation.runtime.info
-        model_info = {"name": info.name, "file": info.file_name, "architecture": info.architecture}
-    finally:
-        evaluation.close()
-    document = build_document(
-        runs=runs,
-        references={n: references[n] for n in REFERENCE_NAMES if n in references},
-        targets=targets,
-        readout=readout,
-        model=model_info,
-        subjects_file=str(subjects_file),
-        wall_seconds=time.perf_counter() - started,
-    )
-    print_results(document, Console(stderr=True))
-    if json_out:
-        write_json(document, json_out)
-    return document
