@@ -247,6 +247,7 @@ def align(
             refine=(),
             progress=bar.advance,
         )
+        bar.finish()  # the refinement is skipped when no strength helps: `passes` is an upper bound
 
     # The final vectors: fit on every usable answer.
     final, final_domains = fit_vectors(acts, answers, items, heads, w_o, min_layer)

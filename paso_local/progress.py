@@ -29,6 +29,12 @@ class Bar:
         if self._progress is not None:
             self._progress.advance(self._task, n)
 
+    def finish(self) -> None:
+        """Fill the bar: for work whose unit count was an upper bound (e.g. a search that stopped early)."""
+        if self._progress is not None:
+            total = next(t.total for t in self._progress.tasks if t.id == self._task)
+            self._progress.update(self._task, completed=total)
+
     def describe(self, description: str) -> None:
         if self._progress is not None:
             self._progress.update(self._task, description=description)
