@@ -282,34 +282,26 @@ class LlamaLogits:
 
     def __init__(self, path: Path, *, n_ctx: int, logits_all: bool = False, n_threads: int | None = None):
         import llama_cpp
-        import llama_cpp.llama_cpp as low
 
-        original = low.llama_model_default_params
+        from paso_local.runtime import llama_model_params
 
-        def without_repacking() -> Any:
-            params = original()
-            params.use_extra_bufts = False
-            return params
-
-        low.llama_model_default_params = without_repacking
         threads = (
             {"n_threads": n_threads, "n_threads_batch": n_threads} if n_threads else {}
         )  # else: defaults
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_batch=n_ctx,
-                logits_all=logits_all,
-                verbose=False,
-                **threads,
-            )
+            with llama_model_params(use_extra_bufts=False):
+                self._llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_batch=n_ctx,
+                    logits_all=logits_all,
+                    verbose=False,
+                    **threads,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise PasoError(
                 f"llama.cpp cannot load {path} ({exc}); is it a complete GGUF model file?"
             ) from exc
-        finally:
-            low.llama_model_default_params = original
         self._api = llama_cpp
         self.n_vocab = int(self._llm.n_vocab())
         self.n_embd = int(llama_cpp.llama_model_n_embd(self._llm.model))

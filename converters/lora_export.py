@@ -13,15 +13,13 @@ Extra metadata goes under `paso.*` (ignored by llama.cpp).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from paso_local.errors import PasoError
-from paso_local.paths import ensure_private_dir
+from paso_local.storage import atomic_output
 
 PASO_PREFIX = "paso."
 
@@ -40,13 +38,7 @@ def write_lora_gguf(
     path = Path(path)
     if not tensors:
         raise PasoError(f"cannot write an empty LoRA adapter to {path}")
-    try:
-        ensure_private_dir(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise PasoError(f"cannot write the LoRA adapter to {path}: {exc.strerror or exc}") from exc
-    try:
+    with atomic_output(path, "the LoRA adapter") as tmp:
         writer = gguf.GGUFWriter(tmp, architecture)
         writer.add_type("adapter")
         writer.add_string("adapter.type", "lora")
@@ -65,14 +57,6 @@ def write_lora_gguf(
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
 
 

@@ -8,8 +8,6 @@ output of 0-based block L. llama.cpp rejects a whole file holding any other tens
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from paso_local.errors import PasoError
-from paso_local.paths import ensure_private_dir
+from paso_local.storage import atomic_output
 
 FORMAT_VERSION = 1
 ARCHITECTURE = "controlvector"
@@ -93,13 +91,7 @@ def write_control_vector(vector: ControlVector, path: Path) -> Path:
     import gguf  # local import keeps `import paso_local` light
 
     path = Path(path)
-    try:
-        ensure_private_dir(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise PasoError(f"cannot write the control vector to {path}: {exc.strerror or exc}") from exc
-    try:
+    with atomic_output(path, "the control vector") as tmp:
         writer = gguf.GGUFWriter(tmp, ARCHITECTURE)
         writer.add_string(KEY_MODEL_HINT, vector.model_hint)
         writer.add_uint32(KEY_LAYER_COUNT, vector.layer_count)
@@ -113,16 +105,6 @@ def write_control_vector(vector: ControlVector, path: Path) -> Path:
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise PasoError(f"cannot write the control vector to {path}: {exc.strerror or exc}") from exc
-        raise
     return path
 
 

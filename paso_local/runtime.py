@@ -212,7 +212,7 @@ class Runtime:
                 "on",
             )
         try:
-            with _model_params(use_extra_bufts=extra_buffers):
+            with llama_model_params(use_extra_bufts=extra_buffers):
                 llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,
@@ -462,7 +462,7 @@ _PARAMS_LOCK = threading.Lock()
 
 
 @contextmanager
-def _model_params(**overrides: Any) -> Iterator[None]:
+def llama_model_params(**overrides: Any) -> Iterator[None]:
     """llama-cpp-python's `Llama` exposes no `use_extra_bufts`: override the default model params it starts
     from, for the duration of one load only."""
     import llama_cpp.llama_cpp as low

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +14,39 @@ from paso_local.errors import PasoError
 from paso_local.paths import ensure_private_dir
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextmanager
+def atomic_output(path: Path, what: str = "") -> Iterator[str]:
+    """A temp file name beside `path` for a writer that wants a file name. When the block succeeds the file is
+    made owner-only and renamed over `path`; when it fails it is removed and `path` is left as it was."""
     path = Path(path)
+    what = what or str(path.name)
     try:
         ensure_private_dir(path.parent)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
     except OSError as exc:
         raise PasoError(
-            f"cannot write {path}: {exc.strerror or exc}. Check the directory's permissions."
+            f"cannot write {what} to {path}: {exc.strerror or exc}. Check the directory's permissions."
         ) from exc
     try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        yield tmp
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
     except BaseException as exc:
         try:
-            os.unlink(tmp_name)
+            os.unlink(tmp)
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise PasoError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            raise PasoError(f"cannot write {what} to {path}: {exc.strerror or exc}") from exc
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def atomic_write_text(path: Path, text: str) -> None:
