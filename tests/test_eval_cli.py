@@ -47,7 +47,7 @@ def test_bad_options_are_refused(tmp_path, capsys):
     for argv, message in [
         (["--index", "0:5"], "--index 0:5"),
         (["--cases", "9"], "no subject has case 9"),
-        (["--methods", "base,dpo"], "unknown method dpo"),
+        (["--methods", "base,sft"], "unknown method sft"),
         (["--index", "0:1", "--cases", "1"], "not both"),
         (["--model", str(tmp_path / "none.gguf")], "does not exist"),
     ]:

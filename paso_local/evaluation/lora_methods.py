@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from paso_local.evaluation.methods import Method
+from paso_local.evaluation.methods import TRAINED_METHODS, Method
 from paso_local.questionnaire_prompt import SYSTEM_PROMPT
 
 LORA_METHODS: dict[str, Method] = {
     name: Method(name, lambda _answers: SYSTEM_PROMPT, steered=False, personal=True)
-    for name in ("dpo", "ppo")
+    for name in TRAINED_METHODS
 }
 
 

@@ -88,6 +88,9 @@ METHODS: dict[str, Method] = {
 }
 
 
+TRAINED_METHODS = ("dpo", "ppo")  # LoRA baselines trained per subject; run by evaluation.lora_methods
+
+
 def parse_methods(text: str) -> list[Method]:
     """`--methods a,b,...` -> Methods in the order given (duplicates removed)."""
     names = [n.strip() for n in (text or "").split(",") if n.strip()]
@@ -95,5 +98,6 @@ def parse_methods(text: str) -> list[Method]:
         raise PasoError(f"--methods: name at least one of {', '.join(METHODS)}")
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise PasoError(f"--methods: unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        known = ", ".join([*METHODS, *TRAINED_METHODS])
+        raise PasoError(f"--methods: unknown method {', '.join(unknown)}; choose from {known}")
     return [METHODS[n] for n in dict.fromkeys(names)]
