@@ -24,6 +24,7 @@ from converters.pas import (
     Labels,
     PasFit,
     fit_pas,
+    fit_pas_statements,
     person_labels,
     require_enough_answers,
 )
@@ -32,6 +33,7 @@ from converters.strength import (
     DOMAIN_FACTORS,
     FOLDS,
     REFINE_FACTORS,
+    StrengthSearch,
     cross_validated_search,
     domain_grid,
     make_folds,
@@ -47,7 +49,10 @@ from paso_local.progress import progress_bar, status
 DEFAULT_HEADS = 24
 FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (steered passes restart there: cheaper)
 PLACEMENT_SHIFT = 1  # head vector of layer L added to the output of block L-1 (0: block L); measured closer
-MIN_DOMAIN_LABELS = 6  # non-neutral answers a domain needs for its own vector
+CONTRASTS = ("letter", "statement", "auto")  # auto: cross-validation picks between the two
+DEFAULT_CONTRAST = "letter"
+MIN_DOMAIN_LABELS = 6
+MIN_SIDE_STATEMENTS = 3  # statement contrast: answers needed on each side (agree / disagree) per fit  # non-neutral answers a domain needs for its own vector
 COMPUTE_DTYPE = torch.bfloat16
 WEIGHT_CACHE_BYTES = 1 << 30
 
@@ -98,18 +103,51 @@ def fit_vectors(
     k: int,
     w_o: WoCache,
     min_layer: int,
+    statements: np.ndarray | None = None,
 ) -> tuple[PasFit, dict[str, PasFit]]:
-    """The combined PAS fit on every usable answer given, and one fit per domain that has enough of them."""
+    """The combined PAS fit on every usable answer given, and one fit per domain that has enough of them.
+    With `statements` (activations of the model saying each item) the statement-meaning contrast is fit,
+    else the paper's letter contrast."""
     numbers = [int(n) for n in acts.item_numbers]
-    combined = fit_pas(acts.agree, acts.disagree, person_labels(answers, numbers), k, w_o, min_layer)
+
+    def fit(labels: Labels) -> PasFit:
+        if statements is None:
+            return fit_pas(acts.agree, acts.disagree, labels, k, w_o, min_layer)
+        return fit_pas_statements(statements, labels, k, w_o, min_layer)
+
+    combined = fit(person_labels(answers, numbers))  # callers check both sides first (`can_fit`)
     domains: dict[str, PasFit] = {}
     by_number = {i.number: i for i in items}
     for domain in DOMAINS:
         own = {n: a for n, a in answers.items() if n in by_number and by_number[n].domain == domain}
         labels: Labels = person_labels(own, numbers)
-        if len(labels.rows) >= MIN_DOMAIN_LABELS:
-            domains[domain] = fit_pas(acts.agree, acts.disagree, labels, k, w_o, min_layer)
+        if len(labels.rows) >= MIN_DOMAIN_LABELS and can_fit(labels, statements is not None):
+            domains[domain] = fit(labels)
     return combined, domains
+
+
+def can_fit(labels: Labels, statement_contrast: bool) -> bool:
+    """The letter contrast always has both sides (A and E of every item); the statement contrast needs
+    statements the person agrees with AND statements they reject."""
+    if not statement_contrast:
+        return True
+    agreed = int(labels.agrees.sum())
+    return min(agreed, len(labels.agrees) - agreed) >= MIN_SIDE_STATEMENTS
+
+
+@dataclass
+class Candidate:
+    """One way of building the vector (contrast x combined / domain sum) and its cross-validation."""
+
+    contrast: str  # "letter" | "statement"
+    kind: str  # "combined" | "domain_sum"
+    search: StrengthSearch
+    fold_vectors: list[dict[int, np.ndarray]]
+
+    @property
+    def score(self) -> float:
+        assert self.search.chosen is not None
+        return self.search.chosen.aligned_score
 
 
 def summed(vectors: Sequence[Mapping[int, np.ndarray]]) -> dict[int, np.ndarray]:
@@ -160,6 +198,7 @@ def align(
     show_progress: bool = True,
     answers_override: Mapping[int, int] | None = None,
     form: str | None = None,
+    contrast: str = DEFAULT_CONTRAST,
 ) -> AlignResult:
     """The whole command (`answers_override` / `form`: benchmarks align a subject with no stored profile)."""
     started = time.perf_counter()
@@ -180,6 +219,8 @@ def align(
     numbers = [i.number for i in items]
     answers = {n: a for n, a in restricted(answers, numbers).items() if 1 <= a <= 5}
     require_enough_answers(person_labels(answers, numbers), MIN_USABLE_ANSWERS, f"profile {profile_name!r}")
+    if contrast not in CONTRASTS:
+        raise PasoError(f"--contrast {contrast!r}: choose one of {', '.join(CONTRASTS)}")
     min_layer = first_eligible_layer(config.n_layer)
     eligible = (config.n_layer - min_layer) * config.n_head
     if not 1 <= heads <= eligible:
@@ -213,6 +254,18 @@ def align(
         load_tokens=lambda: tokens,
         show_progress=show_progress,
     )
+    statements = None
+    if contrast != "letter":
+        from converters.statement_activations import statement_activations
+
+        statements, statement_hit = statement_activations(
+            model_path,
+            items,
+            load_model=torch_model,
+            load_chat_format=lambda: chat_format,
+            show_progress=show_progress,
+        )
+        cache_hit = cache_hit and statement_hit
     activation_seconds = time.perf_counter() - started
     net = torch_model()
     w_o = WoCache(net)
@@ -220,54 +273,88 @@ def align(
     # Cross-validation: fold vectors fit on the other folds' answers only.
     rows = np.asarray([r for r, n in enumerate(acts.item_numbers) if int(n) in answers], dtype=np.int64)
     folds = make_folds(len(rows), FOLDS)
-    combined_fold, domain_fold = [], []
-    for fold in folds:
-        train_numbers = [int(acts.item_numbers[r]) for r in np.delete(rows, fold)]
-        fit, domain_fits = fit_vectors(acts, restricted(answers, train_numbers), items, heads, w_o, min_layer)
-        combined_fold.append(to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm))
-        domain_fold.append(
-            to_unit(summed([f.placed(PLACEMENT_SHIFT) for f in domain_fits.values()]), acts.residual_norm)
+    contrasts = ["letter", "statement"] if contrast == "auto" else [contrast]
+    if statements is not None and not all(
+        can_fit(
+            person_labels(
+                restricted(answers, [int(acts.item_numbers[r]) for r in np.delete(rows, f)]),
+                [int(n) for n in acts.item_numbers],
+            ),
+            True,
         )
-    passes = len(coarse) + len(REFINE_FACTORS) + len(DOMAIN_FACTORS)
+        for f in folds
+    ):
+        if contrast == "statement":
+            raise PasoError(
+                f"the statement contrast needs at least {MIN_SIDE_STATEMENTS} answers on each side (4-5 and "
+                "1-2) in every cross-validation fold; this profile takes one side almost always. "
+                "Use --contrast letter (or auto)."
+            )
+        contrasts = ["letter"]
+    passes = len(contrasts) * (len(coarse) + len(REFINE_FACTORS) + len(DOMAIN_FACTORS))
+    candidates: list[Candidate] = []
     with progress_bar("Cross-validating the strength", passes, enabled=show_progress) as bar:
-        combined_cv = cross_validated_search(
-            net, acts, tokens, rows, folds, combined_fold, answers, items, coarse, progress=bar.advance
-        )
-        assert combined_cv.chosen is not None
-        domain_cv = cross_validated_search(
-            net,
-            acts,
-            tokens,
-            rows,
-            folds,
-            domain_fold,
-            answers,
-            items,
-            domain_grid(combined_cv.chosen.strength),
-            refine=(),
-            progress=bar.advance,
-        )
+        for name in contrasts:
+            source = statements if name == "statement" else None
+            combined_fold, domain_fold = [], []
+            for fold in folds:
+                train_numbers = [int(acts.item_numbers[r]) for r in np.delete(rows, fold)]
+                fit, domain_fits = fit_vectors(
+                    acts, restricted(answers, train_numbers), items, heads, w_o, min_layer, source
+                )
+                combined_fold.append(to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm))
+                domain_fold.append(
+                    to_unit(
+                        summed([f.placed(PLACEMENT_SHIFT) for f in domain_fits.values()]), acts.residual_norm
+                    )
+                )
+            combined_cv = cross_validated_search(
+                net, acts, tokens, rows, folds, combined_fold, answers, items, coarse, progress=bar.advance
+            )
+            assert combined_cv.chosen is not None
+            domain_cv = cross_validated_search(
+                net,
+                acts,
+                tokens,
+                rows,
+                folds,
+                domain_fold,
+                answers,
+                items,
+                domain_grid(combined_cv.chosen.strength),
+                refine=(),
+                progress=bar.advance,
+            )
+            candidates.append(Candidate(name, "combined", combined_cv, combined_fold))
+            if any(domain_fold):
+                candidates.append(Candidate(name, "domain_sum", domain_cv, domain_fold))
         bar.finish()  # the refinement is skipped when no strength helps: `passes` is an upper bound
 
-    # The final vectors: fit on every usable answer.
-    final, final_domains = fit_vectors(acts, answers, items, heads, w_o, min_layer)
+    # Lowest CV score wins; ties go to the earlier candidate (letter before statement, combined first).
+    best = min(candidates, key=lambda c: round(c.score, 9))
+    chosen_search = best.search
+    chosen = chosen_search.chosen
+    assert chosen is not None
+    # Export the mean of the fold vectors that the CV actually scored: a fresh refit on all answers differs
+    # from them, and its CV gain did not carry over to held-out items. Per-domain parts come from the refit.
+    main_unit = to_unit(summed(best.fold_vectors), acts.residual_norm)
+    final, final_domains = fit_vectors(
+        acts, answers, items, heads, w_o, min_layer, statements if best.contrast == "statement" else None
+    )
     raw_domains = {d: f.placed(PLACEMENT_SHIFT) for d, f in final_domains.items()}
     domain_sum = summed(list(raw_domains.values()))
     units = vector_norm_units(domain_sum, acts.residual_norm) or 1.0
     domain_units = {
         d: {b: (v / units).astype(np.float32) for b, v in vec.items()} for d, vec in raw_domains.items()
     }
+    own = {c.kind: c for c in candidates if c.contrast == best.contrast}
+    combined_cv = own["combined"].search
+    domain_cv = own["domain_sum"].search if "domain_sum" in own else combined_cv
     assert combined_cv.chosen is not None and domain_cv.chosen is not None
-    use_domains = bool(domain_units) and domain_cv.chosen.aligned_score < combined_cv.chosen.aligned_score
-    chosen_search = domain_cv if use_domains else combined_cv
-    chosen = chosen_search.chosen
-    assert chosen is not None
-    # Export the mean of the fold vectors that the CV actually scored: a fresh refit on all answers differs
-    # from them, and its CV gain did not carry over to held-out items. Per-domain parts come from the refit.
-    main_unit = to_unit(summed(domain_fold if use_domains else combined_fold), acts.residual_norm)
     domain_strength = domain_cv.chosen.strength
     cv_meta = {
-        "vector_kind": "domain_sum" if use_domains else "combined",
+        "vector_kind": best.kind,
+        "contrast": best.contrast,
         "cv_folds": FOLDS,
         "cv_aligned_score_base": chosen_search.base.aligned_score,
         "cv_aligned_score_steered": chosen.aligned_score,
@@ -305,6 +392,18 @@ def align(
         "model": str(model_path),
         "vector_path": str(out_path),
         "vector_kind": cv_meta["vector_kind"],
+        "contrast": best.contrast,
+        "candidates": [
+            {
+                "contrast": c.contrast,
+                "kind": c.kind,
+                "strength": c.search.chosen.strength,
+                "cv_steered": c.score,
+                "curve": [[p.strength, round(p.aligned_score, 4), p.correlation] for p in c.search.curve],
+            }
+            for c in candidates
+            if c.search.chosen is not None
+        ],
         "strength": chosen.strength,
         "heads": [[layer, head] for layer, head in final.heads],
         "heads_k": heads,
@@ -331,7 +430,8 @@ def describe(report: Mapping[str, Any]) -> str:
     cv = report["cv_aligned_score"]
     text = (
         f"Wrote {report['vector_path']}\n"
-        f"  {report['vector_kind']} vector, {len(report['heads'])} heads, "
+        f"  {report['vector_kind']} vector ({report.get('contrast', 'letter')} contrast), "
+        f"{len(report['heads'])} heads, "
         f"strength {report['strength']:+.3f}; "
         f"cross-validated Aligned Score {cv['base']:.2f} unsteered -> {cv['steered']:.2f} steered "
         f"({report['usable_answers']} answers, {report['seconds']:.0f} s)"
@@ -356,7 +456,13 @@ def write_report(report: Mapping[str, Any], destination: str) -> None:
 
 
 def run_align(args: argparse.Namespace) -> int:
-    result = align(model=args.model, profile_name=args.profile, out=args.out, heads=args.heads)
+    result = align(
+        model=args.model,
+        profile_name=args.profile,
+        out=args.out,
+        heads=args.heads,
+        contrast=getattr(args, "contrast", DEFAULT_CONTRAST),
+    )
     status(describe(result.report))
     if args.json:
         write_report(result.report, args.json)

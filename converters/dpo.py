@@ -3,7 +3,10 @@
 Pairs, like the paper's: for each answered item the person's letter is "chosen" and the opposite answer
 (6 - a) "rejected": 5 -> (A over E), 4 -> (B over D), 2 -> (D over B), 1 -> (E over A). A neutral 3 has no
 opposite: it gives two pairs, C over A and C over E (the person is in the middle, not at either extreme).
-Unanswered items (0) give none.
+Unanswered items (0) give none. That is `pairs="opposite"`. With it "C" is never rejected, so a model whose
+median answer is "C" everywhere (SmolLM2) cannot be moved off it; `pairs="all"` therefore also offers the
+person's answer over EVERY other option (the categorical version of the same preference). Which style a
+person gets is chosen on their own answers, with the learning rate and epochs (converters.lora_align).
 
 The probability of a response is the probability of the answer as eval reads it (converters.lora.OptionIndex):
 the answer's letter marginalised over the ways it can start ("A", " A", "(A", or "(" then "A").
@@ -31,12 +34,21 @@ class Pair:
     rejected: int
 
 
-def preference_pairs(answers: Mapping[int, int], numbers: Sequence[int]) -> list[Pair]:
+PAIR_STYLES = ("opposite", "all")
+
+
+def preference_pairs(
+    answers: Mapping[int, int], numbers: Sequence[int], style: str = "opposite"
+) -> list[Pair]:
     """The pairs for the items `numbers` from the person's answers (item number -> 0..5)."""
+    if style not in PAIR_STYLES:
+        raise ValueError(f"unknown pair style {style!r}: choose one of {', '.join(PAIR_STYLES)}")
     pairs = []
     for number in numbers:
         answer = int(answers.get(number, 0))
-        if answer == 3:
+        if style == "all" and 1 <= answer <= 5:
+            pairs += [Pair(number, answer, other) for other in range(1, 6) if other != answer]
+        elif answer == 3:
             pairs += [Pair(number, 3, 5), Pair(number, 3, 1)]
         elif answer in (1, 2, 4, 5):
             pairs.append(Pair(number, answer, 6 - answer))

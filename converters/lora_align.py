@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.dpo import DPOSettings, preference_pairs, reference_option_logprobs, train_dpo
+from converters.dpo import PAIR_STYLES, DPOSettings, preference_pairs, reference_option_logprobs, train_dpo
 from converters.lora import (
     AnswerInputs,
     LoraAdapter,
@@ -209,11 +209,12 @@ class LoraAligner:
         seed: int,
         on_epoch: Callable[[int], None] | None,
         on_step: Callable[[], None] | None,
+        pair_style: str = "opposite",
     ) -> list[float]:
         if epochs == 0:
             return []
         if method == "dpo":
-            pairs = preference_pairs(answers, numbers)
+            pairs = preference_pairs(answers, numbers, pair_style)
             settings = DPOSettings(epochs=epochs, lr=lr, seed=seed)
             return train_dpo(
                 self.model,
@@ -283,33 +284,39 @@ class LoraAligner:
         val, train = sorted(shuffled[:n_val]), sorted(shuffled[n_val:])
 
         base_error = self.validation_error(None, answers, val)
-        selection = [{"lr": 0.0, "epochs": 0, "validation_error": base_error}]
-        total = sum(self._steps(method, len(train), max_epochs) for _ in learning_rates)
+        selection = [{"lr": 0.0, "epochs": 0, "pairs": "-", "validation_error": base_error}]
+        styles = PAIR_STYLES if method == "dpo" else ("-",)
+        grid = [(lr, style) for style in styles for lr in learning_rates]
+        total = sum(self._steps(method, len(train), max_epochs) for _ in grid)
         with progress_bar(
             f"{method}: choosing lr and epochs on your answers", total, enabled=self.show_progress
         ) as bar:
-            for lr in learning_rates:
+            for lr, style in grid:
                 adapter = LoraAdapter.create(self.model, self.config, seed=seed)
 
-                def scored(epoch: int, lr: float = lr, adapter: LoraAdapter = adapter) -> None:
+                def scored(
+                    epoch: int, lr: float = lr, style: str = style, adapter: LoraAdapter = adapter
+                ) -> None:
                     error = self.validation_error(adapter, answers, val)
-                    selection.append({"lr": lr, "epochs": epoch, "validation_error": error})
+                    selection.append({"lr": lr, "epochs": epoch, "pairs": style, "validation_error": error})
 
-                self._train(method, adapter, answers, train, lr, max_epochs, seed, scored, bar.advance)
+                self._train(method, adapter, answers, train, lr, max_epochs, seed, scored, bar.advance, style)
         best = min(selection, key=lambda c: (round(c["validation_error"], 9), c["epochs"], c["lr"]))
-        lr, epochs = float(best["lr"]), int(best["epochs"])
+        lr, epochs, style = float(best["lr"]), int(best["epochs"]), str(best["pairs"])
         adapter = LoraAdapter.create(self.model, self.config, seed=seed)
         with progress_bar(
             f"{method}: training on all {len(answered)} answers",
             max(self._steps(method, len(answered), epochs), 1),
             enabled=self.show_progress,
         ) as bar:
-            history = self._train(method, adapter, answers, answered, lr, epochs, seed, None, bar.advance)
+            history = self._train(
+                method, adapter, answers, answered, lr, epochs, seed, None, bar.advance, style
+            )
         return LoraAlignResult(
             method=method,
             tensors=adapter.tensors(),
             config=self.config,
-            chosen={"lr": lr, "epochs": epochs},
+            chosen={"lr": lr, "epochs": epochs, **({"pairs": style} if method == "dpo" else {})},
             selection=selection,
             history=[float(h) for h in history],
             seconds=time.perf_counter() - started,

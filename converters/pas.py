@@ -186,15 +186,47 @@ def fit_pas(
     """PAS on activations [N, n_layer, n_head, head_dim] of the A and E prompts for the labelled rows.
 
     Heads of layers below `min_layer` are not eligible (llama.cpp cannot steer block 0)."""
-    n_items, n_layer, n_head, head_dim = agree_acts.shape
     x, y = probe_samples(agree_acts, disagree_acts, labels)
-    x = x.reshape(len(x), n_layer * n_head, head_dim)
     n = len(labels.rows)
-    train, val = split_items(n, seed)
-    pick = lambda rows: np.concatenate([rows, rows + n])  # noqa: E731  both prompts of each item
-    tr, va = pick(train), pick(val)
+    return fit_heads(
+        x, y, np.concatenate([np.arange(n), np.arange(n)]), k, attn_output_weight, min_layer, seed
+    )
+
+
+def fit_pas_statements(
+    statement_acts: np.ndarray,
+    labels: Labels,
+    k: int,
+    attn_output_weight: Callable[[int], np.ndarray],
+    min_layer: int = 1,
+    seed: int = SPLIT_SEED,
+) -> PasFit:
+    """PAS on the statement-meaning contrast: activations [N, n_layer, n_head, head_dim] of the model saying
+    each statement; the person's side is the statements they agree with (label 1) against those they reject."""
+    x = statement_acts[labels.rows]
+    y = labels.agrees.astype(np.float32)
+    return fit_heads(x, y, np.arange(len(labels.rows)), k, attn_output_weight, min_layer, seed)
+
+
+def fit_heads(
+    x: np.ndarray,
+    y: np.ndarray,
+    sample_item: np.ndarray,
+    k: int,
+    attn_output_weight: Callable[[int], np.ndarray],
+    min_layer: int = 1,
+    seed: int = SPLIT_SEED,
+) -> PasFit:
+    """Probes, top-K heads, mass-mean directions and the W_o fold for samples x [n, n_layer, n_head, head_dim]
+    with labels y [n]; `sample_item` [n] says which item each sample comes from (the split keeps an item's
+    samples together)."""
+    _, n_layer, n_head, head_dim = x.shape
+    x = x.reshape(len(x), n_layer * n_head, head_dim)
+    train_items, val_items = split_items(int(sample_item.max()) + 1, seed)
+    tr = np.flatnonzero(np.isin(sample_item, train_items))
+    va = np.flatnonzero(np.isin(sample_item, val_items))
     xt = torch.from_numpy(np.ascontiguousarray(x))
-    yt = torch.from_numpy(y)
+    yt = torch.from_numpy(np.asarray(y, dtype=np.float32))
     probes = fit_probes(xt[tr], yt[tr], xt[va], yt[va])
     allowed = np.repeat(np.arange(n_layer) >= min_layer, n_head)
     top = rank_heads(probes.val_accuracy, probes.val_loss, allowed)[:k]

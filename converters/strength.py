@@ -21,8 +21,15 @@ import torch
 
 from converters.activations import ItemActivations, answer_logits
 from paso_local.aligned_score import AlignedScore, aligned_score
+from paso_local.evaluation.metrics import within_person_correlation
 from paso_local.inventory import Item
-from paso_local.readout import DEFAULT_STATISTIC, OptionTokens, answer_statistic, option_distribution
+from paso_local.readout import (
+    DEFAULT_STATISTIC,
+    OptionTokens,
+    answer_statistic,
+    expected_answer,
+    option_distribution,
+)
 
 FOLDS = 5
 FOLD_SEED = 0
@@ -100,6 +107,7 @@ class CurvePoint:
     per_domain: dict[str, float]
     mean_mass: float
     distinct_answers: int
+    correlation: float | None = None  # within person: expected answer vs the person's, over the CV items
 
     def as_dict(self) -> dict:
         return {
@@ -108,6 +116,7 @@ class CurvePoint:
             "per_domain": {d: round(v, 6) for d, v in self.per_domain.items()},
             "mean_mass": round(self.mean_mass, 6),
             "distinct_answers": self.distinct_answers,
+            "correlation": None if self.correlation is None else round(self.correlation, 4),
         }
 
 
@@ -130,8 +139,14 @@ def curve_point(
     predicted = answer_statistic(dist, statistic)
     model_answers = {int(n): float(a) for n, a in zip(numbers, predicted, strict=False)}
     score: AlignedScore = aligned_score(model_answers, answers, items)
+    expected = {int(n): float(v) for n, v in zip(numbers, expected_answer(dist), strict=False)}
     return CurvePoint(
-        float(strength), score.total, score.per_domain, float(np.mean(mass)), len(set(predicted.tolist()))
+        float(strength),
+        score.total,
+        score.per_domain,
+        float(np.mean(mass)),
+        len(set(predicted.tolist())),
+        within_person_correlation(expected, answers),
     )
 
 

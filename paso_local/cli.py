@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--heads", type=int, default=24, metavar="K", help="attention heads to steer (default %(default)s)"
     )
+    p.add_argument(
+        "--contrast",
+        choices=["letter", "statement", "auto"],
+        default="auto",
+        help="pas: which contrast the vector is built from: the paper's answer letters, the statements in the "
+        "model's own voice, or auto (cross-validation on your answers picks; default)",
+    )
     p.add_argument("--json", metavar="REPORT", help="also write a JSON report to REPORT ('-' for stdout)")
     p.add_argument(
         "--method",

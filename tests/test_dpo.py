@@ -33,6 +33,13 @@ def test_pairs_are_the_persons_side_against_the_opposite():
     ]
 
 
+def test_all_style_prefers_the_persons_answer_over_every_other_option():
+    pairs = preference_pairs({1: 4, 2: 3, 3: 0}, [1, 2, 3], style="all")
+    assert pairs == [Pair(1, 4, o) for o in (1, 2, 3, 5)] + [Pair(2, 3, o) for o in (1, 2, 4, 5)]
+    with pytest.raises(ValueError, match="pair style"):
+        preference_pairs({1: 4}, [1], style="ranked")
+
+
 def test_loss_matches_a_hand_computation():
     # policy: log pi(chosen) = -1.0, log pi(rejected) = -2.0; reference: -1.5 and -1.0; beta 0.1
     # margin = 0.1 * ((-1.0 + 1.5) - (-2.0 + 1.0)) = 0.1 * 1.5 = 0.15; loss = log(1 + e^-0.15)

@@ -9,6 +9,7 @@ import torch
 from converters.pas import (
     MIN_USABLE_ANSWERS,
     fit_pas,
+    fit_pas_statements,
     fit_probes,
     fold_through_wo,
     mass_mean_directions,
@@ -129,3 +130,22 @@ def test_fit_pas_finds_the_planted_head():
         fit.layer_vectors[2], w_o[2][:, 4:8] @ (fit.sigmas[0] * fit.directions[0]), rtol=1e-5
     )
     assert list(fit.placed(1)) == [1]
+
+
+def test_statement_contrast_finds_the_head_that_tells_agreed_from_rejected_statements():
+    rng = np.random.default_rng(2)
+    n, n_layer, n_head, hd = 80, 3, 2, 4
+    acts = rng.normal(size=(n, n_layer, n_head, hd)).astype(np.float32)
+    answers = {i + 1: (4 if i % 3 else 2) for i in range(n)}
+    labels = person_labels(answers, list(range(1, n + 1)))
+    acts[labels.rows[labels.agrees], 1, 0, 2] += 2.5  # the content the person agrees with lives here
+    w_o = {layer: rng.normal(size=(5, n_head * hd)) for layer in range(n_layer)}
+    fit = fit_pas_statements(acts, labels, k=1, attn_output_weight=lambda layer: w_o[layer], min_layer=1)
+    assert fit.heads == [(1, 0)]
+    # mass-mean direction by hand: mean of agreed statements minus mean of rejected ones, normalised
+    x = acts[labels.rows][:, 1, 0].astype(np.float64)
+    diff = x[labels.agrees].mean(0) - x[~labels.agrees].mean(0)
+    np.testing.assert_allclose(fit.directions[0], diff / np.linalg.norm(diff), rtol=1e-6)
+    sigma = (x @ (diff / np.linalg.norm(diff))).std()
+    np.testing.assert_allclose(fit.sigmas[0], sigma, rtol=1e-6)
+    np.testing.assert_allclose(fit.layer_vectors[1], w_o[1][:, 0:4] @ (sigma * fit.directions[0]), rtol=1e-5)

@@ -11,14 +11,24 @@ from paso_local.errors import PasoError
 
 
 def align_to_file(
-    model_path: Path, answers: Mapping[int, int], out: Path, name: str
+    model_path: Path,
+    answers: Mapping[int, int],
+    out: Path,
+    name: str,
+    threads: int | None = None,
+    contrast: str = "auto",
 ) -> tuple[Path, dict[str, Any]]:
     """Run align on `answers` (300-form item number -> 0..5; 0 dropped) and write the vector to `out`.
-    Returns the vector's path and align's report (strength, cross-validated scores, seconds)."""
+    Returns the vector's path and align's report (strength, cross-validated scores, seconds).
+    `threads` caps torch's CPU threads, like eval's llama.cpp threads."""
     try:
+        import torch
+
         from converters.align_command import align
     except ImportError as exc:
         raise PasoError(f"the align pipeline is not available ({exc}); the pas methods need it") from exc
+    if threads:
+        torch.set_num_threads(threads)
     result = align(
         model=str(model_path),
         profile_name=name,
@@ -26,5 +36,6 @@ def align_to_file(
         answers_override={n: a for n, a in answers.items() if a},
         form="120",
         show_progress=False,
+        contrast=contrast,
     )
     return result.vector_path, result.report

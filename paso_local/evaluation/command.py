@@ -91,43 +91,56 @@ class Evaluation:
         from paso_local.runtime import Runtime
 
         self.model_path = model_path
+        self.threads = threads
         self.runtime = Runtime.open(model_path, n_ctx=N_CTX, n_threads=threads)
         self.asker = Asker(self.runtime, readout)
         self._workdir = tempfile.TemporaryDirectory(prefix="paso-eval-")
+        self._aligned: dict[tuple[int, str], tuple[Path, dict]] = {}  # this subject's vectors, by contrast
 
     def close(self) -> None:
         self.runtime.close()
         self._workdir.cleanup()
 
-    def steer_with(self, subject: SplitSubject) -> tuple[float, dict]:
+    def steer_with(self, subject: SplitSubject, contrast: str = "auto") -> tuple[float, dict]:
         """Align a vector from the subject's 120 answers (align writes the GGUF file a person gets), load
-        that file through the runtime and apply it. Returns align's seconds and a summary of its report."""
+        that file through the runtime and apply it. Returns align's seconds and a summary of its report;
+        a second call for the same subject and contrast reloads the file (0 s)."""
         from paso_local.evaluation.aligning import align_to_file
         from paso_local.runtime import Steering
 
-        started = time.perf_counter()
-        out = Path(self._workdir.name) / f"subject-{subject.index}.gguf"
-        path, report = align_to_file(self.model_path, subject.alignment, out, f"eval-case-{subject.case}")
-        seconds = time.perf_counter() - started
+        key = (subject.index, contrast)
+        if key in self._aligned:
+            path, summary = self._aligned[key]
+            seconds = 0.0
+        else:
+            started = time.perf_counter()
+            out = Path(self._workdir.name) / f"subject-{subject.index}-{contrast}.gguf"
+            path, report = align_to_file(
+                self.model_path,
+                subject.alignment,
+                out,
+                f"eval-case-{subject.case}",
+                threads=self.threads,
+                contrast=contrast,
+            )
+            seconds = time.perf_counter() - started
+            summary = {
+                key: report.get(key)
+                for key in (
+                    "strength",
+                    "vector_kind",
+                    "contrast",
+                    "cv_aligned_score",
+                    "candidates",
+                    "activation_cache_hit",
+                    "usable_answers",
+                )
+            }
+            self._aligned = {k: v for k, v in self._aligned.items() if k[0] == subject.index}
+            self._aligned[key] = (path, summary)
         self.runtime.load_vector(path)
         self.runtime.set_steering(Steering())
-        summary = {
-            key: report.get(key)
-            for key in (
-                "strength",
-                "vector_kind",
-                "cv_aligned_score",
-                "activation_cache_hit",
-                "usable_answers",
-            )
-        }
         return seconds, summary
-
-    def steer_again(self) -> None:
-        """Re-apply the vector `steer_with` loaded last (after an unsteered method of the same subject)."""
-        from paso_local.runtime import Steering
-
-        self.runtime.set_steering(Steering())
 
     def unsteer(self) -> None:
         self.runtime.clear_steering()
@@ -155,17 +168,13 @@ def run_methods(
             run.seconds += seconds
             run.results = [score_readings(s, readings, seconds / len(targets)) for s in targets]
         for k, subject in enumerate(targets, start=1):
-            align_seconds: float | None = None
-            align_summary: dict = {}
             for method in personal:
                 where = f"subject {k}/{len(targets)} (case {subject.case})"
                 spent = 0.0
-                if method.steered and align_seconds is None:
+                align_summary: dict = {}
+                if method.steered:
                     bar.describe(f"aligning {where}")
-                    align_seconds, align_summary = evaluation.steer_with(subject)
-                    spent = align_seconds  # counted once, for the first steered method
-                elif method.steered:
-                    evaluation.steer_again()
+                    spent, align_summary = evaluation.steer_with(subject, method.contrast)
                 else:
                     evaluation.unsteer()
                 bar.describe(f"{method.name}: {where}")
@@ -174,7 +183,7 @@ def run_methods(
                 run.seconds += seconds + spent
                 result = score_readings(subject, readings, seconds + spent)
                 if method.steered:
-                    result.extra["align"] = {"seconds": round(align_seconds or 0.0, 2), **align_summary}
+                    result.extra["align"] = {"seconds": round(spent, 2), **align_summary}
                 run.results.append(result)
             evaluation.unsteer()
     return runs

@@ -8,6 +8,7 @@
   answers).
 - `pas`: the paper's system prompt, steered by the person's aligned vector (exactly `paso-local align`).
 - `pas+fewshot`: the few-shot system prompt AND the vector: what the paper's code calls PAS.
+- `pas-letter`, `pas-statement`: `pas` with align's contrast fixed (`--contrast letter|statement`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Method:
     system_prompt: Callable[[Mapping[int, int]], str]  # alignment answers -> system prompt
     steered: bool  # uses the person's PAS vector
     personal: bool  # depends on the subject at all (False: asked once for every subject)
+    contrast: str = "auto"  # steered methods: align's --contrast
 
 
 METHODS: dict[str, Method] = {
@@ -85,6 +87,13 @@ METHODS: dict[str, Method] = {
     "profile-prompt": Method("profile-prompt", profile_prompt, steered=False, personal=True),
     "pas": Method("pas", lambda _answers: SYSTEM_PROMPT, steered=True, personal=True),
     "pas+fewshot": Method("pas+fewshot", fewshot_prompt, steered=True, personal=True),
+    # issue 8's variants, for measuring them apart (`pas` lets cross-validation pick between them):
+    "pas-letter": Method(
+        "pas-letter", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="letter"
+    ),
+    "pas-statement": Method(
+        "pas-statement", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="statement"
+    ),
 }
 
 

@@ -1,0 +1,122 @@
+"""Statement-meaning contrasts (issue 8): per-head activations of the assistant SAYING each statement.
+
+The letter contrast of the paper ("A" against "E" after the question) is 95-99.5% the same for every item: it
+mostly encodes the letter, so a vector built from it moves all answers up or down together. Here the model
+speaks each item in its own voice instead ("I worry about things."), and the per-head activations at the
+sentence's last token carry what the statement means. A person's contrast is then the statements they agree
+with against those they reject: the shared format cancels and what is left is content (an extravert endorses
+"I love large parties." and rejects "I keep in the background.").
+
+Like the letter activations these depend on the model and the items only: cached per model file hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from converters.activations import pad_right
+from paso_local.errors import PasoError
+from paso_local.inventory import Item
+from paso_local.modelfiles import file_sha256
+from paso_local.paths import cache_dir
+from paso_local.progress import progress_bar
+from paso_local.questionnaire_prompt import SYSTEM_PROMPT
+from paso_local.storage import atomic_write_bytes
+
+CACHE_VERSION = 1
+SELF_QUESTION = "Describe yourself in one sentence."
+ITEMS_PER_BATCH = 16
+
+
+def self_statement(item: Item) -> str:
+    """The item in the first person: "Worry about things." -> "I worry about things." """
+    text = item.text.strip().rstrip(".").strip()
+    return f"I {text[:1].lower()}{text[1:]}."
+
+
+def statement_prompt(chat_format: Any, item: Item, system_prompt: str = SYSTEM_PROMPT) -> list[int]:
+    """System prompt, the self-description question, and the assistant's answer: the item in its own voice."""
+    messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": SELF_QUESTION}]
+    return list(chat_format.encode_chat(messages, assistant_prefix=self_statement(item)))
+
+
+def compute_statement_activations(
+    model: Any,
+    chat_format: Any,
+    items: Sequence[Item],
+    *,
+    system_prompt: str = SYSTEM_PROMPT,
+    show_progress: bool = True,
+) -> np.ndarray:
+    """float32 [N, n_layer, n_head, head_dim]: the input of W_o at each statement's last token."""
+    from converters.hooks import record_head_inputs
+
+    prompts = [statement_prompt(chat_format, item, system_prompt) for item in items]
+    out: np.ndarray | None = None
+    with progress_bar("Model activations (self-statements)", len(items), enabled=show_progress) as bar:
+        for start in range(0, len(prompts), ITEMS_PER_BATCH):
+            batch, lengths = pad_right(prompts[start : start + ITEMS_PER_BATCH], chat_format.eos_token_id)
+            with torch.inference_mode(), record_head_inputs(model, positions=lengths - 1) as recorded:
+                h = model.embed(batch)
+                model.run_blocks(h, 0, model.config.n_layer)
+            acts = torch.stack([recorded[layer] for layer in sorted(recorded)], dim=1).float().numpy()
+            if out is None:
+                out = np.zeros((len(items),) + acts.shape[1:], dtype=np.float32)
+            out[start : start + len(batch)] = acts
+            bar.advance(len(batch))
+    assert out is not None
+    return out
+
+
+def statement_cache_path(model_sha256: str, items: Sequence[Item], system_prompt: str) -> Path:
+    payload = json.dumps(
+        {
+            "version": CACHE_VERSION,
+            "model_sha256": model_sha256,
+            "question": SELF_QUESTION,
+            "system_prompt": system_prompt,
+            "statements": [(i.number, self_statement(i)) for i in items],
+        },
+        sort_keys=True,
+    )
+    key = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return cache_dir() / "activations" / f"statements-{key}.npz"
+
+
+def statement_activations(
+    model_path: Path,
+    items: Sequence[Item],
+    *,
+    load_model: Callable[[], Any],
+    load_chat_format: Callable[[], Any],
+    system_prompt: str = SYSTEM_PROMPT,
+    show_progress: bool = True,
+) -> tuple[np.ndarray, bool]:
+    """(activations [N, n_layer, n_head, head_dim] in the order of `items`, cache_hit)."""
+    path = statement_cache_path(file_sha256(model_path), items, system_prompt)
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                numbers, acts = data["item_numbers"], data["acts"]
+            if [int(n) for n in numbers] == [i.number for i in items]:
+                return acts, True
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable cache: recompute and rewrite
+    acts = compute_statement_activations(
+        load_model(), load_chat_format(), items, system_prompt=system_prompt, show_progress=show_progress
+    )
+    buffer = io.BytesIO()
+    np.savez(buffer, item_numbers=np.asarray([i.number for i in items], dtype=np.int64), acts=acts)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except PasoError:
+        pass  # the cache only saves time: an unwritable cache directory must not stop align
+    return acts, False
