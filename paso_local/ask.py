@@ -33,6 +33,11 @@ def run_ask(args: argparse.Namespace) -> int:
     with Runtime.open(
         model, n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers
     ) as runtime:
+        adapter = None
+        if getattr(args, "adapter", None):
+            from paso_local.lora_adapter import apply_lora
+
+            adapter = apply_lora(runtime, args.adapter)
         steering = Steering(enabled=False)
         if vector_path is not None:
             loaded = runtime.load_vector(vector_path)
@@ -52,6 +57,8 @@ def run_ask(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
             sys.stdout.write("\n")
         stats = generation.stats
+        if adapter is not None:
+            adapter.close()
     if args.json:
         result = {
             "text": generation.text,
@@ -59,6 +66,7 @@ def run_ask(args: argparse.Namespace) -> int:
             "tokens_per_second": round(stats.tokens_per_second, 2),
             "steered": stats.steered,
             "strength": stats.strength if stats.steered else 0.0,
+            "adapter": getattr(args, "adapter", None),
         }
         print(json.dumps(result, ensure_ascii=False))
     return 0

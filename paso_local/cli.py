@@ -40,6 +40,11 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
         "--no-steer", action="store_true", help="run the model without the personality vector"
     )
     parser.add_argument(
+        "--adapter",
+        metavar="FILE",
+        help="also apply a LoRA adapter GGUF (from `paso-local align --method dpo|ppo`)",
+    )
+    parser.add_argument(
         "--n-gpu-layers", type=int, default=0, metavar="N", help="layers to offload to a GPU (-1: all)"
     )
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")

@@ -150,3 +150,28 @@ def test_wrong_architecture_is_refused(tmp_path, setup):
     path = write_lora_gguf(adapter.tensors(), tmp_path / "qwen.gguf", architecture="qwen2", alpha=8.0)
     with pytest.raises(PasoError, match="refused the LoRA adapter"):
         apply_lora(runtime, path)
+
+
+def test_ask_applies_an_adapter_and_refuses_a_missing_one(tmp_path, setup):
+    """The path a person who chose DPO/PPO takes: `paso-local ask --adapter FILE` (chat has the same option)."""
+    import json
+    import subprocess
+    import sys
+
+    _, model, _, _ = setup
+    path = write_lora_gguf(
+        random_adapter(model, 2.0).tensors(), tmp_path / "lora.gguf", architecture="llama", alpha=8.0
+    )
+    common = ["-m", "paso_local", "ask", "Name a colour.", "--no-steer", "--json", "--max-tokens", "12"]
+    common += ["--threads", "1", "--n-ctx", "512"]
+    run = lambda *extra: subprocess.run(  # noqa: E731
+        [sys.executable, *common, *extra], capture_output=True, text=True, timeout=300
+    )
+    plain, adapted = run(), run("--adapter", str(path))
+    assert plain.returncode == 0 and adapted.returncode == 0, adapted.stderr
+    plain_out, adapted_out = json.loads(plain.stdout), json.loads(adapted.stdout)
+    assert adapted_out["adapter"] == str(path)
+    assert adapted_out["text"] != plain_out["text"]  # fixed sampling seed: only the adapter changes it
+    missing = run("--adapter", str(tmp_path / "nope.gguf"))
+    assert missing.returncode == 1
+    assert "nope.gguf does not exist" in missing.stderr and "Traceback" not in missing.stderr

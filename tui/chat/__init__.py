@@ -22,6 +22,7 @@ def run_chat(args: argparse.Namespace) -> int:
         n_ctx=args.n_ctx,
         threads=args.threads,
         n_gpu_layers=args.n_gpu_layers,
+        adapter=getattr(args, "adapter", None),
     )
     backend = RuntimeBackend(options)
     strength = 1.0 if args.strength is None else float(args.strength)

@@ -52,6 +52,7 @@ class RuntimeOptions:
     threads: int | None = None
     n_gpu_layers: int = 0
     max_tokens: int = CHAT_MAX_TOKENS
+    adapter: str | None = None  # a LoRA GGUF (align --method dpo|ppo), applied for the whole session
 
 
 class RuntimeBackend:
@@ -60,6 +61,7 @@ class RuntimeBackend:
     def __init__(self, options: RuntimeOptions):
         self.options = options
         self._runtime = None
+        self._adapter = None
 
     def load(self) -> BackendInfo:
         from paso_local.modelfiles import resolve_model
@@ -74,8 +76,14 @@ class RuntimeBackend:
             n_threads=self.options.threads,
             n_gpu_layers=self.options.n_gpu_layers,
         )
+        notices = [notice] if notice else []
         try:
             loaded = runtime.load_vector(vector_path) if vector_path is not None else None
+            if self.options.adapter:
+                from paso_local.lora_adapter import apply_lora
+
+                self._adapter = apply_lora(runtime, self.options.adapter)
+                notices.append(f"LoRA adapter {Path(self.options.adapter).name} applied")
         except BaseException:
             runtime.close()
             raise
@@ -85,7 +93,7 @@ class RuntimeBackend:
             n_ctx=runtime.info.n_ctx,
             vector_name=loaded.path.name if loaded else None,
             domains=tuple(sorted(loaded.domains)) if loaded else (),
-            notices=(notice,) if notice else (),
+            notices=tuple(notices),
             warnings=loaded.warnings if loaded else (),
         )
 
@@ -101,5 +109,8 @@ class RuntimeBackend:
 
     def close(self) -> None:
         runtime, self._runtime = self._runtime, None
+        adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            adapter.close()
         if runtime is not None:
             runtime.close()
