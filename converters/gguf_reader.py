@@ -165,13 +165,29 @@ class GGUFModelFile:
                 pass  # a view is still alive somewhere; the mapping goes with it
 
 
+_CONFIGS: dict[tuple[str, int, int], ModelConfig] = {}  # (path, size, mtime_ns) -> config, this process
+
+
 def read_config(path: str | Path) -> ModelConfig:
-    """The config of a GGUF model file (PasoError if it is damaged or of an unsupported architecture)."""
+    """The config of a GGUF model file (PasoError if it is damaged or of an unsupported architecture).
+    Remembered per file (path, size, modification time): gguf parses the whole header, tokenizer included,
+    which takes seconds for a 150k-token vocabulary."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        key = None  # a missing file: GGUFModelFile says so
+    if key is not None and key in _CONFIGS:
+        return _CONFIGS[key]
     model_file = GGUFModelFile(path)
     try:
-        return model_file.config
+        config = model_file.config
     finally:
         model_file.close()
+    if key is not None:
+        _CONFIGS[key] = config
+    return config
 
 
 def _open_reader(path: Path) -> Any:

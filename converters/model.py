@@ -3,7 +3,8 @@
 Memory: the weights stay quantised in the memory-mapped file. A block's weights are dequantised to float32
 when data first passes through it and kept in a small LRU (`cache_blocks`, default 2), so at most a couple of
 float32 blocks are alive beyond activations; token embeddings are dequantised per looked-up row and the output
-head in row chunks. That is what lets an 8B model convert on a 16 GB laptop.
+head in row chunks (or once, when it takes at most OUTPUT_KEEP_BYTES in the compute dtype). That is what
+lets an 8B model convert on a 16 GB laptop.
 
 Batches: causal attention means a row's real positions never see the positions after them, so a right-padded
 batch gives, at each row's real positions, the values of running that row alone. No mask is needed; read each
@@ -35,6 +36,7 @@ from converters.gguf_reader import OUTPUT, OUTPUT_NORM, ROPE_FREQS, TOKEN_EMBD, 
 from paso_local.errors import PasoError
 
 OUTPUT_CHUNK_BYTES = 64 * 2**20  # float32 rows of the output head dequantised at a time
+OUTPUT_KEEP_BYTES = 320 * 2**20  # an output head up to this size (in the compute dtype) is dequantised once
 _BLOCK_TENSOR = re.compile(r"^blk\.(\d+)\.(.+)$")
 
 
@@ -134,6 +136,7 @@ class RotaryEmbedding(nn.Module):
         self.rope_dim = config.rope_dim
         self.style = config.rope_style
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._rotation_cache: torch.Tensor | None = None
 
     def cos_sin(self, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cache is None or self._cache[0].shape[0] < seq_len:
@@ -143,17 +146,26 @@ class RotaryEmbedding(nn.Module):
             self._cache = (angles.cos().float(), angles.sin().float())
         return self._cache[0][:seq_len], self._cache[1][:seq_len]
 
+    def _rotation(self, seq_len: int) -> torch.Tensor:
+        """e^(i * angle) as complex64 [1, S, 1, R/2], kept for the last S asked (every block asks the same)."""
+        if self._rotation_cache is None or self._rotation_cache.shape[1] != seq_len:
+            cos, sin = self.cos_sin(seq_len)
+            self._rotation_cache = torch.complex(cos, sin)[None, :, None, :]
+        return self._rotation_cache
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, S, H, E]
-        cos, sin = self.cos_sin(x.shape[1])
-        cos, sin = cos[None, :, None, :].to(x.dtype), sin[None, :, None, :].to(x.dtype)  # [1, S, 1, R/2]
-        rot, rest = x[..., : self.rope_dim], x[..., self.rope_dim :]
+        # Each pair (a, b) rotates as the complex number a + ib times e^(i angle): one complex multiply in
+        # float32, about 3x faster on CPU than the real-valued form (and the same to 1e-6).
+        rotation = self._rotation(x.shape[1])
+        rot, rest = x[..., : self.rope_dim].float(), x[..., self.rope_dim :]
         if self.style == "interleaved":
-            pairs = rot.unflatten(-1, (-1, 2))  # [B, S, H, R/2, 2]
-            a, b = pairs[..., 0], pairs[..., 1]
-            rotated = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
+            pairs = torch.view_as_complex(rot.unflatten(-1, (-1, 2)).contiguous())  # [B, S, H, R/2]
+            rotated = torch.view_as_real(pairs * rotation).flatten(-2)
         else:
             a, b = rot.chunk(2, dim=-1)  # [B, S, H, R/2] each
-            rotated = torch.cat((a * cos - b * sin, a * sin + b * cos), dim=-1)
+            turned = torch.complex(a, b) * rotation
+            rotated = torch.cat((turned.real, turned.imag), dim=-1)
+        rotated = rotated.to(x.dtype)
         return torch.cat((rotated, rest), dim=-1) if rest.shape[-1] else rotated
 
 
@@ -232,10 +244,18 @@ class OutputHead(nn.Module):
         self.weight_name = name
         self._dtype = dtype
         n_vocab, n_embd = model_file.shape(name)
-        self.n_vocab = n_vocab
+        self.n_vocab, self.n_embd = n_vocab, n_embd
+        self._itemsize = torch.empty((), dtype=dtype).element_size()
+        self._kept: torch.Tensor | None = None
         self.chunk_rows = max(1, OUTPUT_CHUNK_BYTES // (4 * n_embd))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [..., D] -> [..., V]
+        if self._kept is not None:
+            return x @ self._kept.T
+        if self.n_vocab * self.n_embd * self._itemsize <= OUTPUT_KEEP_BYTES:
+            # small enough to keep: dequantised once instead of on every call (align calls it per pass)
+            self._kept = self._file.dequantize_rows(self.weight_name, slice(0, self.n_vocab), self._dtype)
+            return x @ self._kept.T
         out = x.new_empty((*x.shape[:-1], self.n_vocab))
         for start in range(0, self.n_vocab, self.chunk_rows):
             stop = min(start + self.chunk_rows, self.n_vocab)
@@ -302,6 +322,7 @@ class GGUFTransformer(nn.Module):
 
     def close(self) -> None:
         self.weights.clear()
+        self.output._kept = None
         self.model_file.close()
 
 
