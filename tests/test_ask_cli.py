@@ -44,7 +44,8 @@ def test_ask_json_end_to_end():
     done = ask("Name a colour.", "--json", "--max-tokens", "4", "--no-steer")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result) == {"text", "tokens", "tokens_per_second", "steered", "strength"}
+    assert set(result) == {"text", "tokens", "tokens_per_second", "steered", "strength", "adapter"}
+    assert result["adapter"] is None
     assert 1 <= result["tokens"] <= 4 and result["text"].strip()
     assert result["tokens_per_second"] > 0
     assert (result["steered"], result["strength"]) == (False, 0.0)
