@@ -45,12 +45,11 @@ from paso_local.inventory import DOMAINS, Item, form_items
 from paso_local.modelfiles import file_sha256, resolve_model
 from paso_local.paths import ensure_private_dir
 from paso_local.progress import progress_bar, status
+from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST
 
 DEFAULT_HEADS = 24
 FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (steered passes restart there: cheaper)
 PLACEMENT_SHIFT = 1  # head vector of layer L added to the output of block L-1 (0: block L); measured closer
-CONTRASTS = ("letter", "statement", "auto")  # auto: cross-validation picks between the two
-DEFAULT_CONTRAST = "letter"
 MIN_DOMAIN_LABELS = 6
 MIN_SIDE_STATEMENTS = 3  # statement contrast: answers needed on each side (agree / disagree) per fit  # non-neutral answers a domain needs for its own vector
 COMPUTE_DTYPE = torch.bfloat16

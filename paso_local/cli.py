@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from paso_local import __version__
 from paso_local.errors import PasoError
 from paso_local.profile import DEFAULT_PROFILE
+from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -194,10 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--contrast",
-        choices=["letter", "statement", "auto"],
-        default="auto",
+        choices=CONTRASTS,
+        default=DEFAULT_CONTRAST,
         help="pas: which contrast the vector is built from: the paper's answer letters, the statements in the "
-        "model's own voice, or auto (cross-validation on your answers picks; default)",
+        "model's own voice, or auto (cross-validation on your answers picks); default %(default)s",
     )
     p.add_argument("--json", metavar="REPORT", help="also write a JSON report to REPORT ('-' for stdout)")
     p.add_argument(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from paso_local.errors import PasoError
+from paso_local.questionnaire_prompt import DEFAULT_CONTRAST
 
 
 def align_to_file(
@@ -16,7 +17,7 @@ def align_to_file(
     out: Path,
     name: str,
     threads: int | None = None,
-    contrast: str = "auto",
+    contrast: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run align on `answers` (300-form item number -> 0..5; 0 dropped) and write the vector to `out`.
     Returns the vector's path and align's report (strength, cross-validated scores, seconds).
@@ -36,6 +37,6 @@ def align_to_file(
         answers_override={n: a for n, a in answers.items() if a},
         form="120",
         show_progress=False,
-        contrast=contrast,
+        contrast=contrast or DEFAULT_CONTRAST,
     )
     return result.vector_path, result.report

@@ -101,7 +101,7 @@ class Evaluation:
         self.runtime.close()
         self._workdir.cleanup()
 
-    def steer_with(self, subject: SplitSubject, contrast: str = "auto") -> tuple[float, dict]:
+    def steer_with(self, subject: SplitSubject, contrast: str) -> tuple[float, dict]:
         """Align a vector from the subject's 120 answers (align writes the GGUF file a person gets), load
         that file through the runtime and apply it. Returns align's seconds and a summary of its report;
         a second call for the same subject and contrast reloads the file (0 s)."""

@@ -8,7 +8,7 @@
   answers).
 - `pas`: the paper's system prompt, steered by the person's aligned vector (exactly `paso-local align`).
 - `pas+fewshot`: the few-shot system prompt AND the vector: what the paper's code calls PAS.
-- `pas-letter`, `pas-statement`: `pas` with align's contrast fixed (`--contrast letter|statement`).
+- `pas-letter`, `pas-statement`, `pas-auto`: `pas` with align's `--contrast` set (`pas` uses the default).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from paso_local.errors import PasoError
 from paso_local.inventory import DOMAINS, facets, form_items
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT
+from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, SYSTEM_PROMPT
 from paso_local.scoring import score_answers
 
 ANSWER_LABELS = {
@@ -78,7 +78,7 @@ class Method:
     system_prompt: Callable[[Mapping[int, int]], str]  # alignment answers -> system prompt
     steered: bool  # uses the person's PAS vector
     personal: bool  # depends on the subject at all (False: asked once for every subject)
-    contrast: str = "auto"  # steered methods: align's --contrast
+    contrast: str = DEFAULT_CONTRAST  # steered methods: align's --contrast
 
 
 METHODS: dict[str, Method] = {
@@ -94,6 +94,7 @@ METHODS: dict[str, Method] = {
     "pas-statement": Method(
         "pas-statement", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="statement"
     ),
+    "pas-auto": Method("pas-auto", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="auto"),
 }
 
 
