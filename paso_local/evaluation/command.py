@@ -134,6 +134,7 @@ class Evaluation:
                     "candidates",
                     "activation_cache_hit",
                     "usable_answers",
+                    "peak_rss_mb",
                 )
             }
             self._aligned = {k: v for k, v in self._aligned.items() if k[0] == subject.index}
