@@ -33,6 +33,9 @@ def summarise_rows(rows: list[dict], seconds_per_subject: float | None) -> dict:
     out["n_subjects"] = len(rows)
     out["seconds_per_subject"] = None if seconds_per_subject is None else round(seconds_per_subject, 2)
     out["unparsable"] = sum(r.get("unparsable", 0) for r in rows)
+    peaks = [r.get("peak_rss_mb") or (r.get("align") or {}).get("peak_rss_mb") for r in rows]
+    peaks = [float(p) for p in peaks if p]
+    out["peak_rss_mb"] = round(max(peaks), 1) if peaks else None
     return out
 
 

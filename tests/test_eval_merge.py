@@ -27,6 +27,8 @@ def row(method, index, value, corr, reference=False):
 
 def document(indices, values):
     rows = [row("pas", i, v, 0.1 * i) for i, v in zip(indices, values, strict=True)]
+    for r in rows:
+        r["align"] = {"peak_rss_mb": 1000.0 + r["index"]}
     rows += [row("ridge", i, 0.5, None, reference=True) for i in indices]
     return {
         "methods": {"pas": {"seconds_per_subject": 10.0 * len(indices), "n_subjects": len(indices)}},
@@ -44,7 +46,9 @@ def test_merge_recomputes_the_summary_over_every_subject():
     assert pas["A"] == pytest.approx(1.0) and pas["sum"] == pytest.approx(5.0)
     assert pas["correlation"] == pytest.approx(0.1)  # (0 + 0.1 + 0.2) / 3
     assert pas["seconds_per_subject"] == round((20 * 2 + 10 * 1) / 3, 2)
+    assert pas["peak_rss_mb"] == 1002.0
     assert merged["references"]["ridge"]["n_subjects"] == 3
+    assert merged["references"]["ridge"]["peak_rss_mb"] is None
     assert merged["wall_seconds"] == 200.0
 
 

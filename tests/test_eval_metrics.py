@@ -3,7 +3,7 @@
 import pytest
 
 from paso_local.evaluation.asking import common_prefix_length, parse_reply
-from paso_local.evaluation.metrics import score_subject, summarise, within_person_correlation
+from paso_local.evaluation.metrics import SubjectResult, score_subject, summarise, within_person_correlation
 from paso_local.inventory import held_out_items
 
 
@@ -63,3 +63,17 @@ def test_common_prefix_length_leaves_a_token_to_evaluate():
     assert common_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
     assert common_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
     assert common_prefix_length([[7, 1], [8, 1]]) == 0
+
+
+def test_peak_memory_per_method_comes_from_what_trained():
+    from paso_local.evaluation.command import peak_rss_of
+
+    def result(extra):
+        return SubjectResult(case="c", index=0, score=None, correlation=None, extra=extra)  # type: ignore[arg-type]
+
+    assert (
+        peak_rss_of([result({"align": {"peak_rss_mb": 900.0}}), result({"align": {"peak_rss_mb": 950.5}})])
+        == 950.5
+    )
+    assert peak_rss_of([result({"peak_rss_mb": 1200.0})]) == 1200.0
+    assert peak_rss_of([result({})]) is None

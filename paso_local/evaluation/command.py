@@ -190,6 +190,14 @@ def run_methods(
     return runs
 
 
+def peak_rss_of(results: list[SubjectResult]) -> float | None:
+    """The largest peak RSS (MB) a method's per-subject training reported: align's for pas methods, the LoRA
+    trainer's for dpo/ppo; None for methods that train nothing."""
+    peaks = [r.extra.get("peak_rss_mb") or r.extra.get("align", {}).get("peak_rss_mb") for r in results]
+    peaks = [float(p) for p in peaks if p]
+    return round(max(peaks), 1) if peaks else None
+
+
 def build_document(
     *,
     runs: dict[str, MethodRun],
@@ -207,7 +215,10 @@ def build_document(
     for name, rows in references.items():
         per_subject.extend({"method": name, "reference": True, **r.as_json()} for r in rows)
     return {
-        "methods": {name: summarise(run.results, run.seconds / n) for name, run in runs.items()},
+        "methods": {
+            name: {**summarise(run.results, run.seconds / n), "peak_rss_mb": peak_rss_of(run.results)}
+            for name, run in runs.items()
+        },
         "references": {name: summarise(rows) for name, rows in references.items()},
         "published": PUBLISHED,
         "published_test_set_references": TEST_SET_REFERENCES,

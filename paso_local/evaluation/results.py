@@ -57,6 +57,7 @@ def results_table(document: dict) -> Table:
     table.add_column("r", justify="right")
     table.add_column("subjects", justify="right")
     table.add_column("s/subject", justify="right")
+    table.add_column("peak MB", justify="right")
 
     def add(label: str, source: str, row: dict, seconds: bool = True) -> None:
         table.add_row(
@@ -67,6 +68,7 @@ def results_table(document: dict) -> Table:
             _cell(row.get("correlation")),
             _cell(row.get("n_subjects")),
             _cell(row.get("seconds_per_subject"), 1) if seconds else "",
+            _cell(row.get("peak_rss_mb"), 0) if seconds else "",
         )
 
     model = document.get("model", {}).get("file", "model").removesuffix(".gguf")
