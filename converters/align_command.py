@@ -125,6 +125,17 @@ def fit_vectors(
     return combined, domains
 
 
+def statement_contrast_fits(answers: Mapping[int, int], numbers: Sequence[int]) -> bool:
+    """Whether every cross-validation fold's training answers take both sides (`can_fit`): the folds are the
+    ones align cross-validates, over the form's answered items in form order."""
+    answered = [int(n) for n in numbers if int(n) in answers]
+    folds = make_folds(len(answered), FOLDS)
+    return all(
+        can_fit(person_labels(restricted(answers, np.delete(answered, fold).tolist()), numbers), True)
+        for fold in folds
+    )
+
+
 def can_fit(labels: Labels, statement_contrast: bool) -> bool:
     """The letter contrast always has both sides (A and E of every item); the statement contrast needs
     statements the person agrees with AND statements they reject."""
@@ -220,6 +231,15 @@ def align(
     require_enough_answers(person_labels(answers, numbers), MIN_USABLE_ANSWERS, f"profile {profile_name!r}")
     if contrast not in CONTRASTS:
         raise PasoError(f"--contrast {contrast!r}: choose one of {', '.join(CONTRASTS)}")
+    contrasts = ["letter", "statement"] if contrast == "auto" else [contrast]
+    if "statement" in contrasts and not statement_contrast_fits(answers, numbers):
+        if contrast == "statement":  # said before any forward pass
+            raise PasoError(
+                f"the statement contrast needs at least {MIN_SIDE_STATEMENTS} answers on each side (4-5 and "
+                "1-2) in every cross-validation fold; this profile takes one side almost always. "
+                "Use --contrast letter (or auto)."
+            )
+        contrasts = ["letter"]  # auto: the letter contrast alone, and no statement activations to compute
     min_layer = first_eligible_layer(config.n_layer)
     eligible = (config.n_layer - min_layer) * config.n_head
     if not 1 <= heads <= eligible:
@@ -254,7 +274,7 @@ def align(
         show_progress=show_progress,
     )
     statements = None
-    if contrast != "letter":
+    if "statement" in contrasts:
         from converters.statement_activations import statement_activations
 
         statements, statement_hit = statement_activations(
@@ -272,24 +292,6 @@ def align(
     # Cross-validation: fold vectors fit on the other folds' answers only.
     rows = np.asarray([r for r, n in enumerate(acts.item_numbers) if int(n) in answers], dtype=np.int64)
     folds = make_folds(len(rows), FOLDS)
-    contrasts = ["letter", "statement"] if contrast == "auto" else [contrast]
-    if statements is not None and not all(
-        can_fit(
-            person_labels(
-                restricted(answers, [int(acts.item_numbers[r]) for r in np.delete(rows, f)]),
-                [int(n) for n in acts.item_numbers],
-            ),
-            True,
-        )
-        for f in folds
-    ):
-        if contrast == "statement":
-            raise PasoError(
-                f"the statement contrast needs at least {MIN_SIDE_STATEMENTS} answers on each side (4-5 and "
-                "1-2) in every cross-validation fold; this profile takes one side almost always. "
-                "Use --contrast letter (or auto)."
-            )
-        contrasts = ["letter"]
     passes = len(contrasts) * (len(coarse) + len(REFINE_FACTORS) + len(DOMAIN_FACTORS))
     candidates: list[Candidate] = []
     with progress_bar("Cross-validating the strength", passes, enabled=show_progress) as bar:

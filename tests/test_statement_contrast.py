@@ -28,3 +28,32 @@ def test_statement_contrast_needs_both_sides_the_letter_contrast_does_not():
     two_rejected = person_labels({n: 5 if n <= 8 else 1 for n in numbers}, numbers)
     assert not can_fit(two_rejected, statement_contrast=True)
     assert np.sum(mixed.agrees) == 7
+
+
+def test_a_one_sided_profile_is_refused_before_any_forward_pass(tmp_path, monkeypatch):
+    import pytest
+
+    import converters.align_command as align_command
+    from converters.align_command import statement_contrast_fits
+    from paso_local.errors import PasoError
+
+    numbers = [i.number for i in form_items("120")]
+    one_sided = {n: 5 for n in numbers[:-2]} | {n: 1 for n in numbers[-2:]}
+    assert not statement_contrast_fits(one_sided, numbers)
+    assert statement_contrast_fits({n: 5 if k % 2 else 1 for k, n in enumerate(numbers)}, numbers)
+
+    def no_activations(*args, **kwargs):
+        raise AssertionError("activations were computed before the contrast was checked")
+
+    monkeypatch.setattr(align_command, "item_activations", no_activations)
+    with pytest.raises(PasoError, match="statement contrast needs at least 3 answers on each side"):
+        align_command.align(
+            model=None,
+            profile_name="t",
+            out=str(tmp_path / "v.gguf"),
+            answers_override=one_sided,
+            form="120",
+            show_progress=False,
+            contrast="statement",
+        )
+    assert not (tmp_path / "v.gguf").exists()
