@@ -95,6 +95,25 @@ def restricted(answers: Mapping[int, int], numbers: Sequence[int]) -> dict[int, 
     return {n: a for n, a in answers.items() if n in keep}
 
 
+@dataclass(frozen=True)
+class ContrastActivations:
+    """What the probes of one contrast see, per item [N, n_layer, n_head, head_dim]: `agree` is the person's
+    side when they agree with the item, `disagree` its pair when they do not; without a pair (the statement
+    contrast) the person's side is the statements they agree with against those they reject."""
+
+    name: str
+    agree: np.ndarray
+    disagree: np.ndarray | None
+
+    @property
+    def one_sided(self) -> bool:
+        return self.disagree is None
+
+
+def letter_contrast(acts: ItemActivations) -> ContrastActivations:
+    return ContrastActivations("letter", acts.agree, acts.disagree)
+
+
 def fit_vectors(
     acts: ItemActivations,
     answers: Mapping[int, int],
@@ -102,17 +121,17 @@ def fit_vectors(
     k: int,
     w_o: WoCache,
     min_layer: int,
-    statements: np.ndarray | None = None,
+    contrast: ContrastActivations | None = None,
 ) -> tuple[PasFit, dict[str, PasFit]]:
-    """The combined PAS fit on every usable answer given, and one fit per domain that has enough of them.
-    With `statements` (activations of the model saying each item) the statement-meaning contrast is fit,
-    else the paper's letter contrast."""
+    """The combined PAS fit on every usable answer given, and one fit per domain that has enough of them,
+    for `contrast` (the paper's letter contrast by default)."""
     numbers = [int(n) for n in acts.item_numbers]
+    contrast = contrast or letter_contrast(acts)
 
     def fit(labels: Labels) -> PasFit:
-        if statements is None:
-            return fit_pas(acts.agree, acts.disagree, labels, k, w_o, min_layer)
-        return fit_pas_statements(statements, labels, k, w_o, min_layer)
+        if contrast.disagree is None:
+            return fit_pas_statements(contrast.agree, labels, k, w_o, min_layer)
+        return fit_pas(contrast.agree, contrast.disagree, labels, k, w_o, min_layer)
 
     combined = fit(person_labels(answers, numbers))  # callers check both sides first (`can_fit`)
     domains: dict[str, PasFit] = {}
@@ -120,7 +139,7 @@ def fit_vectors(
     for domain in DOMAINS:
         own = {n: a for n, a in answers.items() if n in by_number and by_number[n].domain == domain}
         labels: Labels = person_labels(own, numbers)
-        if len(labels.rows) >= MIN_DOMAIN_LABELS and can_fit(labels, statements is not None):
+        if len(labels.rows) >= MIN_DOMAIN_LABELS and can_fit(labels, contrast.one_sided):
             domains[domain] = fit(labels)
     return combined, domains
 
@@ -136,10 +155,10 @@ def statement_contrast_fits(answers: Mapping[int, int], numbers: Sequence[int]) 
     )
 
 
-def can_fit(labels: Labels, statement_contrast: bool) -> bool:
-    """The letter contrast always has both sides (A and E of every item); the statement contrast needs
-    statements the person agrees with AND statements they reject."""
-    if not statement_contrast:
+def can_fit(labels: Labels, one_sided: bool) -> bool:
+    """A paired contrast always has both sides (A and E, or a statement and its denial, of every item); the
+    one-sided statement contrast needs statements the person agrees with AND statements they reject."""
+    if not one_sided:
         return True
     agreed = int(labels.agrees.sum())
     return min(agreed, len(labels.agrees) - agreed) >= MIN_SIDE_STATEMENTS
@@ -149,7 +168,7 @@ def can_fit(labels: Labels, statement_contrast: bool) -> bool:
 class Candidate:
     """One way of building the vector (contrast x combined / domain sum) and its cross-validation."""
 
-    contrast: str  # "letter" | "statement"
+    contrast: str  # "letter" | "statement" | "negation"
     kind: str  # "combined" | "domain_sum"
     search: StrengthSearch
     fold_vectors: list[dict[int, np.ndarray]]
@@ -231,7 +250,7 @@ def align(
     require_enough_answers(person_labels(answers, numbers), MIN_USABLE_ANSWERS, f"profile {profile_name!r}")
     if contrast not in CONTRASTS:
         raise PasoError(f"--contrast {contrast!r}: choose one of {', '.join(CONTRASTS)}")
-    contrasts = ["letter", "statement"] if contrast == "auto" else [contrast]
+    contrasts = [c for c in CONTRASTS if c != "auto"] if contrast == "auto" else [contrast]
     if "statement" in contrasts and not statement_contrast_fits(answers, numbers):
         if contrast == "statement":  # said before any forward pass
             raise PasoError(
@@ -239,7 +258,7 @@ def align(
                 "1-2) in every cross-validation fold; this profile takes one side almost always. "
                 "Use --contrast letter (or auto)."
             )
-        contrasts = ["letter"]  # auto: the letter contrast alone, and no statement activations to compute
+        contrasts.remove("statement")  # auto: the others, and no statement activations to compute
     min_layer = first_eligible_layer(config.n_layer)
     eligible = (config.n_layer - min_layer) * config.n_head
     if not 1 <= heads <= eligible:
@@ -273,18 +292,28 @@ def align(
         load_tokens=lambda: tokens,
         show_progress=show_progress,
     )
-    statements = None
-    if "statement" in contrasts:
+    sources = {"letter": letter_contrast(acts)}
+    if "statement" in contrasts or "negation" in contrasts:
         from converters.statement_activations import statement_activations
 
-        statements, statement_hit = statement_activations(
-            model_path,
-            items,
-            load_model=torch_model,
-            load_chat_format=lambda: chat_format,
-            show_progress=show_progress,
-        )
-        cache_hit = cache_hit and statement_hit
+        def spoken(denied: bool) -> np.ndarray:
+            nonlocal cache_hit
+            found, hit = statement_activations(
+                model_path,
+                items,
+                load_model=torch_model,
+                load_chat_format=lambda: chat_format,
+                show_progress=show_progress,
+                denied=denied,
+            )
+            cache_hit = cache_hit and hit
+            return found
+
+        said = spoken(False)
+        if "statement" in contrasts:
+            sources["statement"] = ContrastActivations("statement", said, None)
+        if "negation" in contrasts:
+            sources["negation"] = ContrastActivations("negation", said, spoken(True))
     activation_seconds = time.perf_counter() - started
     net = torch_model()
     w_o = WoCache(net)
@@ -296,7 +325,7 @@ def align(
     candidates: list[Candidate] = []
     with progress_bar("Cross-validating the strength", passes, enabled=show_progress) as bar:
         for name in contrasts:
-            source = statements if name == "statement" else None
+            source = sources[name]
             combined_fold, domain_fold = [], []
             for fold in folds:
                 train_numbers = [int(acts.item_numbers[r]) for r in np.delete(rows, fold)]
@@ -331,7 +360,7 @@ def align(
                 candidates.append(Candidate(name, "domain_sum", domain_cv, domain_fold))
         bar.finish()  # the refinement is skipped when no strength helps: `passes` is an upper bound
 
-    # Lowest CV score wins; ties go to the earlier candidate (letter before statement, combined first).
+    # Lowest CV score wins; ties go to the earlier candidate (in CONTRASTS order, combined first).
     best = min(candidates, key=lambda c: round(c.score, 9))
     chosen_search = best.search
     chosen = chosen_search.chosen
@@ -339,9 +368,7 @@ def align(
     # Export the mean of the fold vectors that the CV actually scored: a fresh refit on all answers differs
     # from them, and its CV gain did not carry over to held-out items. Per-domain parts come from the refit.
     main_unit = to_unit(summed(best.fold_vectors), acts.residual_norm)
-    final, final_domains = fit_vectors(
-        acts, answers, items, heads, w_o, min_layer, statements if best.contrast == "statement" else None
-    )
+    final, final_domains = fit_vectors(acts, answers, items, heads, w_o, min_layer, sources[best.contrast])
     raw_domains = {d: f.placed(PLACEMENT_SHIFT) for d, f in final_domains.items()}
     domain_sum = summed(list(raw_domains.values()))
     units = vector_norm_units(domain_sum, acts.residual_norm) or 1.0

@@ -166,28 +166,49 @@ class GGUFModelFile:
 
 
 _CONFIGS: dict[tuple[str, int, int], ModelConfig] = {}  # (path, size, mtime_ns) -> config, this process
+# The file read_config last parsed, kept open for the next open_model_file of the same file: gguf parses the
+# whole header, tokenizer included (seconds for a large vocabulary), and align reads the config, then loads.
+_SPARE: dict[tuple[str, int, int], GGUFModelFile] = {}
+
+
+def _file_key(path: Path) -> tuple[str, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # a missing file: GGUFModelFile says so
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def read_config(path: str | Path) -> ModelConfig:
-    """The config of a GGUF model file (PasoError if it is damaged or of an unsupported architecture).
-    Remembered per file (path, size, modification time): gguf parses the whole header, tokenizer included,
-    which takes seconds for a 150k-token vocabulary."""
+    """The config of a GGUF model file (PasoError if it is damaged or of an unsupported architecture),
+    remembered per file (path, size, modification time)."""
     path = Path(path)
-    try:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    except OSError:
-        key = None  # a missing file: GGUFModelFile says so
+    key = _file_key(path)
     if key is not None and key in _CONFIGS:
         return _CONFIGS[key]
     model_file = GGUFModelFile(path)
     try:
         config = model_file.config
-    finally:
+    except BaseException:
         model_file.close()
-    if key is not None:
-        _CONFIGS[key] = config
+        raise
+    if key is None:
+        model_file.close()
+        return config
+    _CONFIGS[key] = config
+    for spare in _SPARE.values():
+        spare.close()
+    _SPARE.clear()
+    _SPARE[key] = model_file
     return config
+
+
+def open_model_file(path: str | Path) -> GGUFModelFile:
+    """The model file, parsed once: the one read_config just parsed if it is the same unchanged file."""
+    path = Path(path)
+    key = _file_key(path)
+    spare = _SPARE.pop(key, None) if key is not None else None
+    return spare if spare is not None else GGUFModelFile(path)
 
 
 def _open_reader(path: Path) -> Any:

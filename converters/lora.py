@@ -132,16 +132,11 @@ class LoraAdapter(nn.Module):
 
 def open_training_model(path: Any) -> Any:
     """converters.model's GGUFTransformer with every block's weights kept dequantised (nothing re-dequantised
-    during training), plain float32 numerics where the loader offers a choice (rounding has no gradient)."""
-    import inspect
-
+    during training)."""
     from converters.gguf_reader import read_config
     from converters.model import load_model
 
-    n_layer = read_config(path).n_layer
-    if "llama_numerics" in inspect.signature(load_model).parameters:
-        return load_model(path, cache_blocks=n_layer, llama_numerics=False)
-    return load_model(path, cache_blocks=n_layer)
+    return load_model(path, cache_blocks=read_config(path).n_layer)
 
 
 def _key(name: str) -> str:

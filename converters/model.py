@@ -32,7 +32,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from converters.gguf_reader import OUTPUT, OUTPUT_NORM, ROPE_FREQS, TOKEN_EMBD, GGUFModelFile, ModelConfig
+from converters.gguf_reader import (
+    OUTPUT,
+    OUTPUT_NORM,
+    ROPE_FREQS,
+    TOKEN_EMBD,
+    GGUFModelFile,
+    ModelConfig,
+    open_model_file,
+)
 from paso_local.errors import PasoError
 
 OUTPUT_CHUNK_BYTES = 64 * 2**20  # float32 rows of the output head dequantised at a time
@@ -105,6 +113,9 @@ class Linear(nn.Module):
         return self.weight_name
 
 
+KeysValues = tuple[torch.Tensor, torch.Tensor]  # [B, K, S, E] each, after RoPE
+
+
 class RMSNorm(nn.Module):
     """x / sqrt(mean(x^2) + eps) * w, over the last dimension."""
 
@@ -146,17 +157,19 @@ class RotaryEmbedding(nn.Module):
             self._cache = (angles.cos().float(), angles.sin().float())
         return self._cache[0][:seq_len], self._cache[1][:seq_len]
 
-    def _rotation(self, seq_len: int) -> torch.Tensor:
-        """e^(i * angle) as complex64 [1, S, 1, R/2], kept for the last S asked (every block asks the same)."""
-        if self._rotation_cache is None or self._rotation_cache.shape[1] != seq_len:
-            cos, sin = self.cos_sin(seq_len)
+    def _rotation(self, stop: int) -> torch.Tensor:
+        """e^(i * angle) as complex64 [1, S, 1, R/2] for positions 0..S-1 with S >= stop (the longest asked
+        is kept: every block asks the same)."""
+        if self._rotation_cache is None or self._rotation_cache.shape[1] < stop:
+            cos, sin = self.cos_sin(stop)
             self._rotation_cache = torch.complex(cos, sin)[None, :, None, :]
         return self._rotation_cache
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, S, H, E]
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:  # x [B, S, H, E]
+        """x's positions are offset..offset+S-1."""
         # Each pair (a, b) rotates as the complex number a + ib times e^(i angle): one complex multiply in
         # float32, about 3x faster on CPU than the real-valued form (and the same to 1e-6).
-        rotation = self._rotation(x.shape[1])
+        rotation = self._rotation(offset + x.shape[1])[:, offset : offset + x.shape[1]]
         rot, rest = x[..., : self.rope_dim].float(), x[..., self.rope_dim :]
         if self.style == "interleaved":
             pairs = torch.view_as_complex(rot.unflatten(-1, (-1, 2)).contiguous())  # [B, S, H, R/2]
@@ -187,19 +200,37 @@ class Attention(nn.Module):
         )
         self.n_head, self.n_head_kv, self.head_dim = config.n_head, config.n_head_kv, config.head_dim
 
-    def forward(self, x: torch.Tensor, rope: RotaryEmbedding) -> torch.Tensor:  # x [B, S, D]
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: RotaryEmbedding,
+        prefix: KeysValues | None = None,
+        keep: list[KeysValues] | None = None,
+    ) -> torch.Tensor:  # x [B, S, D]
+        """`prefix`: keys and values [1, K, P, E] of P positions that every row continues (x then sits at
+        positions P..P+S-1 and attends to them); `keep` receives this call's own keys and values."""
         B, S, _ = x.shape
+        offset = 0 if prefix is None else prefix[0].shape[2]
         q = self.wq(x).view(B, S, self.n_head, self.head_dim)  # [B, S, H, E]
         k = self.wk(x).view(B, S, self.n_head_kv, self.head_dim)  # [B, S, K, E]
         v = self.wv(x).view(B, S, self.n_head_kv, self.head_dim)  # [B, S, K, E]
         if self.q_norm is not None and self.k_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
-        q, k = rope(q), rope(k)
+        q, k = rope(q, offset), rope(k, offset)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, H or K, S, E]
+        if keep is not None:
+            keep.append((k, v))
+        mask = None
+        if prefix is not None:
+            k = torch.cat((prefix[0].expand(B, -1, -1, -1), k), dim=2)  # [B, K, P+S, E]
+            v = torch.cat((prefix[1].expand(B, -1, -1, -1), v), dim=2)
+            mask = torch.ones(S, offset + S, dtype=torch.bool).tril(offset)  # row i sees j <= P + i
         n_rep = self.n_head // self.n_head_kv  # query head h reads key/value head h // n_rep, as ggml does
-        q = q.transpose(1, 2)  # [B, H, S, E]
-        k = k.transpose(1, 2).repeat_interleave(n_rep, dim=1)  # [B, H, S, E]
-        v = v.transpose(1, 2).repeat_interleave(n_rep, dim=1)  # [B, H, S, E]
-        heads = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0 / math.sqrt(self.head_dim))
+        k = k.repeat_interleave(n_rep, dim=1)  # [B, H, S, E]
+        v = v.repeat_interleave(n_rep, dim=1)  # [B, H, S, E]
+        heads = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=mask is None, scale=1.0 / math.sqrt(self.head_dim)
+        )
         heads = heads.transpose(1, 2).reshape(B, S, self.n_head * self.head_dim)  # [B, S, H*E]
         return self.wo(heads)  # [B, S, D]
 
@@ -230,8 +261,14 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(weights, f"blk.{layer}.ffn_norm.weight", config.rms_eps)
         self.feed_forward = FeedForward(weights, layer)
 
-    def forward(self, x: torch.Tensor, rope: RotaryEmbedding) -> torch.Tensor:  # [B, S, D] -> [B, S, D]
-        h = x + self.attention(self.attn_norm(x), rope)
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: RotaryEmbedding,
+        prefix: KeysValues | None = None,
+        keep: list[KeysValues] | None = None,
+    ) -> torch.Tensor:  # [B, S, D] -> [B, S, D]; prefix / keep: see Attention
+        h = x + self.attention(self.attn_norm(x), rope, prefix, keep)
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -307,6 +344,16 @@ class GGUFTransformer(nn.Module):
         return h
 
     @torch.no_grad()
+    def run_block_after_prefix(
+        self, block: int, prefix: torch.Tensor, h: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Block `block` on rows h [B, S, D] that all continue the same P positions prefix [1, P, D]: the
+        prefix is computed once, not per row. Returns both outputs; h's positions are P..P+S-1."""
+        kept: list[KeysValues] = []
+        prefix_out = self.blocks[block](prefix, self.rope, keep=kept)
+        return prefix_out, self.blocks[block](h, self.rope, prefix=kept[0])
+
+    @torch.no_grad()
     def final_logits(self, h: torch.Tensor) -> torch.Tensor:  # [B, S, D] -> [B, S, V]
         return self.output(self.output_norm(h))
 
@@ -337,7 +384,7 @@ def load_model(
     cache_blocks: dequantised blocks kept between passes (one block of an 8B model is ~0.9 GB in float32)."""
     if dtype not in (torch.float32, torch.bfloat16, torch.float64):
         raise ValueError(f"dtype {dtype} is not supported; use float32 (exact), float64 or bfloat16")
-    model_file = GGUFModelFile(path)
+    model_file = open_model_file(path)
     try:
         check_tensor_shapes(model_file)
         return GGUFTransformer(model_file, dtype=dtype, cache_blocks=cache_blocks)

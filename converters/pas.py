@@ -225,12 +225,12 @@ def fit_heads(
     train_items, val_items = split_items(int(sample_item.max()) + 1, seed)
     tr = np.flatnonzero(np.isin(sample_item, train_items))
     va = np.flatnonzero(np.isin(sample_item, val_items))
-    xt = torch.from_numpy(np.ascontiguousarray(x))
+    first = min(max(min_layer, 0), n_layer) * n_head  # heads are numbered layer-major: eligible ones last
+    xt = torch.from_numpy(np.ascontiguousarray(x[:, first:]))  # probes only for heads that may be chosen
     yt = torch.from_numpy(np.asarray(y, dtype=np.float32))
     probes = fit_probes(xt[tr], yt[tr], xt[va], yt[va])
-    allowed = np.repeat(np.arange(n_layer) >= min_layer, n_head)
-    top = rank_heads(probes.val_accuracy, probes.val_loss, allowed)[:k]
+    top = first + rank_heads(probes.val_accuracy, probes.val_loss)[:k]
     direction, sigma = mass_mean_directions(x[:, top], y)
     heads = [(int(p // n_head), int(p % n_head)) for p in top]
     vectors = fold_through_wo(heads, direction * sigma[:, None], attn_output_weight, head_dim)
-    return PasFit(heads, [float(probes.val_accuracy[p]) for p in top], direction, sigma, vectors)
+    return PasFit(heads, [float(probes.val_accuracy[p - first]) for p in top], direction, sigma, vectors)

@@ -7,6 +7,10 @@ sentence's last token carry what the statement means. A person's contrast is the
 with against those they reject: the shared format cancels and what is left is content (an extravert endorses
 "I love large parties." and rejects "I keep in the background.").
 
+The negation contrast pairs each statement with its denial ("It is not true that I worry about things."),
+like the paper pairs "A" with "E": the person's side of an item is the statement if they agree, its denial if
+they disagree, so every answered item gives both sides and the shared wording cancels within the pair.
+
 Like the letter activations these depend on the model and the items only: cached per model file hash.
 """
 
@@ -32,6 +36,7 @@ from paso_local.questionnaire_prompt import SYSTEM_PROMPT
 from paso_local.storage import atomic_write_bytes
 
 CACHE_VERSION = 1
+DENIAL = "It is not true that {statement}"
 SELF_QUESTION = "Describe yourself in one sentence."
 ITEMS_PER_BATCH = 16
 
@@ -42,10 +47,22 @@ def self_statement(item: Item) -> str:
     return f"I {text[:1].lower()}{text[1:]}."
 
 
-def statement_prompt(chat_format: Any, item: Item, system_prompt: str = SYSTEM_PROMPT) -> list[int]:
-    """System prompt, the self-description question, and the assistant's answer: the item in its own voice."""
+def denied_statement(item: Item) -> str:
+    """ "Worry about things." -> "It is not true that I worry about things." """
+    return DENIAL.format(statement=self_statement(item))
+
+
+def spoken(item: Item, denied: bool) -> str:
+    return denied_statement(item) if denied else self_statement(item)
+
+
+def statement_prompt(
+    chat_format: Any, item: Item, system_prompt: str = SYSTEM_PROMPT, denied: bool = False
+) -> list[int]:
+    """System prompt, the self-description question, and the assistant's answer: the item in its own voice
+    (or its denial)."""
     messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": SELF_QUESTION}]
-    return list(chat_format.encode_chat(messages, assistant_prefix=self_statement(item)))
+    return list(chat_format.encode_chat(messages, assistant_prefix=spoken(item, denied)))
 
 
 def compute_statement_activations(
@@ -55,13 +72,15 @@ def compute_statement_activations(
     *,
     system_prompt: str = SYSTEM_PROMPT,
     show_progress: bool = True,
+    denied: bool = False,
 ) -> np.ndarray:
     """float32 [N, n_layer, n_head, head_dim]: the input of W_o at each statement's last token."""
     from converters.hooks import record_head_inputs
 
-    prompts = [statement_prompt(chat_format, item, system_prompt) for item in items]
+    prompts = [statement_prompt(chat_format, item, system_prompt, denied) for item in items]
     out: np.ndarray | None = None
-    with progress_bar("Model activations (self-statements)", len(items), enabled=show_progress) as bar:
+    title = "Model activations (denied statements)" if denied else "Model activations (self-statements)"
+    with progress_bar(title, len(items), enabled=show_progress) as bar:
         for start in range(0, len(prompts), ITEMS_PER_BATCH):
             batch, lengths = pad_right(prompts[start : start + ITEMS_PER_BATCH], chat_format.eos_token_id)
             with torch.inference_mode(), record_head_inputs(model, positions=lengths - 1) as recorded:
@@ -76,14 +95,16 @@ def compute_statement_activations(
     return out
 
 
-def statement_cache_path(model_sha256: str, items: Sequence[Item], system_prompt: str) -> Path:
+def statement_cache_path(
+    model_sha256: str, items: Sequence[Item], system_prompt: str, denied: bool = False
+) -> Path:
     payload = json.dumps(
         {
             "version": CACHE_VERSION,
             "model_sha256": model_sha256,
             "question": SELF_QUESTION,
             "system_prompt": system_prompt,
-            "statements": [(i.number, self_statement(i)) for i in items],
+            "statements": [(i.number, spoken(i, denied)) for i in items],
         },
         sort_keys=True,
     )
@@ -99,9 +120,11 @@ def statement_activations(
     load_chat_format: Callable[[], Any],
     system_prompt: str = SYSTEM_PROMPT,
     show_progress: bool = True,
+    denied: bool = False,
 ) -> tuple[np.ndarray, bool]:
-    """(activations [N, n_layer, n_head, head_dim] in the order of `items`, cache_hit)."""
-    path = statement_cache_path(file_sha256(model_path), items, system_prompt)
+    """(activations [N, n_layer, n_head, head_dim] in the order of `items`, cache_hit); `denied`: of each
+    statement's denial."""
+    path = statement_cache_path(file_sha256(model_path), items, system_prompt, denied)
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -111,7 +134,12 @@ def statement_activations(
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache: recompute and rewrite
     acts = compute_statement_activations(
-        load_model(), load_chat_format(), items, system_prompt=system_prompt, show_progress=show_progress
+        load_model(),
+        load_chat_format(),
+        items,
+        system_prompt=system_prompt,
+        show_progress=show_progress,
+        denied=denied,
     )
     buffer = io.BytesIO()
     np.savez(buffer, item_numbers=np.asarray([i.number for i in items], dtype=np.int64), acts=acts)

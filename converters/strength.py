@@ -78,25 +78,40 @@ def to_unit(directions: Mapping[int, np.ndarray], residual_norm: np.ndarray) -> 
     return {b: (v / units).astype(np.float32) for b, v in directions.items()}
 
 
+def shared_prefix_length(tokens: np.ndarray, lengths: np.ndarray) -> int:
+    """Leading positions every row of a right-padded batch [N, S] has in common (the chat template's system
+    turn and the question's start), kept at least two short of the shortest row (the readout positions)."""
+    same = np.all(tokens == tokens[:1], axis=0)
+    common = int(np.argmin(same)) if not same.all() else tokens.shape[1]
+    return max(0, min(common, int(lengths.min()) - 2))
+
+
 def steered_distributions(
     model, acts: ItemActivations, rows: np.ndarray, directions: Mapping[int, np.ndarray], tokens: OptionTokens
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Option distributions [len(rows), 5] and masses of the readout prompts under block-output steering."""
+    """Option distributions [len(rows), 5] and masses of the readout prompts under block-output steering.
+    The positions all prompts share are computed once per block, then attended to by every row."""
     start = acts.checkpoint_block
     if directions and min(directions) < start:
         raise ValueError(f"vector steers block {min(directions)}, before the checkpoint block {start}")
-    lengths = torch.from_numpy(acts.paren_lengths[rows])
+    lengths = acts.paren_lengths[rows]
     width = int(lengths.max())
-    h = torch.from_numpy(np.ascontiguousarray(acts.checkpoint[rows, :width])).to(model.dtype)
+    shared = shared_prefix_length(acts.paren_tokens[rows, :width], lengths)
+    h = torch.from_numpy(np.ascontiguousarray(acts.checkpoint[rows, shared:width])).to(model.dtype)
+    prefix = torch.from_numpy(np.ascontiguousarray(acts.checkpoint[rows[:1], :shared])).to(model.dtype)
     add = {
         b: torch.from_numpy(np.asarray(v, dtype=np.float32)).to(model.dtype) for b, v in directions.items()
     }
     with torch.inference_mode():
         for block in range(start, model.config.n_layer):
-            h = model.run_blocks(h, block, block + 1)
+            if shared:
+                prefix, h = model.run_block_after_prefix(block, prefix, h)
+            else:
+                h = model.run_blocks(h, block, block + 1)
             if block in add:
-                h = h + add[block]  # llama.cpp: direction.L added to the output of block L, every position
-        first, after = answer_logits(model, h, lengths)
+                # llama.cpp: direction.L added to the output of block L, every position
+                prefix, h = prefix + add[block], h + add[block]
+        first, after = answer_logits(model, h, torch.from_numpy(lengths - shared))
     return option_distribution(first, after, tokens)
 
 

@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=CONTRASTS,
         default=DEFAULT_CONTRAST,
         help="pas: which contrast the vector is built from: the paper's answer letters, the statements in the "
-        "model's own voice, or auto (cross-validation on your answers picks); default %(default)s",
+        "model's own voice (agreed against rejected), each statement against its denial (negation), or auto "
+        "(cross-validation on your answers picks); default %(default)s",
     )
     p.add_argument("--json", metavar="REPORT", help="also write a JSON report to REPORT ('-' for stdout)")
     p.add_argument(

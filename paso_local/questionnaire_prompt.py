@@ -24,9 +24,10 @@ QUESTION_TEMPLATE = (
 LETTERS = "ABCDE"
 LETTER_VALUE = {letter: 5 - i for i, letter in enumerate(LETTERS)}  # A=5 ... E=1
 VALUE_LETTER = {value: letter for letter, value in LETTER_VALUE.items()}
-# What align's PAS probes contrast: the paper's answer letters ("A" against "E" after the question), or the
-# statements said in the model's own voice (converters.statement_activations); "auto" cross-validates both.
-CONTRASTS = ("letter", "statement", "auto")
+# What align's PAS probes contrast: the paper's answer letters ("A" against "E" after the question), the
+# statements said in the model's own voice, agreed against rejected ones, or each statement against its denial
+# (converters.statement_activations); "auto" cross-validates all three on the person's answers.
+CONTRASTS = ("letter", "statement", "negation", "auto")
 DEFAULT_CONTRAST = "letter"
 AGREE_LETTER = "A"  # the two answers contrasted by PAS
 DISAGREE_LETTER = "E"

@@ -84,6 +84,36 @@ def test_block_composition_and_attn_output_weight(tiny_models):
         model.run_blocks(h, 2, 5)
 
 
+@pytest.mark.parametrize("name", ["llama", "qwen2", "qwen3"])
+def test_rows_continuing_a_shared_prefix_equal_the_whole_rows(tiny_models, name):
+    """run_block_after_prefix (the prefix computed once, attended to by every row) gives what running each
+    whole right-padded row does, block after block, steering added in between."""
+    model = load_model(tiny_models[name])
+    shared = 9
+    rows = [SEQUENCE[:14], SEQUENCE[:21], SEQUENCE[:9] + SEQUENCE[30:40]]
+    tokens, _ = right_padded(rows, pad=0)
+    whole = model.embed(tokens)
+    prefix, rest = whole[:1, :shared], whole[:, shared:]
+    push = torch.randn(model.config.n_embd)
+    for block in range(model.config.n_layer):
+        whole = model.run_blocks(whole, block, block + 1) + push
+        prefix, rest = model.run_block_after_prefix(block, prefix, rest)
+        prefix, rest = prefix + push, rest + push
+    for i, row in enumerate(rows):
+        assert torch.allclose(rest[i, : len(row) - shared], whole[i, shared : len(row)], atol=1e-4)
+    assert torch.allclose(prefix[0], whole[0, :shared], atol=1e-4)
+
+
+def test_shared_prefix_length_stops_before_the_readout_positions():
+    from converters.strength import shared_prefix_length
+
+    tokens = np.array([[1, 2, 3, 4, 5, 6], [1, 2, 3, 9, 9, 0], [1, 2, 3, 4, 0, 0]])
+    assert shared_prefix_length(tokens, np.array([6, 5, 4])) == 2  # 3 in common, the shortest row needs 2
+    assert shared_prefix_length(tokens, np.array([6, 6, 6])) == 3
+    assert shared_prefix_length(tokens[:1], np.array([6])) == 4
+    assert shared_prefix_length(tokens, np.array([6, 1, 6])) == 0
+
+
 def test_at_most_cache_blocks_are_dequantised_at_once(tiny_models):
     model = load_model(tiny_models["llama-q8_0"], cache_blocks=2)
     seen: list[int] = []

@@ -94,6 +94,9 @@ METHODS: dict[str, Method] = {
     "pas-statement": Method(
         "pas-statement", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="statement"
     ),
+    "pas-negation": Method(
+        "pas-negation", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="negation"
+    ),
     "pas-auto": Method("pas-auto", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="auto"),
 }
 
