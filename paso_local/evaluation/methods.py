@@ -8,7 +8,8 @@
   answers).
 - `pas`: the paper's system prompt, steered by the person's aligned vector (exactly `paso-local align`).
 - `pas+fewshot`: the few-shot system prompt AND the vector: what the paper's code calls PAS.
-- `pas-letter`, `pas-statement`, `pas-auto`: `pas` with align's `--contrast` set (`pas` uses the default).
+- `pas-letter`, `pas-statement`, `pas-negation`, `pas-auto`: `pas` with align's `--contrast` set (`pas` uses the
+  default).
 """
 
 from __future__ import annotations
