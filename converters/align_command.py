@@ -50,8 +50,8 @@ from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST
 DEFAULT_HEADS = 24
 FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (steered passes restart there: cheaper)
 PLACEMENT_SHIFT = 1  # head vector of layer L added to the output of block L-1 (0: block L); measured closer
-MIN_DOMAIN_LABELS = 6
-MIN_SIDE_STATEMENTS = 3  # statement contrast: answers needed on each side (agree / disagree) per fit  # non-neutral answers a domain needs for its own vector
+MIN_DOMAIN_LABELS = 6  # non-neutral answers a domain needs for its own vector
+MIN_SIDE_STATEMENTS = 3  # statement contrast: answers needed on each side (agree / disagree) per fit
 COMPUTE_DTYPE = torch.bfloat16
 WEIGHT_CACHE_BYTES = 1 << 30
 
@@ -101,7 +101,6 @@ class ContrastActivations:
     side when they agree with the item, `disagree` its pair when they do not; without a pair (the statement
     contrast) the person's side is the statements they agree with against those they reject."""
 
-    name: str
     agree: np.ndarray
     disagree: np.ndarray | None
 
@@ -111,7 +110,7 @@ class ContrastActivations:
 
 
 def letter_contrast(acts: ItemActivations) -> ContrastActivations:
-    return ContrastActivations("letter", acts.agree, acts.disagree)
+    return ContrastActivations(acts.agree, acts.disagree)
 
 
 def fit_vectors(
@@ -311,9 +310,9 @@ def align(
 
         said = spoken(False)
         if "statement" in contrasts:
-            sources["statement"] = ContrastActivations("statement", said, None)
+            sources["statement"] = ContrastActivations(said, None)
         if "negation" in contrasts:
-            sources["negation"] = ContrastActivations("negation", said, spoken(True))
+            sources["negation"] = ContrastActivations(said, spoken(True))
     activation_seconds = time.perf_counter() - started
     net = torch_model()
     w_o = WoCache(net)

@@ -226,8 +226,8 @@ class Attention(nn.Module):
             v = torch.cat((prefix[1].expand(B, -1, -1, -1), v), dim=2)
             mask = torch.ones(S, offset + S, dtype=torch.bool).tril(offset)  # row i sees j <= P + i
         n_rep = self.n_head // self.n_head_kv  # query head h reads key/value head h // n_rep, as ggml does
-        k = k.repeat_interleave(n_rep, dim=1)  # [B, H, S, E]
-        v = v.repeat_interleave(n_rep, dim=1)  # [B, H, S, E]
+        k = k.repeat_interleave(n_rep, dim=1)  # [B, H, P+S, E] (P = 0 without a prefix)
+        v = v.repeat_interleave(n_rep, dim=1)
         heads = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=mask is None, scale=1.0 / math.sqrt(self.head_dim)
         )

@@ -91,7 +91,7 @@ def test_negation_contrast_takes_the_statement_or_its_denial_as_the_persons_side
     w_o = {layer: rng.normal(size=(6, n_head * hd)) for layer in range(n_layer)}
     acts = SimpleNamespace(item_numbers=np.asarray(numbers))
     combined, _ = fit_vectors(
-        acts, answers, items, 1, lambda layer: w_o[layer], 1, ContrastActivations("negation", said, denied)
+        acts, answers, items, 1, lambda layer: w_o[layer], 1, ContrastActivations(said, denied)
     )
     assert combined.heads == [(3, 1)]
     assert combined.directions[0][0] > 0.9
