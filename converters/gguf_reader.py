@@ -186,13 +186,9 @@ def read_config(path: str | Path) -> ModelConfig:
     key = _file_key(path)
     if key is not None and key in _CONFIGS:
         return _CONFIGS[key]
-    model_file = GGUFModelFile(path)
-    try:
-        config = model_file.config
-    except BaseException:
-        model_file.close()
-        raise
-    if key is None:
+    model_file = GGUFModelFile(path)  # PasoError for a missing, damaged or unsupported file
+    config = model_file.config
+    if key is None:  # the file appeared after the first look: nothing to remember it by
         model_file.close()
         return config
     _CONFIGS[key] = config
