@@ -3,6 +3,8 @@
 Per item three prompts, formatted with the model's own chat template: the assistant's answer "A", its pair
 "E", and "(" (the readout prompt: one forward gives the answer-position and after-"(" distributions). Kept:
 - per-head activations (input of each layer's attention output projection) at the A / E letter, every layer;
+- the residual stream (each block's output) at the A / E letter, from `checkpoint_block` on (the residual-stream
+mean difference, the alternative to PAS's head-level vectors);
 - for the "(" prompts: the residual stream entering `checkpoint_block` (steered passes restart there), the
 unsteered option distribution (paso_local.readout), and each block's mean residual norm (strength units). None
 of it depends on the person: cached in the user cache directory, keyed by the model file's sha256, the prompt
@@ -38,7 +40,7 @@ from paso_local.questionnaire_prompt import (
 from paso_local.readout import OptionTokens, option_distribution
 from paso_local.storage import atomic_write_bytes
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # bump whenever what the pass records or how it computes it changes
 ITEMS_PER_BATCH = 8  # x 3 prompts
 
 
@@ -54,6 +56,9 @@ class ItemActivations:
     base_dist: np.ndarray  # float64 [N, 5]: unsteered option distribution (values 1..5)
     base_mass: np.ndarray  # float64 [N]
     residual_norm: np.ndarray  # float64 [n_layer]: mean |output of block b| at positions >= 1
+    # float32 [N, n_layer - checkpoint_block, D]: output of blocks checkpoint_block.. at the A / E letter
+    agree_blocks: np.ndarray | None = None
+    disagree_blocks: np.ndarray | None = None
 
     def rows_for(self, numbers: Sequence[int]) -> np.ndarray:
         index = {int(n): r for r, n in enumerate(self.item_numbers)}
@@ -129,6 +134,7 @@ def compute_item_activations(
     paren_tokens, paren_lengths = pad_right(paren_prompts, pad)
     n, width = paren_tokens.shape
     heads: np.ndarray | None = None
+    blocks = np.zeros((2, n, n_layer - checkpoint_block, model.config.n_embd), dtype=np.float32)
     checkpoint = np.zeros((n, width, model.config.n_embd), dtype=np.float32)
     dist = np.zeros((n, 5))
     mass = np.zeros(n)
@@ -148,6 +154,7 @@ def compute_item_activations(
                 torch.arange(batch.shape[1])[None, :] < lengths[2 * b :, None]
             )  # readout rows' real positions
             real[:, 0] = False  # the first position's massive activations stay out of the norm
+            letters = torch.arange(2 * b), lengths[: 2 * b] - 1  # the A / E rows' last positions
             with torch.inference_mode(), record_head_inputs(model, positions=lengths - 1) as recorded:
                 h = model.embed(batch)
                 for block in range(n_layer):
@@ -155,6 +162,10 @@ def compute_item_activations(
                         part = h[2 * b :].float().numpy()
                         checkpoint[idx, : part.shape[1]] = part
                     h = model.run_blocks(h, block, block + 1)
+                    if block >= checkpoint_block:
+                        at_letter = h[letters].float().numpy()  # [2b, D]
+                        blocks[0, idx, block - checkpoint_block] = at_letter[:b]
+                        blocks[1, idx, block - checkpoint_block] = at_letter[b:]
                     norms = h[2 * b :].float().norm(dim=-1)  # [b, S]
                     norm_sum[block] += float(norms[real].sum())
                 first, after = answer_logits(model, h[2 * b :], lengths[2 * b :])
@@ -180,6 +191,8 @@ def compute_item_activations(
         base_dist=dist,
         base_mass=mass,
         residual_norm=norm_sum / max(norm_count, 1),
+        agree_blocks=blocks[0],
+        disagree_blocks=blocks[1],
     )
 
 
@@ -193,6 +206,8 @@ _FIELDS = (
     "base_dist",
     "base_mass",
     "residual_norm",
+    "agree_blocks",
+    "disagree_blocks",
 )
 
 

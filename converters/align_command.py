@@ -23,8 +23,10 @@ from converters.pas import (
     MIN_USABLE_ANSWERS,
     Labels,
     PasFit,
+    ResidualFit,
     fit_pas,
     fit_pas_statements,
+    fit_residual,
     person_labels,
     require_enough_answers,
 )
@@ -33,6 +35,7 @@ from converters.strength import (
     DOMAIN_FACTORS,
     FOLDS,
     REFINE_FACTORS,
+    RESIDUAL_GRID,
     StrengthSearch,
     cross_validated_search,
     domain_grid,
@@ -45,7 +48,7 @@ from paso_local.inventory import DOMAINS, Item, form_items
 from paso_local.modelfiles import file_sha256, resolve_model
 from paso_local.paths import ensure_private_dir
 from paso_local.progress import progress_bar, status
-from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST
+from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
 
 DEFAULT_HEADS = 24
 FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (steered passes restart there: cheaper)
@@ -143,6 +146,14 @@ def fit_vectors(
     return combined, domains
 
 
+def residual_fit(acts: ItemActivations, labels: Labels, n_layer: int) -> ResidualFit:
+    """The residual-stream mean difference for these labels, read and added at one block from the checkpoint
+    block to the second-to-last."""
+    if acts.agree_blocks is None or acts.disagree_blocks is None:
+        raise ValueError("these activations carry no block outputs (computed before cache version 3)")
+    return fit_residual(acts.agree_blocks, acts.disagree_blocks, labels, acts.checkpoint_block, n_layer - 2)
+
+
 def statement_contrast_fits(answers: Mapping[int, int], numbers: Sequence[int]) -> bool:
     """Whether every cross-validation fold's training answers take both sides (`can_fit`): the folds are the
     ones align cross-validates, over the form's answered items in form order."""
@@ -168,7 +179,7 @@ class Candidate:
     """One way of building the vector (contrast x combined / domain sum) and its cross-validation."""
 
     contrast: str  # "letter" | "statement" | "negation"
-    kind: str  # "combined" | "domain_sum"
+    kind: str  # "combined" | "domain_sum" (heads) | "residual" (the residual-stream mean difference)
     search: StrengthSearch
     fold_vectors: list[dict[int, np.ndarray]]
 
@@ -227,6 +238,7 @@ def align(
     answers_override: Mapping[int, int] | None = None,
     form: str | None = None,
     contrast: str = DEFAULT_CONTRAST,
+    site: str = DEFAULT_SITE,
 ) -> AlignResult:
     """The whole command (`answers_override` / `form`: benchmarks align a subject with no stored profile)."""
     started = time.perf_counter()
@@ -250,6 +262,14 @@ def align(
     if contrast not in CONTRASTS:
         raise PasoError(f"--contrast {contrast!r}: choose one of {', '.join(CONTRASTS)}")
     contrasts = [c for c in CONTRASTS if c != "auto"] if contrast == "auto" else [contrast]
+    if site not in SITES:
+        raise PasoError(f"--site {site!r}: choose one of {', '.join(SITES)}")
+    if site == "residual" and contrast != "letter":
+        raise PasoError(
+            f"--site residual reads the residual stream at the answer letter: use it with --contrast letter "
+            f"(not {contrast!r}), or --site auto"
+        )
+    head_sites, residual_site = site in ("heads", "auto"), site in ("residual", "auto")
     if "statement" in contrasts and not statement_contrast_fits(answers, numbers):
         if contrast == "statement":  # said before any forward pass
             raise PasoError(
@@ -320,10 +340,31 @@ def align(
     # Cross-validation: fold vectors fit on the other folds' answers only.
     rows = np.asarray([r for r, n in enumerate(acts.item_numbers) if int(n) in answers], dtype=np.int64)
     folds = make_folds(len(rows), FOLDS)
-    passes = len(contrasts) * (len(coarse) + len(REFINE_FACTORS) + len(DOMAIN_FACTORS))
+    passes = (len(coarse) + len(REFINE_FACTORS) + len(DOMAIN_FACTORS)) * len(contrasts) * head_sites
+    passes += (len(RESIDUAL_GRID) + len(REFINE_FACTORS)) * residual_site
     candidates: list[Candidate] = []
     with progress_bar("Cross-validating the strength", passes, enabled=show_progress) as bar:
-        for name in contrasts:
+        if residual_site:
+            residual_fold = []
+            for fold in folds:
+                train_numbers = [int(acts.item_numbers[r]) for r in np.delete(rows, fold)]
+                labels = person_labels(restricted(answers, train_numbers), acts.item_numbers)
+                fit = residual_fit(acts, labels, config.n_layer)
+                residual_fold.append(to_unit(fit.placed(), acts.residual_norm))
+            residual_cv = cross_validated_search(
+                net,
+                acts,
+                tokens,
+                rows,
+                folds,
+                residual_fold,
+                answers,
+                items,
+                RESIDUAL_GRID,
+                progress=bar.advance,
+            )
+            candidates.append(Candidate("letter", "residual", residual_cv, residual_fold))
+        for name in contrasts if head_sites else []:
             source = sources[name]
             combined_fold, domain_fold = [], []
             for fold in folds:
@@ -367,16 +408,26 @@ def align(
     # Export the mean of the fold vectors that the CV actually scored: a fresh refit on all answers differs
     # from them, and its CV gain did not carry over to held-out items. Per-domain parts come from the refit.
     main_unit = to_unit(summed(best.fold_vectors), acts.residual_norm)
-    final, final_domains = fit_vectors(acts, answers, items, heads, w_o, min_layer, sources[best.contrast])
-    raw_domains = {d: f.placed(PLACEMENT_SHIFT) for d, f in final_domains.items()}
-    domain_sum = summed(list(raw_domains.values()))
-    units = vector_norm_units(domain_sum, acts.residual_norm) or 1.0
-    domain_units = {
-        d: {b: (v / units).astype(np.float32) for b, v in vec.items()} for d, vec in raw_domains.items()
-    }
     own = {c.kind: c for c in candidates if c.contrast == best.contrast}
-    combined_cv = own["combined"].search
-    domain_cv = own["domain_sum"].search if "domain_sum" in own else combined_cv
+    chosen_heads: list[tuple[int, int]] = []
+    residual_block = None
+    domain_units: dict[str, dict[int, np.ndarray]] = {}
+    combined_cv = domain_cv = chosen_search
+    if best.kind == "residual":
+        residual_block = residual_fit(acts, person_labels(answers, acts.item_numbers), config.n_layer).block
+    else:
+        final, final_domains = fit_vectors(
+            acts, answers, items, heads, w_o, min_layer, sources[best.contrast]
+        )
+        chosen_heads = final.heads
+        raw_domains = {d: f.placed(PLACEMENT_SHIFT) for d, f in final_domains.items()}
+        domain_sum = summed(list(raw_domains.values()))
+        units = vector_norm_units(domain_sum, acts.residual_norm) or 1.0
+        domain_units = {
+            d: {b: (v / units).astype(np.float32) for b, v in vec.items()} for d, vec in raw_domains.items()
+        }
+        combined_cv = own["combined"].search
+        domain_cv = own["domain_sum"].search if "domain_sum" in own else combined_cv
     assert combined_cv.chosen is not None and domain_cv.chosen is not None
     domain_strength = domain_cv.chosen.strength
     cv_meta = {
@@ -389,6 +440,8 @@ def align(
         "domain_cv_curve": [p.as_dict() for p in domain_cv.curve],
         "domain_strength": domain_strength,
         "first_eligible_layer": min_layer,
+        "site": "residual" if best.kind == "residual" else "heads",
+        "residual_block": residual_block,
     }
     vector = build_control_vector(
         model_hint=config.arch,
@@ -402,7 +455,7 @@ def align(
         form=form,
         usable_answers=len(answers),
         heads_k=heads,
-        chosen_heads=final.heads,
+        chosen_heads=chosen_heads,
         placement="L" if PLACEMENT_SHIFT == 0 else "L-1",
         cv=cv_meta,
         domains={d: {"strength": domain_strength, "directions": v} for d, v in domain_units.items()},
@@ -432,7 +485,9 @@ def align(
             if c.search.chosen is not None
         ],
         "strength": chosen.strength,
-        "heads": [[layer, head] for layer, head in final.heads],
+        "site": cv_meta["site"],
+        "residual_block": residual_block,
+        "heads": [[layer, head] for layer, head in chosen_heads],
         "heads_k": heads,
         "usable_answers": len(answers),
         "cv_aligned_score": {"base": chosen_search.base.aligned_score, "steered": chosen.aligned_score},
@@ -458,8 +513,12 @@ def describe(report: Mapping[str, Any]) -> str:
     text = (
         f"Wrote {report['vector_path']}\n"
         f"  {report['vector_kind']} vector ({report.get('contrast', 'letter')} contrast), "
-        f"{len(report['heads'])} heads, "
-        f"strength {report['strength']:+.3f}; "
+        + (
+            f"residual stream at block {report['residual_block']}, "
+            if report.get("site") == "residual"
+            else f"{len(report['heads'])} heads, "
+        )
+        + f"strength {report['strength']:+.3f}; "
         f"cross-validated Aligned Score {cv['base']:.2f} unsteered -> {cv['steered']:.2f} steered "
         f"({report['usable_answers']} answers, {report['seconds']:.0f} s)"
     )
@@ -489,6 +548,7 @@ def run_align(args: argparse.Namespace) -> int:
         out=args.out,
         heads=args.heads,
         contrast=getattr(args, "contrast", DEFAULT_CONTRAST),
+        site=getattr(args, "site", DEFAULT_SITE),
     )
     status(describe(result.report))
     if args.json:

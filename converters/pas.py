@@ -234,3 +234,50 @@ def fit_heads(
     heads = [(int(p // n_head), int(p % n_head)) for p in top]
     vectors = fold_through_wo(heads, direction * sigma[:, None], attn_output_weight, head_dim)
     return PasFit(heads, [float(probes.val_accuracy[p - first]) for p in top], direction, sigma, vectors)
+
+
+@dataclass(frozen=True)
+class ResidualFit:
+    """The residual-stream mean difference (no heads): the person's side minus the other side of their
+    labelled items, at the one block whose difference separates held-out items best."""
+
+    block: int  # the vector is added to this block's output (where it was read)
+    val_accuracy: list[float]  # per candidate block, first_block first
+    vector: np.ndarray  # [n_embd], raw mean difference
+
+    def placed(self) -> dict[int, np.ndarray]:
+        return {self.block: self.vector.astype(np.float32)}
+
+
+def fit_residual(
+    agree_blocks: np.ndarray,
+    disagree_blocks: np.ndarray,
+    labels: Labels,
+    first_block: int,
+    last_block: int,
+    seed: int = SPLIT_SEED,
+) -> ResidualFit:
+    """Mean-difference steering (contrastive activation addition) from block outputs [N, B, D] at the A / E
+    letter of blocks first_block.. (index 0 = first_block). The block is chosen on a seeded 60/40 item split
+    of the labelled items: the mass-mean direction of the training items classifies the validation items by
+    which side of the training classes' midpoint they project to; best accuracy, then the wider validation
+    margin, then the earlier block. The vector is the mean difference over all labelled items there."""
+    x, y = probe_samples(agree_blocks, disagree_blocks, labels)  # [2n, B, D]
+    y = y.astype(bool)
+    n = len(labels.rows)
+    item = np.concatenate([np.arange(n), np.arange(n)])
+    train_items, _ = split_items(n, seed)
+    tr = np.isin(item, train_items)
+    x = np.asarray(x[:, : last_block - first_block + 1], dtype=np.float64)
+    diff = x[tr & y].mean(axis=0) - x[tr & ~y].mean(axis=0)  # [B, D]
+    direction = diff / np.maximum(np.linalg.norm(diff, axis=-1, keepdims=True), 1e-12)
+    proj = np.einsum("nbd,bd->nb", x, direction)
+    midpoint = (proj[tr & y].mean(axis=0) + proj[tr & ~y].mean(axis=0)) / 2
+    va = ~tr
+    accuracy = ((proj[va] > midpoint) == y[va, None]).mean(axis=0)
+    spread = proj[va].std(axis=0) + 1e-12
+    margin = (proj[va & y].mean(axis=0) - proj[va & ~y].mean(axis=0)) / spread
+    order = np.lexsort((np.arange(len(accuracy)), -margin, -accuracy))
+    best = int(order[0])
+    vector = x[y, best].mean(axis=0) - x[~y, best].mean(axis=0)
+    return ResidualFit(first_block + best, [float(a) for a in accuracy], vector.astype(np.float32))

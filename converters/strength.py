@@ -40,6 +40,9 @@ COARSE_GRID = (
     1.2,
     2.0,
 )  # measured on SmolLM2: 1 nudges answers, 3 turns every answer to "A"
+# The residual-stream mean difference lands in one block: on SmolLM2 +-0.5 already sends every CV answer to an
+# extreme (subjects 0-1: CV score 3.6 -> 4.7 / 11-13), so its grid is finer.
+RESIDUAL_GRID = (-0.3, -0.12, 0.12, 0.3)
 REFINE_FACTORS = (0.75, 1.3)
 DOMAIN_FACTORS = (0.5, 1.0, 2.0)  # the domain sum's scale, relative to the combined vector's chosen strength
 MIN_MASS_RATIO = 0.5  # a strength is eligible only if it keeps >= half the base probability on the options

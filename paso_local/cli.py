@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from paso_local import __version__
 from paso_local.errors import PasoError
 from paso_local.profile import DEFAULT_PROFILE
-from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST
+from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -200,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="pas: which contrast the vector is built from: the paper's answer letters, the statements in the "
         "model's own voice (agreed against rejected), each statement against its denial (negation), or auto "
         "(cross-validation on your answers picks); default %(default)s",
+    )
+    p.add_argument(
+        "--site",
+        choices=SITES,
+        default=DEFAULT_SITE,
+        help="pas: where the vector acts: the paper's chosen attention heads, the residual-stream mean "
+        "difference at one block (letter contrast), or auto (cross-validation picks); default %(default)s",
     )
     p.add_argument("--json", metavar="REPORT", help="also write a JSON report to REPORT ('-' for stdout)")
     p.add_argument(

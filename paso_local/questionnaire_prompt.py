@@ -29,6 +29,10 @@ VALUE_LETTER = {value: letter for letter, value in LETTER_VALUE.items()}
 # (converters.statement_activations); "auto" cross-validates all three on the person's answers.
 CONTRASTS = ("letter", "statement", "negation", "auto")
 DEFAULT_CONTRAST = "letter"
+# Where the vector acts: PAS's chosen attention heads folded through W_o (the paper), or the residual-stream
+# mean difference at one block (contrastive activation addition; letter contrast); "auto" cross-validates both.
+SITES = ("heads", "residual", "auto")
+DEFAULT_SITE = "heads"
 AGREE_LETTER = "A"  # the two answers contrasted by PAS
 DISAGREE_LETTER = "E"
 

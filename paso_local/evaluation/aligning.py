@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from paso_local.errors import PasoError
-from paso_local.questionnaire_prompt import DEFAULT_CONTRAST
+from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE
 
 
 def align_to_file(
@@ -18,6 +18,7 @@ def align_to_file(
     name: str,
     threads: int | None = None,
     contrast: str | None = None,
+    site: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run align on `answers` (300-form item number -> 0..5; 0 dropped) and write the vector to `out`.
     Returns the vector's path and align's report (strength, cross-validated scores, seconds).
@@ -38,5 +39,6 @@ def align_to_file(
         form="120",
         show_progress=False,
         contrast=contrast or DEFAULT_CONTRAST,
+        site=site or DEFAULT_SITE,
     )
     return result.vector_path, result.report

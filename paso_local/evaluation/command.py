@@ -95,26 +95,26 @@ class Evaluation:
         self.runtime = Runtime.open(model_path, n_ctx=N_CTX, n_threads=threads)
         self.asker = Asker(self.runtime, readout)
         self._workdir = tempfile.TemporaryDirectory(prefix="paso-eval-")
-        self._aligned: dict[tuple[int, str], tuple[Path, dict]] = {}  # this subject's vectors, by contrast
+        self._aligned: dict[tuple[int, str, str], tuple[Path, dict]] = {}  # by subject, contrast, site
 
     def close(self) -> None:
         self.runtime.close()
         self._workdir.cleanup()
 
-    def steer_with(self, subject: SplitSubject, contrast: str) -> tuple[float, dict]:
+    def steer_with(self, subject: SplitSubject, contrast: str, site: str) -> tuple[float, dict]:
         """Align a vector from the subject's 120 answers (align writes the GGUF file a person gets), load
         that file through the runtime and apply it. Returns align's seconds and a summary of its report;
-        a second call for the same subject and contrast reloads the file (0 s)."""
+        a second call for the same subject, contrast and site reloads the file (0 s)."""
         from paso_local.evaluation.aligning import align_to_file
         from paso_local.runtime import Steering
 
-        key = (subject.index, contrast)
+        key = (subject.index, contrast, site)
         if key in self._aligned:
             path, summary = self._aligned[key]
             seconds = 0.0
         else:
             started = time.perf_counter()
-            out = Path(self._workdir.name) / f"subject-{subject.index}-{contrast}.gguf"
+            out = Path(self._workdir.name) / f"subject-{subject.index}-{contrast}-{site}.gguf"
             path, report = align_to_file(
                 self.model_path,
                 subject.alignment,
@@ -122,6 +122,7 @@ class Evaluation:
                 f"eval-case-{subject.case}",
                 threads=self.threads,
                 contrast=contrast,
+                site=site,
             )
             seconds = time.perf_counter() - started
             summary = {
@@ -130,6 +131,7 @@ class Evaluation:
                     "strength",
                     "vector_kind",
                     "contrast",
+                    "site",
                     "cv_aligned_score",
                     "candidates",
                     "activation_cache_hit",
@@ -175,7 +177,7 @@ def run_methods(
                 align_summary: dict = {}
                 if method.steered:
                     bar.describe(f"aligning {where}")
-                    spent, align_summary = evaluation.steer_with(subject, method.contrast)
+                    spent, align_summary = evaluation.steer_with(subject, method.contrast, method.site)
                 else:
                     evaluation.unsteer()
                 bar.describe(f"{method.name}: {where}")

@@ -9,7 +9,7 @@
 - `pas`: the paper's system prompt, steered by the person's aligned vector (exactly `paso-local align`).
 - `pas+fewshot`: the few-shot system prompt AND the vector: what the paper's code calls PAS.
 - `pas-letter`, `pas-statement`, `pas-negation`, `pas-auto`: `pas` with align's `--contrast` set (`pas` uses the
-  default).
+  default); `pas-residual`: the letter contrast's residual-stream mean difference (align's `--site residual`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from paso_local.errors import PasoError
 from paso_local.inventory import DOMAINS, facets, form_items
-from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, SYSTEM_PROMPT
+from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE, SYSTEM_PROMPT
 from paso_local.scoring import score_answers
 
 ANSWER_LABELS = {
@@ -80,6 +80,7 @@ class Method:
     steered: bool  # uses the person's PAS vector
     personal: bool  # depends on the subject at all (False: asked once for every subject)
     contrast: str = DEFAULT_CONTRAST  # steered methods: align's --contrast
+    site: str = DEFAULT_SITE  # steered methods: align's --site
 
 
 METHODS: dict[str, Method] = {
@@ -99,6 +100,14 @@ METHODS: dict[str, Method] = {
         "pas-negation", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="negation"
     ),
     "pas-auto": Method("pas-auto", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="auto"),
+    "pas-residual": Method(
+        "pas-residual",
+        lambda _a: SYSTEM_PROMPT,
+        steered=True,
+        personal=True,
+        contrast="letter",
+        site="residual",
+    ),
 }
 
 
