@@ -410,11 +410,11 @@ def align(
     main_unit = to_unit(summed(best.fold_vectors), acts.residual_norm)
     own = {c.kind: c for c in candidates if c.contrast == best.contrast}
     chosen_heads: list[tuple[int, int]] = []
-    residual_block = None
+    residual_blocks: list[int] = []
     domain_units: dict[str, dict[int, np.ndarray]] = {}
     combined_cv = domain_cv = chosen_search
     if best.kind == "residual":
-        residual_block = residual_fit(acts, person_labels(answers, acts.item_numbers), config.n_layer).block
+        residual_blocks = sorted(main_unit)  # the blocks the folds chose (the export averages their vectors)
     else:
         final, final_domains = fit_vectors(
             acts, answers, items, heads, w_o, min_layer, sources[best.contrast]
@@ -441,7 +441,7 @@ def align(
         "domain_strength": domain_strength,
         "first_eligible_layer": min_layer,
         "site": "residual" if best.kind == "residual" else "heads",
-        "residual_block": residual_block,
+        "residual_blocks": residual_blocks,
     }
     vector = build_control_vector(
         model_hint=config.arch,
@@ -486,7 +486,7 @@ def align(
         ],
         "strength": chosen.strength,
         "site": cv_meta["site"],
-        "residual_block": residual_block,
+        "residual_blocks": residual_blocks,
         "heads": [[layer, head] for layer, head in chosen_heads],
         "heads_k": heads,
         "usable_answers": len(answers),
@@ -514,7 +514,7 @@ def describe(report: Mapping[str, Any]) -> str:
         f"Wrote {report['vector_path']}\n"
         f"  {report['vector_kind']} vector ({report.get('contrast', 'letter')} contrast), "
         + (
-            f"residual stream at block {report['residual_block']}, "
+            f"residual stream at block {', '.join(map(str, report['residual_blocks']))}, "
             if report.get("site") == "residual"
             else f"{len(report['heads'])} heads, "
         )

@@ -106,3 +106,9 @@ def test_activations_match_a_plain_forward(smollm2_path, chat_and_tokens):
         net.run_blocks(net.embed(torch.tensor([ids])))
     np.testing.assert_allclose(acts.disagree[1, 5], recorded[5][0].numpy(), atol=1e-4)
     np.testing.assert_allclose(acts.disagree[1, 20], recorded[20][0].numpy(), atol=1e-4)
+    # block outputs at the letter, from the checkpoint block on (the residual-stream mean difference)
+    with torch.inference_mode():
+        h = net.run_blocks(net.embed(torch.tensor([ids])), 0, 18)
+    assert acts.disagree_blocks.shape == (len(ITEMS), 30 - 12, net.config.n_embd)
+    np.testing.assert_allclose(acts.disagree_blocks[1, 18 - 1 - 12], h[0, -1].numpy(), atol=1e-3)
+    assert not np.allclose(acts.agree_blocks[1, 5], acts.disagree_blocks[1, 5])

@@ -68,3 +68,47 @@ def test_heads_out_of_range(capsys, paso_home, smollm2_path):
     save_profile("me", {i.number: (5 if i.number % 2 else 1) for i in form_items("120")})
     code, err = run(capsys, "--profile", "me", "--model", str(smollm2_path), "--heads", "0")
     assert code == 1 and "--heads 0" in err
+
+
+@pytest.mark.model
+def test_residual_site_needs_the_letter_contrast(capsys, paso_home, smollm2_path):
+    save_profile("me", {i.number: (5 if i.number % 2 else 1) for i in form_items("120")})
+    code, err = run(
+        capsys,
+        "--profile",
+        "me",
+        "--model",
+        str(smollm2_path),
+        "--site",
+        "residual",
+        "--contrast",
+        "negation",
+    )
+    assert code == 1 and "--site residual" in err and "--contrast letter" in err and "Traceback" not in err
+
+
+@pytest.mark.model
+def test_residual_site_writes_a_vector_at_the_blocks_its_folds_chose(
+    capsys, paso_home, smollm2_path, tmp_path
+):
+    """`--site residual` end to end on SmolLM2: the report and the file agree, the directions sit at the blocks
+    the cross-validation folds chose (from the checkpoint block on)."""
+    import json
+
+    from paso_local.controlvector import read_control_vector
+
+    save_profile("me", {i.number: (5 if i.number % 3 else 1) for i in form_items("120")})
+    out, report_path = tmp_path / "v.gguf", tmp_path / "report.json"
+    code = main(
+        ["align", "--profile", "me", "--model", str(smollm2_path), "--site", "residual"]
+        + ["--out", str(out), "--json", str(report_path)]
+    )
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(report_path.read_text())
+    assert report["site"] == "residual" and report["heads"] == [] and report["vector_kind"] == "residual"
+    assert report["residual_blocks"] and all(12 <= b <= 28 for b in report["residual_blocks"])
+    assert "residual stream at block" in capsys.readouterr().err
+    vector = read_control_vector(out)
+    units = {int(b) for b in vector.metadata["unit_directions"]}
+    assert sorted(units) == report["residual_blocks"] and len(units) <= 5  # one block per fold at most
+    assert vector.metadata["site"] == "residual" and vector.metadata["strength"] == report["strength"]

@@ -11,6 +11,7 @@ from converters.pas import (
     fit_pas,
     fit_pas_statements,
     fit_probes,
+    fit_residual,
     fold_through_wo,
     mass_mean_directions,
     person_labels,
@@ -149,3 +150,26 @@ def test_statement_contrast_finds_the_head_that_tells_agreed_from_rejected_state
     sigma = (x @ (diff / np.linalg.norm(diff))).std()
     np.testing.assert_allclose(fit.sigmas[0], sigma, rtol=1e-6)
     np.testing.assert_allclose(fit.layer_vectors[1], w_o[1][:, 0:4] @ (sigma * fit.directions[0]), rtol=1e-5)
+
+
+def test_residual_fit_picks_the_block_that_separates_and_takes_the_mean_difference():
+    rng = np.random.default_rng(3)
+    n, blocks, d = 60, 4, 6
+    agree = rng.normal(size=(n, blocks, d)).astype(np.float32)
+    disagree = rng.normal(size=(n, blocks, d)).astype(np.float32)
+    answers = {i + 1: (5 if i % 3 else 2) for i in range(n)}
+    labels = person_labels(answers, list(range(1, n + 1)))
+    side = np.where(labels.agrees, 1.0, -1.0)
+    agree[:, 2, 1] += 2 * side  # block first+2 tells the person's side from the other
+    disagree[:, 2, 1] -= 2 * side
+    agree[:, 3, 4] += 9 * side  # block first+3 is stronger but beyond last_block
+    disagree[:, 3, 4] -= 9 * side
+    fit = fit_residual(agree, disagree, labels, first_block=10, last_block=12)
+    assert fit.block == 12 and len(fit.val_accuracy) == 3
+    assert fit.val_accuracy[2] == max(fit.val_accuracy) and fit.val_accuracy[2] > 0.9
+    # by hand: the person's side minus the other side, over every labelled item, at that block
+    mine = np.where(labels.agrees[:, None], agree[:, 2], disagree[:, 2])
+    other = np.where(labels.agrees[:, None], disagree[:, 2], agree[:, 2])
+    np.testing.assert_allclose(fit.vector, mine.mean(0) - other.mean(0), rtol=1e-5, atol=1e-6)
+    assert fit.vector[1] > 3.5
+    assert list(fit.placed()) == [12]
