@@ -83,3 +83,15 @@ def facets() -> dict[str, str]:
     """Facet code -> facet name, in domain then facet order."""
     names = {i.facet: i.facet_name for i in all_items()}
     return {code: names[code] for code in sorted(names, key=lambda c: (c[0], int(c[1:])))}
+
+
+# Keyed vectors (issue 8): items grouped by their domain, or by domain and IPIP key ("N+", "N-").
+ITEM_GROUPINGS = ("domain", "domain+key")
+
+
+def item_group(item: Item, by: str) -> str:
+    if by == "domain":
+        return item.domain
+    if by == "domain+key":
+        return f"{item.domain}{item.keyed}"
+    raise ValueError(f"group items by one of {', '.join(ITEM_GROUPINGS)}, not {by!r}")

@@ -42,3 +42,20 @@ def align_to_file(
         site=site or DEFAULT_SITE,
     )
     return result.vector_path, result.report
+
+
+def align_keyed_to_dir(
+    model_path: Path, answers: Mapping[int, int], out_dir: Path, by: str, threads: int | None = None
+) -> tuple[dict[str, Path | None], dict[str, Any]]:
+    """One control-vector file per item group (None: that group is asked unsteered), and the report."""
+    try:
+        import torch
+
+        from converters.keyed_align import align_keyed
+    except ImportError as exc:
+        raise PasoError(f"the align pipeline is not available ({exc}); the pas methods need it") from exc
+    if threads:
+        torch.set_num_threads(threads)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    groups, report = align_keyed(model_path, {n: a for n, a in answers.items() if a}, out_dir, by)
+    return {g: v.path for g, v in groups.items()}, report

@@ -22,7 +22,7 @@ from paso_local.evaluation.metrics import SubjectResult, score_subject, summaris
 from paso_local.evaluation.references import REFERENCE_NAMES, reference_predictions
 from paso_local.evaluation.results import PUBLISHED, TEST_SET_REFERENCES, print_results, write_json
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
-from paso_local.inventory import held_out_items
+from paso_local.inventory import held_out_items, item_group
 from paso_local.modelfiles import resolve_model
 from paso_local.progress import progress_bar, status
 from paso_local.subjects import load_subjects
@@ -145,6 +145,39 @@ class Evaluation:
         self.runtime.set_steering(Steering())
         return seconds, summary
 
+    def ask_keyed(
+        self, subject: SplitSubject, method: Method, bar
+    ) -> tuple[list[ItemReading], float, float, dict]:
+        """Align one vector per item group from the subject's answers, then ask each group's held-out items
+        with its own vector. Returns the readings (held-out order), ask seconds, align seconds, align report."""
+        from paso_local.evaluation.aligning import align_keyed_to_dir
+        from paso_local.runtime import Steering
+
+        assert method.keyed_by is not None
+        started = time.perf_counter()
+        out = Path(self._workdir.name) / f"subject-{subject.index}-{method.name}"
+        files, report = align_keyed_to_dir(
+            self.model_path, subject.alignment, out, method.keyed_by, self.threads
+        )
+        spent = time.perf_counter() - started
+        started = time.perf_counter()
+        items = held_out_items()
+        readings: dict[int, ItemReading] = {}
+        for group in sorted({item_group(i, method.keyed_by) for i in items}):
+            path = files.get(group)
+            if path is None:
+                self.unsteer()
+            else:
+                self.runtime.load_vector(path)
+                self.runtime.set_steering(Steering())
+            subset = [i for i in items if item_group(i, method.keyed_by) == group]
+            for reading in self.asker.ask(
+                method.system_prompt(subject.alignment), subset, on_item=bar.advance
+            ):
+                readings[reading.number] = reading
+        self.unsteer()
+        return [readings[i.number] for i in items], time.perf_counter() - started, spent, report
+
     def unsteer(self) -> None:
         self.runtime.clear_steering()
 
@@ -175,6 +208,15 @@ def run_methods(
                 where = f"subject {k}/{len(targets)} (case {subject.case})"
                 spent = 0.0
                 align_summary: dict = {}
+                if method.keyed_by:
+                    bar.describe(f"{method.name}: aligning and asking {where}")
+                    readings, seconds, spent, align_summary = evaluation.ask_keyed(subject, method, bar)
+                    run = runs[method.name]
+                    run.seconds += seconds + spent
+                    result = score_readings(subject, readings, seconds + spent)
+                    result.extra["align"] = {"seconds": round(spent, 2), **align_summary}
+                    run.results.append(result)
+                    continue
                 if method.steered:
                     bar.describe(f"aligning {where}")
                     spent, align_summary = evaluation.steer_with(subject, method.contrast, method.site)

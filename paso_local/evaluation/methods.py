@@ -10,6 +10,9 @@
 - `pas+fewshot`: the few-shot system prompt AND the vector: what the paper's code calls PAS.
 - `pas-letter`, `pas-statement`, `pas-negation`, `pas-auto`: `pas` with align's `--contrast` set (`pas` uses the
   default); `pas-residual`: the letter contrast's residual-stream mean difference (align's `--site residual`).
+- `pas-by-domain`, `pas-by-domain-key`: one vector per domain (or domain and IPIP key), each with its own
+  cross-validated strength; every item is asked with its group's vector (questionnaire only: a conversation
+  has no item to key by).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class Method:
     personal: bool  # depends on the subject at all (False: asked once for every subject)
     contrast: str = DEFAULT_CONTRAST  # steered methods: align's --contrast
     site: str = DEFAULT_SITE  # steered methods: align's --site
+    keyed_by: str | None = None  # one vector per item group (inventory.ITEM_GROUPINGS), questionnaire only
 
 
 METHODS: dict[str, Method] = {
@@ -100,6 +104,12 @@ METHODS: dict[str, Method] = {
         "pas-negation", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="negation"
     ),
     "pas-auto": Method("pas-auto", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="auto"),
+    "pas-by-domain": Method(
+        "pas-by-domain", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, keyed_by="domain"
+    ),
+    "pas-by-domain-key": Method(
+        "pas-by-domain-key", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, keyed_by="domain+key"
+    ),
     "pas-residual": Method(
         "pas-residual",
         lambda _a: SYSTEM_PROMPT,

@@ -1,0 +1,178 @@
+"""Keyed vectors (issue 8's per-domain variant): one PAS vector per group of items, each with its own strength
+cross-validated on that group's items of the person's 120 answers; a questionnaire item is then asked with its
+own group's vector. Groups: the item's domain, or its domain and IPIP key ("N+": items where agreeing means
+more Neuroticism, "N-": less).
+
+This is a questionnaire-only measurement: free conversation has no item, so nothing keys a vector there, and
+`paso-local align` keeps writing one vector. Each group's vector is still a llama.cpp control-vector GGUF (the
+file llama.cpp applies when that group's items are asked). Everything is chosen on the person's answers only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from converters.activations import ItemActivations, item_activations
+from converters.align_command import (
+    DEFAULT_HEADS,
+    MIN_DOMAIN_LABELS,
+    PLACEMENT_SHIFT,
+    WoCache,
+    checkpoint_block,
+    first_eligible_layer,
+    load_torch_model,
+    peak_rss_mb,
+    restricted,
+)
+from converters.export import build_control_vector
+from converters.pas import fit_pas, person_labels
+from converters.strength import COARSE_GRID, cross_validated_search, make_folds, to_unit
+from paso_local.errors import PasoError
+from paso_local.inventory import ITEM_GROUPINGS, form_items, item_group
+from paso_local.modelfiles import file_sha256
+
+
+@dataclass(frozen=True)
+class GroupVector:
+    group: str
+    path: Path | None  # None: the group is asked unsteered (too few answers, or no clear CV gain)
+    strength: float
+    cv_base: float
+    cv_steered: float
+    usable_answers: int
+
+
+def fit_group_vector(
+    acts: ItemActivations, answers: Mapping[int, int], heads: int, w_o: WoCache, min_layer: int
+) -> dict[int, np.ndarray]:
+    """The letter contrast's PAS vector on these answers only, in strength units ({} when too few)."""
+    labels = person_labels(answers, [int(n) for n in acts.item_numbers])
+    if len(labels.rows) < MIN_DOMAIN_LABELS:
+        return {}
+    fit = fit_pas(acts.agree, acts.disagree, labels, heads, w_o, min_layer)
+    return to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm)
+
+
+def align_keyed(
+    model_path: Path,
+    answers: Mapping[int, int],
+    out_dir: Path,
+    by: str = "domain",
+    heads: int = DEFAULT_HEADS,
+    coarse: Sequence[float] = COARSE_GRID,
+) -> tuple[dict[str, GroupVector], dict[str, Any]]:
+    """One vector file per group under `out_dir` from the person's 120-form answers (number -> 1..5)."""
+    from converters.gguf_reader import read_config
+    from paso_local.chat_format import ChatFormat
+    from paso_local.readout import OptionTokens
+
+    started = time.perf_counter()
+    torch.manual_seed(0)
+    if by not in ITEM_GROUPINGS:
+        raise PasoError(f"keyed vectors: group items by one of {', '.join(ITEM_GROUPINGS)}, not {by!r}")
+    config = read_config(model_path)
+    items = form_items("120")
+    answers = {n: a for n, a in restricted(answers, [i.number for i in items]).items() if 1 <= a <= 5}
+    loaded: dict[str, Any] = {}
+
+    def torch_model() -> Any:
+        if "model" not in loaded:
+            loaded["model"] = load_torch_model(model_path)
+        return loaded["model"]
+
+    chat_format = ChatFormat.from_model(model_path)
+    tokens = OptionTokens.from_chat_format(chat_format)
+    acts, _ = item_activations(
+        model_path,
+        items,
+        checkpoint_block(config.n_layer),
+        load_model=torch_model,
+        load_chat_format=lambda: chat_format,
+        load_tokens=lambda: tokens,
+        show_progress=False,
+    )
+    net = torch_model()
+    w_o = WoCache(net)
+    min_layer = first_eligible_layer(config.n_layer)
+    by_number = {i.number: i for i in items}
+    groups = sorted({item_group(i, by) for i in items})
+    result: dict[str, GroupVector] = {}
+    for group in groups:
+        own = {n: a for n, a in answers.items() if item_group(by_number[n], by) == group}
+        rows = np.asarray([r for r, n in enumerate(acts.item_numbers) if int(n) in own], dtype=np.int64)
+        usable = len(person_labels(own, [int(n) for n in acts.item_numbers]).rows)
+        if usable < MIN_DOMAIN_LABELS or len(rows) < 5:
+            result[group] = GroupVector(group, None, 0.0, float("nan"), float("nan"), usable)
+            continue
+        folds = make_folds(len(rows), min(5, len(rows)))
+        fold_vectors = []
+        for fold in folds:
+            train = [int(acts.item_numbers[r]) for r in np.delete(rows, fold)]
+            fold_vectors.append(fit_group_vector(acts, restricted(own, train), heads, w_o, min_layer))
+        search = cross_validated_search(net, acts, tokens, rows, folds, fold_vectors, own, items, coarse)
+        chosen = search.chosen
+        assert chosen is not None
+        path = None
+        if chosen.strength != 0.0 and any(fold_vectors):
+            directions = to_unit(
+                {b: sum(v[b] for v in fold_vectors if b in v) for b in set().union(*fold_vectors)},
+                acts.residual_norm,
+            )
+            path = out_dir / f"group-{group}.gguf"
+            write_group_vector(path, directions, chosen.strength, config, model_path, group, len(own))
+        result[group] = GroupVector(
+            group, path, chosen.strength, search.base.aligned_score, chosen.aligned_score, usable
+        )
+    report = {
+        "keyed_by": by,
+        "groups": {
+            g: {
+                "strength": v.strength,
+                "cv_base": v.cv_base,
+                "cv_steered": v.cv_steered,
+                "usable": v.usable_answers,
+            }
+            for g, v in result.items()
+        },
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    return result, report
+
+
+def write_group_vector(
+    path: Path,
+    directions: Mapping[int, np.ndarray],
+    strength: float,
+    config: Any,
+    model_path: Path,
+    group: str,
+    answers: int,
+) -> None:
+    from paso_local.controlvector import write_control_vector
+
+    vector = build_control_vector(
+        model_hint=config.arch,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        directions=directions,
+        strength=strength,
+        model_path=model_path,
+        model_sha256=file_sha256(model_path),
+        profile=f"group {group}",
+        form="120",
+        usable_answers=answers,
+        heads_k=DEFAULT_HEADS,
+        chosen_heads=[],
+        placement="L-1",
+        cv={"keyed_group": group},
+        domains={},
+    )
+    write_control_vector(vector, path)
