@@ -38,6 +38,10 @@ from paso_local.errors import PasoError
 from paso_local.inventory import ITEM_GROUPINGS, form_items, item_group
 from paso_local.modelfiles import file_sha256
 
+# align's grid plus +-0.2: on Qwen2.5-Coder-1.5B the letter vector's +-0.5 already overshoots (subject 0: CV score
+# 3.0 unsteered, 3.33 / 3.75 at -0.5 / +0.5)
+KEYED_GRID = tuple(sorted((*COARSE_GRID, -0.2, 0.2)))
+
 
 @dataclass(frozen=True)
 class GroupVector:
@@ -66,7 +70,7 @@ def align_keyed(
     out_dir: Path,
     by: str = "domain",
     heads: int = DEFAULT_HEADS,
-    coarse: Sequence[float] = COARSE_GRID,
+    coarse: Sequence[float] = KEYED_GRID,
 ) -> tuple[dict[str, GroupVector], dict[str, Any]]:
     """One vector file per group under `out_dir` from the person's 120-form answers (number -> 1..5)."""
     from converters.gguf_reader import read_config
