@@ -263,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         default="base,pas",
         metavar="LIST",
-        help="comma-separated: base, fewshot, profile-prompt, pas, pas+fewshot (default %(default)s)",
+        help="comma-separated: base, fewshot, profile-prompt, pas, pas+fewshot, the pas variants (pas-letter, "
+        "pas-statement, pas-negation, pas-auto, pas-residual, pas-by-domain, pas-by-domain-key), dpo, ppo "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"
