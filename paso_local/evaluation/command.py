@@ -132,6 +132,7 @@ class Evaluation:
                     "vector_kind",
                     "contrast",
                     "site",
+                    "residual_blocks",
                     "cv_aligned_score",
                     "candidates",
                     "activation_cache_hit",
