@@ -4,12 +4,13 @@ those answers only, exported as a llama.cpp control-vector GGUF (plus an optiona
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,11 @@ def load_torch_model(model_path: Path) -> Any:
     return load_model(model_path, dtype=COMPUTE_DTYPE, cache_blocks=blocks)
 
 
+def lazy_torch_model(model_path: Path) -> Callable[[], Any]:
+    """The torch model, loaded on the first call only (an activation-cache hit may never need it)."""
+    return functools.cache(lambda: load_torch_model(model_path))
+
+
 def check_output_writable(path: Path) -> None:
     """Fail before the long work when the output cannot be written (the write itself is atomic)."""
     if path.exists() and path.is_dir():
@@ -292,13 +298,7 @@ def align(
         out_path = vector_path_for(profile_name, model_path)
     check_output_writable(out_path)
 
-    loaded: dict[str, Any] = {}
-
-    def torch_model() -> Any:
-        if "model" not in loaded:
-            loaded["model"] = load_torch_model(model_path)
-        return loaded["model"]
-
+    torch_model = lazy_torch_model(model_path)
     chat_format = ChatFormat.from_model(model_path)
     tokens = OptionTokens.from_chat_format(chat_format)
     checkpoint = checkpoint_block(config.n_layer)

@@ -27,7 +27,7 @@ from converters.align_command import (
     WoCache,
     checkpoint_block,
     first_eligible_layer,
-    load_torch_model,
+    lazy_torch_model,
     peak_rss_mb,
     restricted,
 )
@@ -84,13 +84,7 @@ def align_keyed(
     config = read_config(model_path)
     items = form_items("120")
     answers = {n: a for n, a in restricted(answers, [i.number for i in items]).items() if 1 <= a <= 5}
-    loaded: dict[str, Any] = {}
-
-    def torch_model() -> Any:
-        if "model" not in loaded:
-            loaded["model"] = load_torch_model(model_path)
-        return loaded["model"]
-
+    torch_model = lazy_torch_model(model_path)
     chat_format = ChatFormat.from_model(model_path)
     tokens = OptionTokens.from_chat_format(chat_format)
     acts, _ = item_activations(
