@@ -30,10 +30,11 @@ from converters.align_command import (
     lazy_torch_model,
     peak_rss_mb,
     restricted,
+    summed,
 )
 from converters.export import build_control_vector
 from converters.pas import fit_pas, person_labels
-from converters.strength import COARSE_GRID, cross_validated_search, make_folds, to_unit
+from converters.strength import COARSE_GRID, FOLDS, cross_validated_search, make_folds, to_unit
 from paso_local.errors import PasoError
 from paso_local.inventory import ITEM_GROUPINGS, form_items, item_group
 from paso_local.modelfiles import file_sha256
@@ -106,10 +107,10 @@ def align_keyed(
         own = {n: a for n, a in answers.items() if item_group(by_number[n], by) == group}
         rows = np.asarray([r for r, n in enumerate(acts.item_numbers) if int(n) in own], dtype=np.int64)
         usable = len(person_labels(own, [int(n) for n in acts.item_numbers]).rows)
-        if usable < MIN_DOMAIN_LABELS or len(rows) < 5:
+        if usable < MIN_DOMAIN_LABELS:  # then rows >= 6: every fold has an item
             result[group] = GroupVector(group, None, 0.0, float("nan"), float("nan"), usable)
             continue
-        folds = make_folds(len(rows), min(5, len(rows)))
+        folds = make_folds(len(rows), FOLDS)
         fold_vectors = []
         for fold in folds:
             train = [int(acts.item_numbers[r]) for r in np.delete(rows, fold)]
@@ -119,10 +120,7 @@ def align_keyed(
         assert chosen is not None
         path = None
         if chosen.strength != 0.0 and any(fold_vectors):
-            directions = to_unit(
-                {b: sum(v[b] for v in fold_vectors if b in v) for b in set().union(*fold_vectors)},
-                acts.residual_norm,
-            )
+            directions = to_unit(summed(fold_vectors), acts.residual_norm)
             path = out_dir / f"group-{group}.gguf"
             write_group_vector(path, directions, chosen.strength, config, model_path, group, len(own))
         result[group] = GroupVector(

@@ -11,6 +11,18 @@ from paso_local.errors import PasoError
 from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE
 
 
+def use_torch_threads(threads: int | None) -> None:
+    """Import the align pipeline's torch (a clear error when it is missing) and cap its CPU threads."""
+    try:
+        import torch
+
+        import converters.align_command  # noqa: F401 - the pipeline the pas methods need
+    except ImportError as exc:
+        raise PasoError(f"the align pipeline is not available ({exc}); the pas methods need it") from exc
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def align_to_file(
     model_path: Path,
     answers: Mapping[int, int],
@@ -23,14 +35,9 @@ def align_to_file(
     """Run align on `answers` (300-form item number -> 0..5; 0 dropped) and write the vector to `out`.
     Returns the vector's path and align's report (strength, cross-validated scores, seconds).
     `threads` caps torch's CPU threads, like eval's llama.cpp threads."""
-    try:
-        import torch
+    use_torch_threads(threads)
+    from converters.align_command import align
 
-        from converters.align_command import align
-    except ImportError as exc:
-        raise PasoError(f"the align pipeline is not available ({exc}); the pas methods need it") from exc
-    if threads:
-        torch.set_num_threads(threads)
     result = align(
         model=str(model_path),
         profile_name=name,
@@ -48,14 +55,9 @@ def align_keyed_to_dir(
     model_path: Path, answers: Mapping[int, int], out_dir: Path, by: str, threads: int | None = None
 ) -> tuple[dict[str, Path | None], dict[str, Any]]:
     """One control-vector file per item group (None: that group is asked unsteered), and the report."""
-    try:
-        import torch
+    use_torch_threads(threads)
+    from converters.keyed_align import align_keyed
 
-        from converters.keyed_align import align_keyed
-    except ImportError as exc:
-        raise PasoError(f"the align pipeline is not available ({exc}); the pas methods need it") from exc
-    if threads:
-        torch.set_num_threads(threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     groups, report = align_keyed(model_path, {n: a for n, a in answers.items() if a}, out_dir, by)
     return {g: v.path for g, v in groups.items()}, report

@@ -212,19 +212,14 @@ def run_methods(
                 if method.keyed_by:
                     bar.describe(f"{method.name}: aligning and asking {where}")
                     readings, seconds, spent, align_summary = evaluation.ask_keyed(subject, method, bar)
-                    run = runs[method.name]
-                    run.seconds += seconds + spent
-                    result = score_readings(subject, readings, seconds + spent)
-                    result.extra["align"] = {"seconds": round(spent, 2), **align_summary}
-                    run.results.append(result)
-                    continue
-                if method.steered:
-                    bar.describe(f"aligning {where}")
-                    spent, align_summary = evaluation.steer_with(subject, method.contrast, method.site)
                 else:
-                    evaluation.unsteer()
-                bar.describe(f"{method.name}: {where}")
-                readings, seconds = evaluation.ask(method.system_prompt(subject.alignment), bar)
+                    if method.steered:
+                        bar.describe(f"aligning {where}")
+                        spent, align_summary = evaluation.steer_with(subject, method.contrast, method.site)
+                    else:
+                        evaluation.unsteer()
+                    bar.describe(f"{method.name}: {where}")
+                    readings, seconds = evaluation.ask(method.system_prompt(subject.alignment), bar)
                 run = runs[method.name]
                 run.seconds += seconds + spent
                 result = score_readings(subject, readings, seconds + spent)
