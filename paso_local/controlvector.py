@@ -26,6 +26,8 @@ PASO_PREFIX = "paso."
 KEY_FORMAT_VERSION = "paso.format_version"
 JSON_SUFFIX = ".json"  # `paso.<key>.json` holds a structured value (list, dict, array) as a JSON string
 TENSOR_PREFIX = "direction."
+# What every surface says about a vector that steers nothing (align kept it at strength 0).
+NO_DIRECTION = "your answers gave no reliable direction for this model: replies are unsteered"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,11 @@ class ControlVector:
     def layer_count(self) -> int:
         """llama.cpp's convention: the highest steered block index (files hold direction.1..direction.N)."""
         return max(self.directions, default=0)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when it steers nothing: no directions, or all zero (align's vector at strength 0)."""
+        return not any(np.any(v) for v in self.directions.values())
 
     def scaled(self, factor: float) -> ControlVector:
         return replace(

@@ -7,6 +7,7 @@ pointing at the reply it sits beside, and is left out of the history the model s
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from dataclasses import dataclass, field
@@ -79,6 +80,21 @@ class Conversation:
         return [{"role": m.role, "content": m.content} for m in self.messages if m.compare_of is None]
 
 
+def disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def storage_reason(exc: BaseException) -> str:
+    """Why a store operation failed, in words a person can act on."""
+    if disk_full(exc):
+        return "the disk is full. Free some space and try again"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
 def title_from(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
@@ -92,44 +108,73 @@ class ConversationStore:
         self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:
+        created = False
         try:
             ensure_private_dir(self.path.parent)
             if not self.path.exists():
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                created = True
             os.chmod(self.path, 0o600)
             db = sqlite3.connect(self.path)
         except (OSError, sqlite3.Error) as exc:
-            raise PasoError(f"cannot open the conversation store {self.path}: {exc}") from exc
+            self._remove_new_file(created)
+            raise PasoError(f"cannot open the conversation store {self.path}: {storage_reason(exc)}") from exc
         try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise PasoError(
-                    f"{self.path} was written by a newer paso-local (schema {version}, this one reads "
-                    f"{SCHEMA_VERSION}); upgrade paso-local. The file was left untouched."
-                )
-            db.execute("PRAGMA foreign_keys = ON")
-            if version < SCHEMA_VERSION:
-                with db:
-                    db.executescript(_SCHEMA)
-                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
+            self._prepare(db)
+        except (sqlite3.Error, PasoError) as exc:
             db.close()
+            self._remove_new_file(created)
+            if isinstance(exc, PasoError):
+                raise
+            if created or disk_full(exc):
+                verb = "create" if created else "open"
+                raise PasoError(
+                    f"cannot {verb} the conversation store {self.path}: {storage_reason(exc)}"
+                ) from exc
             raise PasoError(
                 f"{self.path} is not a readable conversation store ({exc}); move it away to start a new one"
             ) from exc
-        except PasoError:
-            db.close()
-            raise
         return db
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Check the schema version and create the tables of a new file."""
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise PasoError(
+                f"{self.path} was written by a newer paso-local (schema {version}, this one reads "
+                f"{SCHEMA_VERSION}); upgrade paso-local. The file was left untouched."
+            )
+        db.execute("PRAGMA foreign_keys = ON")
+        if version < SCHEMA_VERSION:
+            with db:
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _remove_new_file(self, created: bool) -> None:
+        """A store this call created and could not set up is removed, with its journal: nothing is left behind."""
+        if not created:
+            return
+        for leftover in (self.path, self.path.with_name(self.path.name + "-journal")):
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError:
+                pass  # best effort: the error about the store itself is what the person needs to see
+
+    def _write(self, what: str, sql: str, values: tuple) -> sqlite3.Cursor:
+        """One statement in its own transaction; a failure is a PasoError saying why (a full disk, say)."""
+        try:
+            with self._db:
+                return self._db.execute(sql, values)
+        except sqlite3.Error as exc:
+            raise PasoError(f"cannot save {what} to {self.path}: {storage_reason(exc)}") from exc
 
     def create(self, title: str, *, model: str = "", profile: str = "") -> int:
         now = _now()
-        with self._db:
-            cursor = self._db.execute(
-                "INSERT INTO conversations (title, model, profile, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (title_from(title) or "New conversation", model, profile, now, now),
-            )
+        cursor = self._write(
+            "a new conversation",
+            "INSERT INTO conversations (title, model, profile, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            (title_from(title) or "New conversation", model, profile, now, now),
+        )
         return int(cursor.lastrowid)
 
     def add_message(
@@ -143,6 +188,7 @@ class ConversationStore:
         compare_of: int | None = None,
     ) -> int:
         now = _now()
+        what = f"the {role} message of conversation {conversation_id}"
         try:
             with self._db:
                 cursor = self._db.execute(
@@ -154,40 +200,53 @@ class ConversationStore:
                     "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
                 )
         except sqlite3.IntegrityError as exc:
-            raise PasoError(f"cannot save a {role} message to conversation {conversation_id}: {exc}") from exc
+            raise PasoError(f"cannot save {what}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise PasoError(f"cannot save {what} to {self.path}: {storage_reason(exc)}") from exc
         return int(cursor.lastrowid)
 
     def rename(self, conversation_id: int, title: str) -> None:
-        with self._db:
-            self._db.execute(
-                "UPDATE conversations SET title = ? WHERE id = ?", (title_from(title), conversation_id)
-            )
+        self._write(
+            "the new title",
+            "UPDATE conversations SET title = ? WHERE id = ?",
+            (title_from(title), conversation_id),
+        )
 
     def delete(self, conversation_id: int) -> None:
-        with self._db:
-            self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        self._write(
+            f"the deletion of conversation {conversation_id}",
+            "DELETE FROM conversations WHERE id = ?",
+            (conversation_id,),
+        )
+
+    def _read(self, sql: str, values: tuple) -> list[tuple]:
+        try:
+            return self._db.execute(sql, values).fetchall()
+        except sqlite3.Error as exc:
+            raise PasoError(f"cannot read the conversation store {self.path}: {storage_reason(exc)}") from exc
 
     def list(self, limit: int = 200) -> list[ConversationSummary]:
         """Most recently updated first."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT c.id, c.title, c.model, c.updated_at, COUNT(m.id) FROM conversations c "
             "LEFT JOIN messages m ON m.conversation_id = c.id GROUP BY c.id "
             "ORDER BY c.updated_at DESC, c.id DESC LIMIT ?",
             (limit,),
-        ).fetchall()
+        )
         return [ConversationSummary(*row) for row in rows]
 
     def load(self, conversation_id: int) -> Conversation:
-        row = self._db.execute(
+        rows = self._read(
             "SELECT id, title, model, profile FROM conversations WHERE id = ?", (conversation_id,)
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             raise PasoError(f"no conversation {conversation_id} in {self.path}")
+        row = rows[0]
         messages = [
             StoredMessage(
                 id=r[0], role=r[1], content=r[2], steered=bool(r[3]), strength=r[4], compare_of=r[5]
             )
-            for r in self._db.execute(
+            for r in self._read(
                 "SELECT id, role, content, steered, strength, compare_of FROM messages "
                 "WHERE conversation_id = ? ORDER BY id",
                 (conversation_id,),

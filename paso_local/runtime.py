@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from paso_local.errors import PasoError
 EXTRA_BUFFERS_ENV = "PASO_LOCAL_EXTRA_BUFFERS"
 CVEC_FUNCTIONS = ("llama_set_adapter_cvec", "llama_apply_adapter_cvec", "llama_control_vector_apply")
 DEFAULT_SEED = 0
+MAX_STRENGTH = 3.0  # --strength and the chat's strength controls run from 0 to this
 MIN_CONTEXT = 128
 REST_TOLERANCE = 1e-4  # relative size below which a vector counts as exactly the sum of its domain parts
 
@@ -179,6 +181,7 @@ class Runtime:
         self.vector: LoadedVector | None = None
         self._applied_key: tuple = (False,)
         self._vocab = _llama_api().llama_model_get_vocab(llm.model)
+        self._decoder: Any = None  # paso_local.llama_batch.SequenceDecoder, made on first use
 
     # --- loading -------------------------------------------------------------------------------------------
 
@@ -191,9 +194,13 @@ class Runtime:
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         extra_buffers: bool | None = None,
+        n_seq_max: int = 1,
+        n_batch: int = 512,
     ) -> Runtime:
         """Load a GGUF model. `extra_buffers` enables llama.cpp's CPU weight repacking (AMX / CPU_REPACK);
-        None reads PASO_LOCAL_EXTRA_BUFFERS (default off: on some virtual machines AMX crashes llama.cpp)."""
+        None reads PASO_LOCAL_EXTRA_BUFFERS (default off: on some virtual machines AMX crashes llama.cpp).
+        `n_seq_max` > 1 lets `batch_logits` run that many prompts at once (a unified KV cache of n_ctx cells
+        shared by all of them); `n_batch` is the most tokens one decode takes."""
         import llama_cpp
 
         path = Path(model_path).expanduser()
@@ -212,10 +219,13 @@ class Runtime:
                 "on",
             )
         try:
-            with llama_model_params(use_extra_bufts=extra_buffers):
+            contexts = {"n_seq_max": n_seq_max, "kv_unified": True} if n_seq_max > 1 else {}
+            with llama_model_params(use_extra_bufts=extra_buffers), llama_context_params(**contexts):
                 llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,
+                    n_batch=n_batch,
+                    n_ubatch=n_batch,
                     n_threads=threads,
                     n_threads_batch=threads,
                     n_gpu_layers=n_gpu_layers,
@@ -280,7 +290,7 @@ class Runtime:
 
     @property
     def steered(self) -> bool:
-        return self._applied_key[0] is True
+        return self._applied_key[0] in (True, "raw")
 
     def set_steering(self, steering: Steering) -> None:
         """Apply (or clear) the loaded vector as `steering` says; a no-op when nothing changes."""
@@ -317,6 +327,53 @@ class Runtime:
             raise PasoError(f"llama.cpp refused the control vector ({name} returned {code})")
         self._llm.reset()
 
+    def set_vector_directions(self, directions: Mapping[int, np.ndarray] | None) -> None:
+        """Steer with raw directions (block -> [n_embd], added to that block's output) instead of a loaded
+        file's vector: what scoring a candidate vector needs. None or {} clears the steering."""
+        if not directions:
+            self._apply(None)
+            self._applied_key = (False,)
+            return
+        buffer = np.zeros((self.info.n_layer - 1, self.info.n_embd), dtype=np.float32)
+        for block, values in directions.items():
+            values = np.asarray(values, dtype=np.float32)
+            if not 1 <= int(block) <= self.info.n_layer - 1 or values.shape != (self.info.n_embd,):
+                raise PasoError(
+                    f"a steering direction for block {block} with shape {values.shape} does not fit "
+                    f"{self.info.file_name} (blocks 1..{self.info.n_layer - 1}, n_embd {self.info.n_embd})"
+                )
+            buffer[int(block) - 1] = values
+        if not np.isfinite(buffer).all():
+            raise PasoError("a steering direction holds NaN or infinite values; it cannot be applied")
+        key = ("raw", hashlib.sha256(buffer.tobytes()).hexdigest())
+        if key != self._applied_key:
+            self._apply(buffer)
+            self._applied_key = key
+
+    def batch_logits(
+        self, prefix: Sequence[int], suffixes: Sequence[Sequence[int]], outputs: int = 2, *, per_batch: int = 0
+    ) -> np.ndarray:
+        """Logits [len(suffixes), outputs, n_vocab] at the last `outputs` tokens of each prompt `prefix +
+        suffix`, under the current steering. The prefix is decoded once; the prompts run as llama.cpp
+        sequences, up to `per_batch` (0: as many as fit the context's n_seq_max and n_batch) per decode."""
+        from paso_local.llama_batch import SequenceDecoder
+
+        llm = self._llm
+        if self._decoder is None:
+            self._decoder = SequenceDecoder(
+                llm.ctx,
+                n_vocab=int(llm.n_vocab()),
+                n_ctx=self.info.n_ctx,
+                n_batch=int(llm.n_batch),
+                n_seq_max=int(_llama_api().llama_n_seq_max(llm.ctx)),
+            )
+        llm.n_tokens = 0  # what llama-cpp-python's own eval cached is gone after this
+        try:
+            self._decoder.decode_prefix(list(prefix))
+            return self._decoder.logits_after_prefix(len(prefix), suffixes, outputs, per_batch=per_batch)
+        finally:
+            self._decoder.clear()
+
     # --- generation ----------------------------------------------------------------------------------------
 
     @property
@@ -325,6 +382,14 @@ class Runtime:
 
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self.chat_format.encode_chat(messages))
+
+    def _context_words(self) -> str:
+        """The context's size in words, with what was asked for when llama.cpp rounded --n-ctx up."""
+        asked = int(getattr(getattr(self._llm, "context_params", None), "n_ctx", 0) or 0)
+        text = f"{self.info.n_ctx}-token context"
+        if asked and asked != self.info.n_ctx:
+            text += f" (--n-ctx {asked}, rounded up by llama.cpp)"
+        return text
 
     def fit_messages(self, messages: list[dict], reserve: int) -> list[dict]:
         """Drop the oldest turns (never a leading system message or the last message) until the prompt plus
@@ -336,7 +401,7 @@ class Runtime:
             if len(kept) - first <= 1:
                 raise PasoError(
                     f"the message is {self.count_tokens(kept)} tokens; with {reserve} for the reply it "
-                    f"does not fit the {self.info.n_ctx}-token context. Shorten it or raise --n-ctx."
+                    f"does not fit the {self._context_words()}. Shorten it or raise --n-ctx."
                 )
             del kept[first]
             while len(kept) - first > 1 and kept[first].get("role") == "assistant":
@@ -446,6 +511,9 @@ class Runtime:
     def close(self) -> None:
         """Free the llama.cpp model and context now (not at garbage collection)."""
         llm, self._llm = self._llm, None
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            decoder.close()
         if llm is not None:
             llm.close()
 
@@ -458,19 +526,20 @@ class Runtime:
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
-_PARAMS_LOCK = threading.Lock()
+_PARAMS_LOCK = threading.RLock()
 
 
 @contextmanager
-def llama_model_params(**overrides: Any) -> Iterator[None]:
-    """llama-cpp-python's `Llama` exposes no `use_extra_bufts`: override the default model params it starts
-    from, for the duration of one load only."""
+def _default_params(kind: str, overrides: Mapping[str, Any]) -> Iterator[None]:
+    """Override the fields of llama.cpp's default `kind` params ("model" or "context") that `Llama` starts
+    from, for the duration of one load only (fields this llama.cpp lacks are skipped)."""
     import llama_cpp.llama_cpp as low
 
-    known = {name for name, _ in low.llama_model_params._fields_}
+    getter = f"llama_{kind}_default_params"
+    known = {name for name, _ in getattr(low, f"llama_{kind}_params")._fields_}
     overrides = {k: v for k, v in overrides.items() if k in known}
     with _PARAMS_LOCK:
-        original = low.llama_model_default_params
+        original = getattr(low, getter)
 
         def patched() -> Any:
             params = original()
@@ -478,11 +547,21 @@ def llama_model_params(**overrides: Any) -> Iterator[None]:
                 setattr(params, key, value)
             return params
 
-        low.llama_model_default_params = patched
+        setattr(low, getter, patched)
         try:
             yield
         finally:
-            low.llama_model_default_params = original
+            setattr(low, getter, original)
+
+
+def llama_model_params(**overrides: Any) -> Any:
+    """llama-cpp-python's `Llama` exposes no `use_extra_bufts`: set it (and others) for one load."""
+    return _default_params("model", overrides)
+
+
+def llama_context_params(**overrides: Any) -> Any:
+    """`Llama` exposes neither `n_seq_max` nor `kv_unified`: set them for one load."""
+    return _default_params("context", overrides)
 
 
 def _llama_api() -> Any:

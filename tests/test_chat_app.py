@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from paso_local.controlvector import NO_DIRECTION
 from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
 from paso_local.inventory import form_items
 from paso_local.profile import Profile, ProfileStore
 from paso_local.runtime import GenerationStats, Steering
+from tui.chat import closing_status
 from tui.chat.app import ChatApp
 from tui.chat.backend import BackendInfo
 from tui.chat.widgets.message_view import MessageView
@@ -68,6 +70,7 @@ class FakeBackend:
     generate_error: Exception | None = None
     hold: bool = False
     calls: list[tuple[list[dict], Steering]] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
     streams: list[ScriptedReply] = field(default_factory=list)
     closed: bool = False
 
@@ -76,13 +79,19 @@ class FakeBackend:
             raise self.load_error
         return self.info
 
-    def generate(self, messages: list[dict], steering: Steering, stop: threading.Event) -> ScriptedReply:
+    def generate(
+        self, messages: list[dict], steering: Steering, stop: threading.Event, *, seed: int = 0
+    ) -> ScriptedReply:
         self.calls.append(([dict(m) for m in messages], steering))
+        self.seeds.append(seed)
         if self.generate_error is not None:
             raise self.generate_error
         pieces = self.replies.pop(0) if self.replies else ["(no more scripted replies)"]
         self.streams.append(ScriptedReply(pieces, stop, steering, self.hold))
         return self.streams[-1]
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return sum(5 + len(m["content"].split()) for m in messages)  # a stand-in tokenizer: words + 5
 
     def close(self) -> None:
         self.closed = True
@@ -424,3 +433,192 @@ def test_chat_screen_snapshot(snap_compare):
         await settle(pilot, app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=chat)
+
+
+# --- a store that cannot be written, an empty vector, focus, seeds, context ----------------------------------
+
+
+def fill_the_disk(store: ConversationStore) -> None:
+    """Real SQLite "database or disk is full" (SQLITE_FULL): the store may not grow by a single page."""
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def free_the_disk(store: ConversationStore) -> None:
+    store._db.execute("PRAGMA max_page_count = 1073741823")
+
+
+LONG_REPLY = "long " * 3000  # 15 kB: needs new pages, which the full store cannot have
+
+
+def errors(app: ChatApp) -> list[str]:
+    return [n.message for n in app._notifications if n.severity == "error"]
+
+
+async def test_a_store_that_cannot_be_written_is_a_notification_and_saves_again_with_the_next_reply():
+    store = ConversationStore()
+    store.close()
+    store = ConversationStore()  # an existing conversation store
+    fill_the_disk(store)
+    backend = FakeBackend(replies=[[LONG_REPLY], ["short answer"]])
+    app = ChatApp(backend, store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "first")
+        await settle(pilot, app)
+        assert app.is_running
+        assert any(
+            "the disk is full" in e and "kept here; saving again after the next reply" in e
+            for e in errors(app)
+        )
+        assert views(app)[-1][2] == LONG_REPLY  # the reply stays on screen...
+        assert app.chat.history[-1] == {"role": "assistant", "content": LONG_REPLY}  # ...and in the history
+        assert [u.role for u in app.chat.unsaved] == ["assistant"]  # the person's message fitted
+        free_the_disk(store)
+        await send(pilot, app, "second")
+        await settle(pilot, app)
+        assert backend.calls[1][0][-2:] == [
+            {"role": "assistant", "content": LONG_REPLY},
+            {"role": "user", "content": "second"},
+        ]
+        assert app.chat.unsaved == []
+        assert any("saved again" in n.message for n in app._notifications)
+        saved = store.load(app.chat.conversation_id)
+        assert [(m.role, m.content) for m in saved.messages] == [
+            ("user", "first"),
+            ("assistant", LONG_REPLY),
+            ("user", "second"),
+            ("assistant", "short answer"),
+        ]
+        assert closing_status(app) == 0
+
+
+async def test_leaving_with_unsaved_messages_says_so_and_exits_1(capsys):
+    store = ConversationStore()
+    fill_the_disk(store)
+    app = ChatApp(FakeBackend(replies=[[LONG_REPLY]]), store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "hello")
+        await settle(pilot, app)
+        await pilot.press("ctrl+q")
+    assert closing_status(app) == 1
+    err = capsys.readouterr().err
+    assert "Error: 1 message of this chat could not be saved" in err and "the disk is full" in err
+
+
+async def test_a_compare_of_an_unsaved_reply_is_saved_beside_it_once_there_is_room():
+    store = ConversationStore()
+    fill_the_disk(store)
+    app = ChatApp(FakeBackend(replies=[[LONG_REPLY], ["plain"]]), store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "q")
+        await settle(pilot, app)
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        assert views(app)[-1][1:] == ("compare · unsteered", "plain")
+        free_the_disk(store)
+        assert app.chat.save_unsaved() is None
+        reply, compare = store.load(app.chat.conversation_id).messages[1:]
+        assert (reply.content, compare.content, compare.compare_of) == (LONG_REPLY, "plain", reply.id)
+
+
+async def test_a_vector_at_strength_0_says_replies_are_unsteered_and_steers_nothing():
+    info = BackendInfo(
+        model_name="m.gguf", n_ctx=512, vector_name="v.gguf", vector_empty=True, domains=("A", "N")
+    )
+    backend = FakeBackend(replies=[["plain"]], info=info)
+    app = ChatApp(backend, steering=Steering(enabled=True, strength=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        status = str(app.chat.status.render())
+        assert NO_DIRECTION in status and "×" not in status
+        panel = app.screen.query_one(SteeringPanel)
+        switch = panel.query_one("#steer-switch")
+        assert switch.disabled and not switch.value
+        assert str(panel.query_one("#steer-state").render()) == "off"
+        assert panel.query_one("#strength", StrengthControl).disabled
+        assert not panel.query("#domain-controls StrengthControl")  # no live sliders for an empty vector
+        assert NO_DIRECTION.capitalize() in str(panel.query_one("#vector-note").render())
+        await send(pilot, app, "hi")
+        await settle(pilot, app)
+        assert not backend.calls[0][1].enabled
+        assert views(app)[-1][1] == "assistant · unsteered"
+        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert len(backend.calls) == 1
+        warnings = [n.message for n in app._notifications if n.severity == "warning"]
+        assert sum("gave no reliable direction" in w for w in warnings) == 2
+
+
+async def test_compare_samples_with_the_seed_of_the_reply_it_sits_beside():
+    backend = FakeBackend(replies=[["steered"], ["plain"], ["again"]])
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "q")
+        await settle(pilot, app)
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        app.screen.query(ReplyRow).last().seed = 7
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        assert backend.seeds == [0, 0, 7]
+        assert [s.enabled for _, s in backend.calls] == [True, False, False]
+
+
+async def test_focus_goes_back_to_the_message_box_and_typing_anywhere_lands_there():
+    backend = FakeBackend(replies=[["one"]])
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        strength = app.screen.query_one("#strength", StrengthControl)
+        strength.focus()
+        await pilot.press("right", "enter")
+        assert strength.value == pytest.approx(1.1) and app.focused is app.chat.prompt
+        strength.focus()
+        await pilot.press("minus")  # a key the strength binds keeps its meaning...
+        assert strength.value == pytest.approx(1.0) and app.focused is strength
+        await pilot.press("h", "i")  # ...any other printable key goes to the message box
+        assert app.chat.prompt.value == "hi" and app.focused is app.chat.prompt
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert backend.calls[0][0] == [{"role": "user", "content": "hi"}]
+        app.screen.query_one("#compare-strength", StrengthControl).focus()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.focused is app.chat.prompt
+        await pilot.press("o", "k")
+        assert app.chat.prompt.value == "ok"
+
+
+async def test_a_reopened_conversation_shows_its_own_context_use():
+    backend = FakeBackend(replies=[["Answer one."], ["x"]])
+    app = ChatApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await send(pilot, app, "a fairly long first question")
+        await settle(pilot, app)
+        first = app.chat.conversation_id
+        await pilot.press("ctrl+n")
+        await send(pilot, app, "short")
+        await settle(pilot, app)
+        await app.chat.open_conversation(first)
+        expected = backend.count_tokens(app.chat.history)
+        assert f"context {expected}/2048" in str(app.chat.status.render())
+
+
+async def test_domain_names_are_whole_and_the_footer_says_ctrl_q():
+    info = BackendInfo(model_name="m.gguf", n_ctx=512, vector_name="v.gguf", domains=tuple("ACENO"))
+    app = ChatApp(FakeBackend(info=info))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        labels = [str(c.render()) for c in app.screen.query("#domain-controls StrengthControl")]
+        names = ("Agreeableness", "Conscientiousness", "Extraversion", "Neuroticism", "Openness")
+        assert len(labels) == len(names)
+        for name, label in zip(names, labels, strict=True):
+            assert name in label and "◀ 1.00 ▶" in label
+        shown = {key for key, active in app.screen.active_bindings.items() if active.binding.show}
+        assert "ctrl+q" in shown and "ctrl+c" not in shown

@@ -76,3 +76,34 @@ def test_deleting_a_conversation_removes_its_messages():
 def test_titles_are_one_short_line():
     assert title_from("  two\nlines  ") == "two lines"
     assert len(title_from("word " * 40)) == 60 and title_from("word " * 40).endswith("…")
+
+
+def test_a_full_disk_on_first_start_says_so_and_leaves_nothing_behind(monkeypatch):
+    real_connect = sqlite3.connect
+
+    def connect_to_a_full_disk(*args, **kwargs):
+        db = real_connect(*args, **kwargs)
+        db.execute("PRAGMA max_page_count = 1")  # SQLite's own SQLITE_FULL once the file must grow
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect_to_a_full_disk)
+    with pytest.raises(PasoError) as caught:
+        ConversationStore()
+    message = str(caught.value)
+    assert "cannot create the conversation store" in message and "the disk is full" in message
+    assert "move it away" not in message and "not a readable" not in message
+    assert list((data_dir()).iterdir()) == []  # no 0-byte store, no journal
+
+
+def test_a_write_to_a_full_store_is_an_error_saying_the_disk_is_full():
+    with ConversationStore() as store:
+        cid = store.create("x")
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(
+            PasoError, match="cannot save the assistant message of conversation .* the disk is full"
+        ):
+            store.add_message(cid, "assistant", "word " * 3000)
+        with pytest.raises(PasoError, match="cannot save a new conversation .* the disk is full"):
+            for _ in range(200):
+                store.create("title " * 50)

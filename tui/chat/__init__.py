@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui.chat.app import ChatApp
 
 
 def run_chat(args: argparse.Namespace) -> int:
@@ -34,8 +39,22 @@ def run_chat(args: argparse.Namespace) -> int:
     finally:
         app.stop_and_wait()
         backend.close()
+    return closing_status(app)
+
+
+def closing_status(app: ChatApp) -> int:
+    """Once the app has closed: save what is still unsaved (space may have been freed meanwhile) and close
+    the store. 1, with a line on stderr, when messages could not be saved or the app failed; else 0."""
+    try:
+        error = app.chat.save_unsaved()
+        unsaved = len(app.chat.unsaved)
+    finally:
         app.store.close()
-    return 0
+    if error is not None:
+        plural = "s" if unsaved != 1 else ""
+        print(f"Error: {unsaved} message{plural} of this chat could not be saved: {error}", file=sys.stderr)
+        return 1
+    return app.return_code or 0
 
 
 __all__ = ["run_chat"]

@@ -27,7 +27,10 @@ def profile_scores(profile_name: str) -> tuple[dict[str, float | None] | None, s
 class ChatApp(App[None]):
     TITLE = "paso-local chat"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("ctrl+q,ctrl+c", "quit", "quit", priority=True)]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "quit", priority=True),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+    ]
 
     def __init__(
         self,

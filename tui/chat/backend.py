@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from paso_local.runtime import UNSTEERED, GenerationStats, Sampling, Steering
+from paso_local.runtime import DEFAULT_SEED, UNSTEERED, GenerationStats, Runtime, Sampling, Steering
 
 CHAT_MAX_TOKENS = 1024
 
@@ -22,6 +22,7 @@ class BackendInfo:
     model_name: str
     n_ctx: int
     vector_name: str | None = None  # None: no vector, the chat is unsteered
+    vector_empty: bool = False  # the vector steers nothing (strength 0): the chat is unsteered
     domains: tuple[str, ...] = ()  # domains the vector can scale one by one
     notices: tuple[str, ...] = ()  # what to run to get steering (onboard, align)
     warnings: tuple[str, ...] = ()  # e.g. the vector was made for another file of the same shape
@@ -38,7 +39,11 @@ class ReplyStream(Protocol):
 class ChatBackend(Protocol):
     def load(self) -> BackendInfo: ...
 
-    def generate(self, messages: list[dict], steering: Steering, stop: threading.Event) -> ReplyStream: ...
+    def generate(
+        self, messages: list[dict], steering: Steering, stop: threading.Event, *, seed: int = DEFAULT_SEED
+    ) -> ReplyStream: ...
+
+    def count_tokens(self, messages: list[dict]) -> int: ...
 
     def close(self) -> None: ...
 
@@ -65,7 +70,6 @@ class RuntimeBackend:
 
     def load(self) -> BackendInfo:
         from paso_local.modelfiles import resolve_model
-        from paso_local.runtime import Runtime
         from paso_local.vector_store import choose_vector
 
         model = resolve_model(self.options.model)
@@ -92,20 +96,29 @@ class RuntimeBackend:
             model_name=Path(model).name,
             n_ctx=runtime.info.n_ctx,
             vector_name=loaded.path.name if loaded else None,
+            vector_empty=loaded.vector.is_empty if loaded else False,
             domains=tuple(sorted(loaded.domains)) if loaded else (),
             notices=tuple(notices),
             warnings=loaded.warnings if loaded else (),
         )
 
-    def generate(self, messages: list[dict], steering: Steering, stop: threading.Event) -> ReplyStream:
-        runtime = self._runtime
-        if runtime is None:
-            raise RuntimeError("the model is not loaded yet")
-        if runtime.vector is None:
+    def generate(
+        self, messages: list[dict], steering: Steering, stop: threading.Event, *, seed: int = DEFAULT_SEED
+    ) -> ReplyStream:
+        runtime = self._loaded()
+        if runtime.vector is None or runtime.vector.vector.is_empty:
             steering = UNSTEERED
-        return runtime.stream_chat(
-            messages, sampling=Sampling(max_tokens=self.options.max_tokens), steering=steering, stop=stop
-        )
+        sampling = Sampling(max_tokens=self.options.max_tokens, seed=seed)
+        return runtime.stream_chat(messages, sampling=sampling, steering=steering, stop=stop)
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        """The conversation's size in tokens as the model sees it (call while no reply is being written)."""
+        return self._loaded().count_tokens(messages) if messages else 0
+
+    def _loaded(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the model is not loaded yet")
+        return self._runtime
 
     def close(self) -> None:
         runtime, self._runtime = self._runtime, None

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,9 +16,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from paso_local.controlvector import NO_DIRECTION
 from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
-from paso_local.runtime import UNSTEERED, GenerationStats, Steering
+from paso_local.runtime import DEFAULT_SEED, UNSTEERED, GenerationStats, Steering
 from tui.chat.backend import BackendInfo, ChatBackend
 from tui.chat.conversations_screen import ConversationsScreen
 from tui.chat.messages import (
@@ -49,6 +51,26 @@ def reply_caption(steering: Steering, *, compare: bool = False) -> str:
 
 
 @dataclass
+class SavedAs:
+    """Where a conversation is stored: `id` is None until its first message is saved."""
+
+    id: int | None = None
+
+
+@dataclass
+class Unsaved:
+    """A message that is on screen and in the history but not yet in the store (saved with the next reply)."""
+
+    conversation: SavedAs
+    role: str
+    content: str
+    steered: bool = False
+    strength: float | None = None
+    row: ReplyRow | None = None  # a reply's row: it learns its stored id once saved
+    compare_of: ReplyRow | None = None  # a compare reply: the row of the reply it sits beside
+
+
+@dataclass
 class Job:
     """One reply being written: where it goes and what to save when it is done."""
 
@@ -57,6 +79,7 @@ class Job:
     view: MessageView
     row: ReplyRow
     steering: Steering
+    seed: int = DEFAULT_SEED  # its row's: a compare samples like its reply, so only the steering differs
     prompt: str | None = None  # the person's message (replies only)
     user_view: MessageView | None = None
 
@@ -69,6 +92,7 @@ class ChatScreen(Screen):
         Binding("ctrl+t", "toggle_steering", "steer on/off"),
         Binding("ctrl+n", "new_conversation", "new"),
         Binding("ctrl+o", "open_conversations", "history"),
+        Binding("enter", "focus_prompt", "back to the message box", show=False),
     ]
 
     def __init__(
@@ -95,7 +119,9 @@ class ChatScreen(Screen):
         )
         self.info: BackendInfo | None = None
         self.history: list[dict] = []
-        self.conversation_id: int | None = None
+        self.saved_as = SavedAs()
+        self.unsaved: list[Unsaved] = []  # oldest first; kept when the store cannot be written
+        self.save_error: str | None = None
         self.job: Job | None = None
         self._job_ids = 0
         self._stop = threading.Event()
@@ -128,6 +154,13 @@ class ChatScreen(Screen):
     @property
     def prompt(self) -> PromptInput:
         return self.query_one(PromptInput)
+
+    @property
+    def conversation_id(self) -> int | None:
+        return self.saved_as.id
+
+    def _steering_label(self) -> str:
+        return steering_text(self.steering_now(), self.panel.has_vector, vector_empty=self.panel.vector_empty)
 
     def steering_now(self) -> Steering:
         """What the next reply uses: the sidebar's steering, or none without a vector."""
@@ -167,11 +200,11 @@ class ChatScreen(Screen):
             return
         self._post(ModelLoaded(info))
 
-    def _generate(self, job_id: int, messages: list[dict], steering: Steering) -> None:
+    def _generate(self, job_id: int, messages: list[dict], steering: Steering, seed: int) -> None:
         stats: GenerationStats | None = None
         pending: list[str] = []
         try:
-            stream = self.backend.generate(messages, steering, self._stop)
+            stream = self.backend.generate(messages, steering, self._stop, seed=seed)
             flushed = float("-inf")  # the first piece shows at once
             for piece in stream:
                 pending.append(piece)
@@ -193,7 +226,7 @@ class ChatScreen(Screen):
         self.panel.configure(event.info)
         self.status.show(
             model=event.info.model_name,
-            steering=steering_text(self.steering_now(), self.panel.has_vector),
+            steering=self._steering_label(),
             context=(0, event.info.n_ctx),
             activity="ready",
         )
@@ -234,13 +267,13 @@ class ChatScreen(Screen):
         self._job_ids += 1
         row = view.parent
         assert isinstance(row, ReplyRow)
-        return Job(self._job_ids, kind, view, row, steering, **extra)
+        return Job(self._job_ids, kind, view, row, steering, row.seed, **extra)  # a compare: its row's seed
 
     def _run_job(self, job: Job, messages: list[dict]) -> None:
         self.job = job
         self._stop.clear()
         self.status.show(activity="writing… (Esc stops)")
-        self._start_worker(self._generate, job.id, messages, job.steering)
+        self._start_worker(self._generate, job.id, messages, job.steering, job.seed)
 
     def _current(self, job_id: int) -> Job | None:
         return self.job if self.job is not None and self.job.id == job_id else None
@@ -263,34 +296,65 @@ class ChatScreen(Screen):
             job.view.set_caption(job.view.caption + " · stopped")
         self.status.show(stats=stats, activity="ready")
         self.conversation.follow()
-        try:
-            self._save(job)
-        except PasoError as exc:
-            self.notify(str(exc), title="Not saved", severity="error")
+        self._record(job)
+        self._save_with_notice()
 
-    def _save(self, job: Job) -> None:
+    def _record(self, job: Job) -> None:
+        """Keep the finished reply in the history and queue it (with the person's message) for the store."""
         text = job.view.text
         strength = job.steering.strength if job.steering.enabled else None
+        steered = job.steering.enabled
         if job.kind == "reply":
-            if self.conversation_id is None:
-                model = self.info.model_name if self.info else ""
-                self.conversation_id = self.store.create(
-                    job.prompt or "", model=model, profile=self.profile_name
-                )
-            self.store.add_message(self.conversation_id, "user", job.prompt or "")
-            job.row.stored_id = self.store.add_message(
-                self.conversation_id, "assistant", text, steered=job.steering.enabled, strength=strength
-            )
             self.history += [{"role": "user", "content": job.prompt}, {"role": "assistant", "content": text}]
-        elif self.conversation_id is not None and job.row.stored_id is not None:
-            self.store.add_message(
-                self.conversation_id,
-                "assistant",
-                text,
-                steered=job.steering.enabled,
-                strength=strength,
-                compare_of=job.row.stored_id,
+            self.unsaved.append(Unsaved(self.saved_as, "user", job.prompt or ""))
+            self.unsaved.append(Unsaved(self.saved_as, "assistant", text, steered, strength, row=job.row))
+        else:
+            self.unsaved.append(
+                Unsaved(self.saved_as, "assistant", text, steered, strength, compare_of=job.row)
             )
+
+    def save_unsaved(self) -> str | None:
+        """Write the queued messages in order; None when all are saved, else why the first one failed (it
+        and the rest stay queued for the next try)."""
+        while self.unsaved:
+            entry = self.unsaved[0]
+            try:
+                self._store(entry)
+            except Exception as exc:  # a full disk, a locked or damaged store: reported, kept in memory
+                return describe(exc)
+            self.unsaved.pop(0)
+        return None
+
+    def _store(self, entry: Unsaved) -> None:
+        if entry.conversation.id is None:
+            model = self.info.model_name if self.info else ""
+            entry.conversation.id = self.store.create(entry.content, model=model, profile=self.profile_name)
+        compare_of = entry.compare_of.stored_id if entry.compare_of is not None else None
+        stored = self.store.add_message(
+            entry.conversation.id,
+            entry.role,
+            entry.content,
+            steered=entry.steered,
+            strength=entry.strength,
+            compare_of=compare_of,
+        )
+        if entry.row is not None:
+            entry.row.stored_id = stored
+
+    def _save_with_notice(self) -> None:
+        error = self.save_unsaved()
+        if error is not None:
+            count = len(self.unsaved)
+            self.notify(
+                f"{error}. {count} message{'s' if count != 1 else ''} kept here; saving again after the "
+                "next reply.",
+                title="Not saved",
+                severity="error",
+                timeout=20,
+            )
+        elif self.save_error is not None:
+            self.notify("The conversation is saved again.", title="Saved")
+        self.save_error = error
 
     async def on_generation_failed(self, event: GenerationFailed) -> None:
         job = self._current(event.job)
@@ -309,6 +373,22 @@ class ChatScreen(Screen):
 
     # --- actions -------------------------------------------------------------------------------------------
 
+    def action_focus_prompt(self) -> None:
+        """Enter outside the message box (on a strength, say) goes back to it."""
+        self.prompt.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key typed outside the message box goes into it; keys the focused control binds
+        (- + on a strength, space on the switch) keep their meaning."""
+        if not event.is_printable or not event.character or isinstance(self.focused, Input):
+            return
+        if event.key in self.active_bindings:
+            return
+        event.stop()
+        event.prevent_default()
+        self.prompt.focus()
+        self.prompt.insert_text_at_cursor(event.character)
+
     def action_stop(self) -> None:
         if self.job is not None:
             self._stop.set()
@@ -320,13 +400,11 @@ class ChatScreen(Screen):
         if not self._can_start():
             return
         row = self.conversation.last_reply_row()
-        if row is None or row.stored_id is None or not self.history:
+        if row is None or not self.history:
             self.notify("Nothing to compare yet: send a message first.", severity="warning")
             return
         if not self.panel.has_vector:
-            self.notify(
-                "No vector is loaded, so every reply is unsteered: nothing to compare.", severity="warning"
-            )
+            self.notify(f"{self._why_unsteered()}: nothing to compare.", severity="warning")
             return
         current = self.panel.steering
         if row.steered:
@@ -339,14 +417,22 @@ class ChatScreen(Screen):
         view = await self.conversation.add_compare(row, caption=reply_caption(steering, compare=True))
         self._run_job(self._new_job("compare", view, steering), self.history[:-1])
 
+    def _why_unsteered(self) -> str:
+        if self.panel.vector_empty:
+            return NO_DIRECTION.capitalize()
+        return "No vector is loaded, so every reply is unsteered"
+
     def action_toggle_steering(self) -> None:
+        if self.panel.vector_empty:
+            self.notify(f"{self._why_unsteered()}.", severity="warning")
+            return
         if not self.panel.has_vector:
             self.notify("No vector is loaded: run `paso-local align` to make one.", severity="warning")
             return
         self.panel.set_enabled(not self.panel.steering.enabled)
 
     def on_steering_changed(self, event: SteeringChanged) -> None:
-        self.status.show(steering=steering_text(self.steering_now(), self.panel.has_vector))
+        self.status.show(steering=self._steering_label())
 
     def on_compare_strength_changed(self, event: CompareStrengthChanged) -> None:
         how = "unsteered" if event.strength == 0 else f"at strength {event.strength:.2f}"
@@ -358,9 +444,10 @@ class ChatScreen(Screen):
             return
         await self.conversation.clear()
         self.history = []
-        self.conversation_id = None
+        self.saved_as = SavedAs()  # messages of the old one still queued keep their own SavedAs
         if self.info is not None:
             self.status.show(context=(0, self.info.n_ctx), activity="new conversation")
+        self.prompt.focus()
 
     def action_open_conversations(self) -> None:
         if self.job is not None:
@@ -406,10 +493,20 @@ class ChatScreen(Screen):
                         row, message.content, caption=reply_caption(steering, compare=True)
                     )
         self.history = saved.history()
-        self.conversation_id = saved.id
+        self.saved_as = SavedAs(saved.id)
         self.prompt.set_history([m.content for m in saved.messages if m.role == "user"])
-        self.status.show(activity=f"opened “{saved.title}”")
+        self.status.show(context=self._context_of_history(), activity=f"opened “{saved.title}”")
         self.prompt.focus()
+
+    def _context_of_history(self) -> tuple[int, int] | None:
+        """How much of the context the reopened conversation fills (None: the model is not loaded)."""
+        if self.info is None or not self.idle.is_set():
+            return None
+        try:
+            return self.backend.count_tokens(self.history), self.info.n_ctx
+        except Exception as exc:  # shown, never a crash: the count is only a display
+            self.notify(describe(exc), title="Context", severity="warning")
+            return None
 
     # --- shutting down -------------------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ class PromptInput(Input):
     ]
 
     def __init__(self, *, placeholder: str = "", id: str | None = None) -> None:
-        super().__init__(placeholder=placeholder, id=id)
+        # select_on_focus off: a key typed elsewhere moves focus here and must not be replaced by the next one
+        super().__init__(placeholder=placeholder, id=id, select_on_focus=False)
         self.history: list[str] = []
         self._position = 0  # len(history) means the fresh line being written
         self._draft = ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from textual.containers import Horizontal
 
+from paso_local.runtime import DEFAULT_SEED
+
 
 class ReplyRow(Horizontal):
     DEFAULT_CSS = """
@@ -11,7 +13,10 @@ class ReplyRow(Horizontal):
     ReplyRow > MessageView { width: 1fr; }
     """
 
-    def __init__(self, *, stored_id: int | None = None, steered: bool = False) -> None:
+    def __init__(
+        self, *, stored_id: int | None = None, steered: bool = False, seed: int = DEFAULT_SEED
+    ) -> None:
         super().__init__()
         self.stored_id = stored_id  # the saved reply's id, for compare replies saved beside it
         self.steered = steered  # whether the reply was steered: a compare regenerates it the other way
+        self.seed = seed  # the sampling seed of the reply; its compare samples with the same one

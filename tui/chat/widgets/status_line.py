@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from paso_local.controlvector import NO_DIRECTION
 from paso_local.runtime import GenerationStats, Steering
 
 
-def steering_text(steering: Steering, has_vector: bool) -> str:
+def steering_text(steering: Steering, has_vector: bool, *, vector_empty: bool = False) -> str:
+    if vector_empty:
+        return NO_DIRECTION
     if not has_vector:
         return "unsteered (no vector)"
     if not steering.enabled:

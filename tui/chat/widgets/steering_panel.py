@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Static, Switch
 
+from paso_local.controlvector import NO_DIRECTION
 from paso_local.inventory import DOMAINS
 from paso_local.runtime import Steering
 from tui.chat.backend import BackendInfo
@@ -46,7 +47,8 @@ class SteeringPanel(VerticalScroll):
         self.profile_note = profile_note
         self.steering = steering
         self.compare_strength = compare_strength
-        self.has_vector = False
+        self.has_vector = False  # a vector that steers: the controls are live
+        self.vector_empty = False  # a vector was loaded but steers nothing (align kept it at strength 0)
 
     def compose(self) -> ComposeResult:
         yield Label(f"Profile · {self.profile_name}", classes="panel--title")
@@ -67,20 +69,32 @@ class SteeringPanel(VerticalScroll):
         yield Static("Loading…", id="vector-note", classes="panel--note")
 
     def configure(self, info: BackendInfo) -> None:
-        """Enable the controls the loaded vector supports, or say what to run to get one."""
-        self.has_vector = info.vector_name is not None
-        self.query_one("#steer-switch", Switch).disabled = not self.has_vector
+        """Enable the controls the loaded vector supports, or say why replies are unsteered."""
+        self.vector_empty = info.vector_name is not None and info.vector_empty
+        self.has_vector = info.vector_name is not None and not self.vector_empty
+        switch = self.query_one("#steer-switch", Switch)
+        switch.disabled = not self.has_vector
         self.query_one("#strength", StrengthControl).disabled = not self.has_vector
-        note = self.query_one("#vector-note", Static)
+        if self.vector_empty:
+            with switch.prevent(Switch.Changed):
+                switch.value = False
+            self.query_one("#steer-state", Label).update("off")
+        self.query_one("#vector-note", Static).update(self._vector_note(info))
+        self._mount_domain_controls(info.domains if self.has_vector else ())
+
+    def _vector_note(self, info: BackendInfo) -> str:
+        if self.vector_empty:
+            return f"Vector: {info.vector_name}\n{NO_DIRECTION.capitalize()}."
         if self.has_vector:
-            note.update(f"Vector: {info.vector_name}\nCompare at 0.00 = unsteered.")
-        else:
-            note.update(" ".join(info.notices) or "No vector: replies are unsteered.")
+            return f"Vector: {info.vector_name}\nCompare at 0.00 = unsteered."
+        return " ".join(info.notices) or "No vector: replies are unsteered."
+
+    def _mount_domain_controls(self, domains: tuple[str, ...]) -> None:
         controls = self.query_one("#domain-controls", Vertical)
         controls.remove_children()
         multipliers = dict(self.steering.domain_strengths)
         widgets = []
-        for letter in info.domains:
+        for letter in domains:
             multipliers.setdefault(letter, 1.0)
             label = DOMAINS.get(letter, letter)
             control_id = f"domain-strength-{letter}"

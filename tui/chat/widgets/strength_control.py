@@ -8,9 +8,10 @@ from textual.events import Click
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from paso_local.runtime import MAX_STRENGTH
 from tui.chat.messages import StrengthAdjusted
 
-LABEL_WIDTH = 14
+LABEL_WIDTH = 20  # room for the longest domain name, indented: "  Conscientiousness"
 
 
 class StrengthControl(Widget, can_focus=True):
@@ -35,7 +36,7 @@ class StrengthControl(Widget, can_focus=True):
         value: float,
         *,
         low: float = 0.0,
-        high: float = 3.0,
+        high: float = MAX_STRENGTH,
         step: float = 0.1,
         id: str | None = None,
         disabled: bool = False,
