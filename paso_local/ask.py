@@ -6,15 +6,35 @@ import argparse
 import json
 import sys
 
+from paso_local.controlvector import NO_DIRECTION
 from paso_local.errors import PasoError
 
 
 def read_prompt(prompt: str) -> str:
-    """The prompt argument, or stdin for "-"."""
-    text = sys.stdin.read() if prompt == "-" else prompt
+    """The prompt argument, or stdin for "-" (as UTF-8, whatever the locale says)."""
+    if prompt == "-":
+        text = decode_utf8(sys.stdin.buffer.read(), "the question on stdin")
+    else:
+        text = prompt
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # argv bytes that were not UTF-8 arrive as surrogates
+            raise PasoError(
+                "the question is not valid UTF-8 text; convert it (e.g. with `iconv -f latin1 -t utf-8`)"
+            ) from exc
     if not text.strip():
         raise PasoError("the prompt is empty; give a question (or pipe one in with `-`)")
     return text.strip()
+
+
+def decode_utf8(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PasoError(
+            f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); convert it, "
+            "e.g. `iconv -f latin1 -t utf-8 FILE | paso-local ask -`"
+        ) from exc
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -25,7 +45,7 @@ def run_ask(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise PasoError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     prompt = read_prompt(args.prompt)
-    model = resolve_model(args.model)
+    model = resolve_model(args.model)  # a missing or truncated file is refused before any advice on vectors
     vector_path, notice = choose_vector(args.profile, model, explicit=args.vector, no_steer=args.no_steer)
     if notice:
         print(notice, file=sys.stderr)
@@ -43,7 +63,10 @@ def run_ask(args: argparse.Namespace) -> int:
             loaded = runtime.load_vector(vector_path)
             for warning in loaded.warnings:
                 print(f"Warning: {warning}", file=sys.stderr)
-            steering = Steering(enabled=True, strength=strength)
+            if loaded.vector.is_empty:
+                print(f"{loaded.path.name} is at strength 0: {NO_DIRECTION}.", file=sys.stderr)
+            else:
+                steering = Steering(enabled=True, strength=strength)
         generation = runtime.stream_chat(
             [{"role": "user", "content": prompt}],
             sampling=Sampling(max_tokens=args.max_tokens),
@@ -68,5 +91,5 @@ def run_ask(args: argparse.Namespace) -> int:
             "strength": stats.strength if stats.steered else 0.0,
             "adapter": getattr(args, "adapter", None),
         }
-        print(json.dumps(result, ensure_ascii=False))
+        print(json.dumps(result, ensure_ascii=False, allow_nan=False))
     return 0

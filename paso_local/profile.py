@@ -105,30 +105,60 @@ class Profile:
                 "Upgrade paso-local (or use the version that wrote it). The file was left untouched."
             )
         try:
-            form = str(data["form"])
-            if form not in FORMS:
-                raise ValueError(f"form {form!r}")
-            answers = {int(k): int(v) for k, v in dict(data["answers"]).items()}
-            bad = {k: v for k, v in answers.items() if not (1 <= k <= 300 and 1 <= v <= 5)}
-            if bad:
-                k, v = next(iter(bad.items()))
-                raise ValueError(f"answers[{k}] = {v}")
-            return cls(
-                name=str(data["name"]),
-                form=form,
-                answers=answers,
-                skipped={int(x) for x in data.get("skipped", [])},
-                position=int(data.get("position", 0)),
-                created_at=str(data.get("created_at") or now_iso()),
-                updated_at=str(data.get("updated_at") or now_iso()),
-                completed_at=data.get("completed_at"),
-                source=str(data.get("source", "questionnaire")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            return cls._from_fields(data)
+        except ValueError as exc:  # raised below with the field and the value at fault
             raise PasoError(
-                f"{path} is a damaged profile (bad or missing field: {exc}). It was left untouched; "
-                "fix it by hand or move it away and onboard again."
+                f"{path} is a damaged profile: {exc}. It was left untouched; fix it by hand or move it "
+                "away and onboard again."
             ) from exc
+
+    @classmethod
+    def _from_fields(cls, data: dict) -> Profile:
+        form, name = data.get("form"), data.get("name")
+        if not isinstance(form, (str, int)) or str(form) not in FORMS:
+            raise ValueError(f'"form" is {form!r}; expected one of {", ".join(map(repr, FORMS))}')
+        if not isinstance(name, str):
+            raise ValueError(f'"name" is {name!r}; expected the profile\'s name as a string')
+        return cls(
+            name=name,
+            form=str(form),
+            answers=_stored_answers(data.get("answers")),
+            skipped={_whole_number(x, '"skipped"', 1, 300) for x in _list(data, "skipped")},
+            position=_whole_number(data.get("position", 0), '"position"', 0, 300),
+            created_at=str(data.get("created_at") or now_iso()),
+            updated_at=str(data.get("updated_at") or now_iso()),
+            completed_at=data.get("completed_at"),
+            source=str(data.get("source", "questionnaire")),
+        )
+
+
+def _whole_number(value: object, field_name: str, low: int, high: int) -> int:
+    """`value` as an int in low..high (an integral float or a digit string counts); ValueError saying why not."""
+    number = value
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+        raise ValueError(f"{field_name} is {value!r}; it must be a whole number {low}..{high}")
+    return number
+
+
+def _list(data: dict, key: str) -> list:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise ValueError(f'"{key}" is {value!r:.40}; expected a list of item numbers')
+    return value
+
+
+def _stored_answers(raw: object) -> dict[int, int]:
+    """`"answers": {"12": 4, ...}`: item numbers 1..300 to answers 1..5."""
+    if not isinstance(raw, dict):
+        raise ValueError(f'"answers" is {raw!r:.40}; expected an object of item number -> answer 1..5')
+    return {
+        _whole_number(key, '"answers" key', 1, 300): _whole_number(value, f'"answers"[{key!r}]', 1, 5)
+        for key, value in raw.items()
+    }
 
 
 class ProfileStore:

@@ -35,7 +35,9 @@ def _answer_value(value: object, where: str) -> int:
         value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if not isinstance(value, int) or not 0 <= value <= 5:
+    if not isinstance(value, int):
+        raise PasoError(f"{where}: {value!r} must be a whole number 0..5; use 1..5, or 0/empty for missing")
+    if not 0 <= value <= 5:
         raise PasoError(f"{where}: {value!r} is outside 0..5; use 1..5, or 0/empty for missing")
     return value
 

@@ -10,7 +10,7 @@ import gguf
 import numpy as np
 import pytest
 
-from paso_local.catalog import list_models, read_header
+from paso_local.catalog import check_complete, list_models, read_header, read_layout
 from paso_local.cli import main
 from paso_local.controlvector import ControlVector, write_control_vector
 from paso_local.errors import PasoError
@@ -181,3 +181,61 @@ def test_models_command_json_and_table(home, capsys):
     assert main(["models"]) == 0
     table = capsys.readouterr().out
     assert "qwen2.5:0.5b" in table and "Q4_1" in table and "paso-local onboard" in table
+
+
+def truncated_copy(source: Path, target: Path, keep: float = 0.5) -> Path:
+    """The first part of a model file, as an interrupted download leaves it (the header is whole)."""
+    data = source.read_bytes()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data[: int(len(data) * keep)])
+    return target
+
+
+def test_a_truncated_model_is_listed_as_damaged_from_its_header(home, smollm2_path):
+    cut = truncated_copy(smollm2_path, home / ".cache" / "llama.cpp" / "cut-Q4_1.gguf", keep=0.05)
+    entry = {e.name: e for e in list_models(None)}["cut-Q4_1.gguf"]
+    assert entry.error and "is damaged" in entry.error and "Get the file again" in entry.error
+    assert entry.architecture == "llama" and entry.has_vector is None
+    whole = {e.name: e for e in list_models(None)}[smollm2_path.name]
+    assert whole.error is None
+    with pytest.raises(PasoError, match="is damaged: it is 4.7 MiB but its header describes 93.8 MiB"):
+        check_complete(cut)
+    check_complete(smollm2_path)
+
+
+def test_the_tensor_extent_matches_the_gguf_package(tmp_path):
+    path = write_tiny_gguf(tmp_path / "tiny.gguf")
+    _values, end = read_layout(path)
+    reader = gguf.GGUFReader(path)
+    assert end == max(t.data_offset + t.n_bytes for t in reader.tensors) == path.stat().st_size
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(PasoError, match="is damaged"):
+        check_complete(path)
+
+
+def test_ask_with_a_truncated_model_says_it_is_damaged_before_any_advice_on_vectors(
+    tmp_path, capsys, smollm2_path
+):
+    answers = {item.number: 1 + item.number % 5 for item in form_items("120")}
+    ProfileStore().save(Profile(name="default", answers=answers, position=120))
+    cut = truncated_copy(smollm2_path, tmp_path / "cut.gguf")
+    assert main(["ask", "hello", "--model", str(cut)]) == 1
+    err = capsys.readouterr().err
+    assert "is damaged" in err and "align" not in err and "cannot load" not in err
+
+
+def test_a_missing_model_directory_is_listed_as_missing(home, tmp_path, monkeypatch, capsys):
+    present = tmp_path / "present"
+    present.mkdir()
+    monkeypatch.setenv("PASO_LOCAL_MODEL_DIRS", os.pathsep.join([str(present), str(tmp_path / "typo")]))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"Missing model directories:\n    {tmp_path / 'typo'} (from PASO_LOCAL_MODEL_DIRS) does not exist"
+        in out
+    )
+    assert str(present) not in out.split("Missing model directories:")[1]
+    assert main(["models", "--json"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)
+    assert "Warning: model directory" in captured.err and "typo" in captured.err

@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from paso_local.errors import PasoError
+from paso_local.invocation import with_command_name
+from paso_local.paths import require_writable_dir
 from paso_local.profile import DEFAULT_PROFILE, ProfileStore
 from tui.onboarding.finish_screen import FinishScreen
 from tui.onboarding.messages import (
@@ -41,9 +43,11 @@ class OnboardingApp(App[None]):
         store: ProfileStore | None = None,
         *,
         clock: Clock = time.monotonic,
+        resume_command: str | None = None,
     ) -> None:
         super().__init__()
         opened = QuestionnaireSession.open(store or ProfileStore(), profile_name, form, clock)
+        self.resume_command = resume_command  # what the farewell says to run to go on (a script's name)
         self.session = opened.session
         self.requested_form = form or self.session.profile.form
         self.notice = opened.notice
@@ -91,6 +95,12 @@ class OnboardingApp(App[None]):
             return
         self.exit(message=self.farewell())
 
+    def exit_status(self, unfinished: int = 0) -> int:
+        """After the app closed: its error status, else 0 for a complete profile and `unfinished` otherwise."""
+        if self.return_code:
+            return self.return_code
+        return 0 if self.session.profile.complete else unfinished
+
     # --- helpers ------------------------------------------------------------------------------------------
 
     def farewell(self) -> str:
@@ -98,7 +108,7 @@ class OnboardingApp(App[None]):
         session, profile = self.session, self.session.profile
         flag = "" if profile.name == DEFAULT_PROFILE else f" --profile {profile.name}"
         if profile.complete:
-            return (
+            return with_command_name(
                 f"Profile saved to {session.path}.\n"
                 f"Next: `paso-local align{flag}` builds your personality vector; "
                 f"`paso-local profile{flag}` shows these scores again."
@@ -108,9 +118,9 @@ class OnboardingApp(App[None]):
             if session.at_end
             else f"to continue at question {session.position + 1} of {session.total}"
         )
+        resume = self.resume_command or with_command_name(f"paso-local onboard{flag}")
         return (
-            f"Saved {session.answered} of {session.total} answers to {session.path}.\n"
-            f"Run `paso-local onboard{flag}` {where}."
+            f"Saved {session.answered} of {session.total} answers to {session.path}.\nRun `{resume}` {where}."
         )
 
     def _change(self, change: Callable[[], object]) -> None:
@@ -136,13 +146,22 @@ class OnboardingApp(App[None]):
             self.switch_screen(self._screen_for_state())
 
 
-def run_onboarding(profile_name: str = DEFAULT_PROFILE, form: str | None = None) -> int:
-    """Run the questionnaire app for `profile_name`; the exit status for the CLI."""
-    app = OnboardingApp(profile_name, form)  # a damaged profile file stops here, before the screen changes
+def run_onboarding(
+    profile_name: str = DEFAULT_PROFILE,
+    form: str | None = None,
+    *,
+    resume_command: str | None = None,
+    unfinished_status: int = 0,
+) -> int:
+    """Run the questionnaire app for `profile_name`; the exit status for the CLI (`unfinished_status` when the
+    person leaves before the end: a script can stop there)."""
+    store = ProfileStore()
+    app = OnboardingApp(profile_name, form, store, resume_command=resume_command)  # a damaged file stops here
+    require_writable_dir(store.root, "your answers")  # before the first screen, not after the first answer
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise PasoError(
             "`paso-local onboard` needs an interactive terminal. "
             "To take answers from a file instead, use `paso-local onboard --import FILE`."
         )
     app.run()
-    return app.return_code or 0
+    return app.exit_status(unfinished_status)
