@@ -523,10 +523,11 @@ def describe(report: Mapping[str, Any]) -> str:
         f"({report['usable_answers']} answers, {report['seconds']:.0f} s)"
     )
     if report["strength"] == 0.0:
+        from paso_local.controlvector import NO_DIRECTION
+
         text += (
-            "\n  No strength beat the unsteered model clearly in cross-validation on your answers, so the "
-            "vector is kept at strength 0\n  (the model answers as it would unsteered). "
-            "A larger model (--model) may do better."
+            f"\n  Strength 0: {NO_DIRECTION}.\n  No strength beat the unsteered model clearly in "
+            "cross-validation on your answers. A larger model (--model) may do better."
         )
     return text
 
