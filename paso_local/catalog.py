@@ -396,10 +396,11 @@ def format_size(size: int) -> str:
 def format_entry(entry: ModelEntry, profile_name: str) -> str:
     """Three lines: the name; source, architecture, size, quantisation, vector; the path (for --model)."""
     if entry.error:
-        known = (
-            "" if entry.architecture == "?" else f"{entry.architecture} · {format_size(entry.size_bytes)} · "
-        )
-        return f"{entry.name}\n    {entry.source} · {known}damaged: {entry.error}\n    {entry.path}"
+        readable = entry.architecture != "?"
+        known = f"{entry.architecture} · {format_size(entry.size_bytes)} · " if readable else ""
+        reason = entry.error.removeprefix(f"{entry.path} ").removeprefix("is damaged: ")
+        label = "damaged" if readable else "unreadable"
+        return f"{entry.name}\n    {entry.source} · {known}{label}: {reason}\n    {entry.path}"
     vector = {True: "yes", False: "no", None: "-"}[entry.has_vector]
     layers = f"{entry.n_layer} layers" if entry.n_layer else "? layers"
     details = [

@@ -103,7 +103,11 @@ def cmd_onboard(args: argparse.Namespace) -> int:
             f"Imported {len(profile.usable_answers())} answers ({profile.form}-item form) into profile "
             f"{profile.name!r} at {path}."
         )
-        print("Next: `paso-local profile` to see the scores, `paso-local align` to build the vector.")
+        print(
+            with_command_name(
+                "Next: `paso-local profile` to see the scores, `paso-local align` to build the vector."
+            )
+        )
         return 0
     if args.index is not None or args.case is not None:
         raise PasoError("--index and --case choose a record of --import FILE; give --import too")

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from paso_local.errors import PasoError
+from paso_local.invocation import with_command_name
 from paso_local.modelfiles import file_sha256
 from paso_local.profile import ProfileStore
 from paso_local.storage import atomic_write_json
@@ -83,13 +84,13 @@ def choose_vector(
     if explicit:
         return Path(explicit).expanduser(), None
     if not ProfileStore().exists(profile_name):
-        return None, (
+        return None, with_command_name(
             f"No profile {profile_name!r} yet, so replies are unsteered. Run `paso-local onboard` and then "
             "`paso-local align` to align them to your personality."
         )
     found = find_vector(profile_name, model_path)
     if found is None:
-        return None, (
+        return None, with_command_name(
             f"Profile {profile_name!r} has no vector for {Path(model_path).name} yet, so replies are "
             f"unsteered. Run `paso-local align --profile {profile_name} --model {model_path}` to make one."
         )

@@ -7,6 +7,7 @@ from textual.binding import Binding
 
 from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
+from paso_local.invocation import with_command_name
 from paso_local.profile import DEFAULT_PROFILE, ProfileStore
 from paso_local.runtime import Steering
 from tui.chat.backend import ChatBackend
@@ -18,9 +19,11 @@ def profile_scores(profile_name: str) -> tuple[dict[str, float | None] | None, s
     try:
         profile = ProfileStore().load_or_none(profile_name)
     except PasoError as exc:
-        return None, str(exc)
+        return None, with_command_name(str(exc))
     if profile is None:
-        return None, f"No profile {profile_name!r} yet: run `paso-local onboard`, then `paso-local align`."
+        return None, with_command_name(
+            f"No profile {profile_name!r} yet: run `paso-local onboard`, then `paso-local align`."
+        )
     return dict(profile.scores().domains), None
 
 

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Input
 from paso_local.controlvector import NO_DIRECTION
 from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
+from paso_local.invocation import with_command_name
 from paso_local.runtime import DEFAULT_SEED, UNSTEERED, GenerationStats, Steering
 from tui.chat.backend import BackendInfo, ChatBackend
 from tui.chat.conversations_screen import ConversationsScreen
@@ -42,7 +43,7 @@ FLUSH_SECONDS = 0.05  # the worker hands text to the UI at most 20 times a secon
 
 
 def describe(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, PasoError) else f"{type(exc).__name__}: {exc}"
+    return with_command_name(str(exc)) if isinstance(exc, PasoError) else f"{type(exc).__name__}: {exc}"
 
 
 def reply_caption(steering: Steering, *, compare: bool = False) -> str:
@@ -427,7 +428,10 @@ class ChatScreen(Screen):
             self.notify(f"{self._why_unsteered()}.", severity="warning")
             return
         if not self.panel.has_vector:
-            self.notify("No vector is loaded: run `paso-local align` to make one.", severity="warning")
+            self.notify(
+                with_command_name("No vector is loaded: run `paso-local align` to make one."),
+                severity="warning",
+            )
             return
         self.panel.set_enabled(not self.panel.steering.enabled)
 
