@@ -31,6 +31,7 @@ EXTRA_BUFFERS_ENV = "PASO_LOCAL_EXTRA_BUFFERS"
 CVEC_FUNCTIONS = ("llama_set_adapter_cvec", "llama_apply_adapter_cvec", "llama_control_vector_apply")
 DEFAULT_SEED = 0
 MAX_STRENGTH = 3.0  # --strength and the chat's strength controls run from 0 to this
+PREFILL_CHUNK = 128  # prompts are evaluated in batches starting at multiples of this (see Runtime._prefill)
 MIN_CONTEXT = 128
 REST_TOLERANCE = 1e-4  # relative size below which a vector counts as exactly the sum of its domain parts
 
@@ -181,6 +182,7 @@ class Runtime:
         self.vector: LoadedVector | None = None
         self._applied_key: tuple = (False,)
         self._vocab = _llama_api().llama_model_get_vocab(llm.model)
+        self._chunked_upto = 0  # the cached prompt positions below this were evaluated in whole chunks
         self._decoder: Any = None  # paso_local.llama_batch.SequenceDecoder, made on first use
 
     # --- loading -------------------------------------------------------------------------------------------
@@ -425,6 +427,27 @@ class Runtime:
         event = stop or threading.Event()
         return Generation(lambda generation: self._pieces(prompt, sampling, event, generation))
 
+    def _prefill(self, prompt: list[int]) -> list[int]:
+        """Evaluate `prompt` up to its last chunk in PREFILL_CHUNK batches that start at multiples of it,
+        reusing only whole chunks an earlier prompt evaluated the same way; return the rest for generate().
+
+        llama.cpp's numbers depend on how the tokens were batched: a reply on a cached prefix (a later turn)
+        and the same reply computed afresh (a compare's, after its steering change) would differ even with
+        the same seed. Batched the same way either way, they differ only by the steering."""
+        llm = self._llm
+        cached = llm._input_ids
+        limit = min(len(cached), len(prompt) - 1, self._chunked_upto)
+        common = 0
+        while common < limit and cached[common] == prompt[common]:
+            common += 1
+        start = common // PREFILL_CHUNK * PREFILL_CHUNK
+        last = (len(prompt) - 1) // PREFILL_CHUNK * PREFILL_CHUNK
+        llm.n_tokens = start  # eval() drops the cached cells from here on
+        for begin in range(start, last, PREFILL_CHUNK):
+            llm.eval(prompt[begin : begin + PREFILL_CHUNK])
+        self._chunked_upto = last
+        return prompt[last:]
+
     def _pieces(
         self, prompt: list[int], sampling: Sampling, stop: threading.Event, generation: Generation
     ) -> Iterator[str]:
@@ -439,13 +462,13 @@ class Runtime:
         finish = "stop"
         try:
             tokens = llm.generate(
-                prompt,
+                self._prefill(prompt),
                 temp=sampling.temperature,
                 top_k=sampling.top_k,
                 top_p=sampling.top_p,
                 min_p=sampling.min_p,
                 repeat_penalty=sampling.repeat_penalty,
-                reset=True,
+                reset=False,
             )
             for token in tokens:
                 if stop.is_set():

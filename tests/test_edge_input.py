@@ -337,3 +337,28 @@ def test_the_time_left_comes_from_the_average_pace():
     assert left.startswith("0:0") and left != "-:--:--"
     hours, minutes, seconds = map(int, left.split(":"))
     assert 470 <= hours * 3600 + minutes * 60 + seconds <= 490  # 8 steps left at 60 s each
+
+
+@pytest.mark.model
+def test_a_later_turn_replies_as_a_fresh_context_would_so_a_compare_differs_only_by_steering(smollm2_path):
+    """A compare is always computed afresh (its steering change drops the cache); the reply it sits beside
+    was computed on the cached conversation. With the same seed they must be the same text. (With
+    llama-cpp-python's own prefix reuse, this conversation's third reply differed: measured.)"""
+    from paso_local.runtime import PREFILL_CHUNK, Runtime, Sampling
+
+    sampling = Sampling(max_tokens=40)
+    turns = [
+        "Tell me about your favourite hobby.",
+        "Why do you like it so much?",
+        "And what else do you do on weekends?",
+    ]
+    with Runtime.open(smollm2_path, n_ctx=1024, n_threads=1) as runtime:
+        history = [{"role": "user", "content": turns[0]}]
+        for turn in turns[1:]:
+            reply = runtime.stream_chat(history, sampling=sampling).collect()
+            history += [{"role": "assistant", "content": reply}, {"role": "user", "content": turn}]
+        assert runtime.count_tokens(history) > PREFILL_CHUNK  # a whole chunk of the cache is reused
+        on_the_cache = runtime.stream_chat(history, sampling=sampling).collect()
+        runtime._llm.reset()  # what a change of steering does
+        afresh = runtime.stream_chat(history, sampling=sampling).collect()
+    assert on_the_cache == afresh

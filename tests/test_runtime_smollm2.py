@@ -82,15 +82,21 @@ def test_changing_steering_drops_the_kv_cache(smollm2_path, vector_file):
 
 
 def test_without_the_reset_the_old_steering_would_leak(smollm2_path, vector_file, monkeypatch):
-    """What the reset guards against: llama.cpp keeps the cache, and Llama reuses the cached prompt."""
+    """What the reset guards against: llama.cpp keeps the cache, and the runtime reuses the cached prompt's
+    whole chunks (so the prompt is longer than one PREFILL_CHUNK here)."""
+    question = [{"role": "user", "content": "Describe yourself in one sentence. " * 30}]
+
+    def answer(rt: Runtime, steering: Steering) -> str:
+        return rt.stream_chat(question, sampling=SHORT, steering=steering).collect()
+
     with Runtime.open(smollm2_path, n_ctx=512, n_threads=1) as fresh:
         fresh.load_vector(vector_file)
-        fresh_steered = reply(fresh, Steering())
+        fresh_steered = answer(fresh, Steering())
     with Runtime.open(smollm2_path, n_ctx=512, n_threads=1) as rt:
         rt.load_vector(vector_file)
-        reply(rt, UNSTEERED)
+        answer(rt, UNSTEERED)
         monkeypatch.setattr(rt._llm, "reset", lambda: None)
-        assert reply(rt, Steering()) != fresh_steered
+        assert answer(rt, Steering()) != fresh_steered
 
 
 def test_strength_scales_the_vector(runtime, vector_file):
