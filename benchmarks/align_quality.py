@@ -136,7 +136,7 @@ def main() -> int:
     else:
         import torch
 
-        from converters.align_command import checkpoint_block, load_torch_model
+        from converters.align_pipeline import checkpoint_block, load_torch_model
         from converters.strength import steered_distributions
         from paso_local.chat_format import ChatFormat
         from paso_local.controlvector import read_control_vector

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from converters.model import fast_dtype
 from paso_local.errors import PasoError
 from paso_local.inventory import Item
 from paso_local.modelfiles import file_sha256
@@ -40,7 +41,7 @@ from paso_local.questionnaire_prompt import (
 from paso_local.readout import OptionTokens, option_distribution
 from paso_local.storage import atomic_write_bytes
 
-CACHE_VERSION = 3  # bump whenever what the pass records or how it computes it changes
+CACHE_VERSION = 4  # bump whenever what the pass records or how it computes it changes
 ITEMS_PER_BATCH = 8  # x 3 prompts
 
 
@@ -75,6 +76,7 @@ def activation_cache_key(
             "prompt": prompt_fingerprint(system_prompt),
             "items": [(i.number, i.text) for i in items],
             "checkpoint_block": checkpoint_block,
+            "dtype": str(fast_dtype()),  # the pass's numerics: bfloat16 or float32 by CPU
         },
         sort_keys=True,
     )

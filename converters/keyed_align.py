@@ -1,4 +1,4 @@
-"""Keyed vectors (issue 8's per-domain variant): one PAS vector per group of items, each with its own strength
+"""Keyed vectors (the per-domain variant): one PAS vector per group of items, each with its own strength
 cross-validated on that group's items of the person's 120 answers; a questionnaire item is then asked with its
 own group's vector. Groups: the item's domain, or its domain and IPIP key ("N+": items where agreeing means
 more Neuroticism, "N-": less).
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from converters.activations import ItemActivations, item_activations
-from converters.align_command import (
+from converters.align_pipeline import (
     DEFAULT_HEADS,
     MIN_DOMAIN_LABELS,
     PLACEMENT_SHIFT,
@@ -28,6 +28,7 @@ from converters.align_command import (
     checkpoint_block,
     first_eligible_layer,
     lazy_torch_model,
+    llama_row_scorer,
     peak_rss_mb,
     restricted,
     summed,
@@ -72,8 +73,32 @@ def align_keyed(
     by: str = "domain",
     heads: int = DEFAULT_HEADS,
     coarse: Sequence[float] = KEYED_GRID,
+    runtime: Any = None,
+    threads: int | None = None,
 ) -> tuple[dict[str, GroupVector], dict[str, Any]]:
-    """One vector file per group under `out_dir` from the person's 120-form answers (number -> 1..5)."""
+    """One vector file per group under `out_dir` from the person's 120-form answers (number -> 1..5);
+    strengths scored through llama.cpp (`runtime`, or one opened for the purpose)."""
+    from paso_local.steered_scoring import SteeredScorer, open_scoring_runtime
+
+    owned = runtime is None
+    runtime = runtime or open_scoring_runtime(model_path, threads=threads)
+    try:
+        return _align_keyed(model_path, answers, out_dir, by, heads, coarse, SteeredScorer(runtime))
+    finally:
+        runtime.clear_steering()
+        if owned:
+            runtime.close()
+
+
+def _align_keyed(
+    model_path: Path,
+    answers: Mapping[int, int],
+    out_dir: Path,
+    by: str,
+    heads: int,
+    coarse: Sequence[float],
+    scorer: Any,
+) -> tuple[dict[str, GroupVector], dict[str, Any]]:
     from converters.gguf_reader import read_config
     from paso_local.chat_format import ChatFormat
     from paso_local.readout import OptionTokens
@@ -97,8 +122,8 @@ def align_keyed(
         load_tokens=lambda: tokens,
         show_progress=False,
     )
-    net = torch_model()
-    w_o = WoCache(net)
+    w_o = WoCache(torch_model())
+    score = llama_row_scorer(scorer, acts, items)  # every group's unsteered answers computed once
     min_layer = first_eligible_layer(config.n_layer)
     by_number = {i.number: i for i in items}
     groups = sorted({item_group(i, by) for i in items})
@@ -115,7 +140,8 @@ def align_keyed(
         for fold in folds:
             train = [int(acts.item_numbers[r]) for r in np.delete(rows, fold)]
             fold_vectors.append(fit_group_vector(acts, restricted(own, train), heads, w_o, min_layer))
-        search = cross_validated_search(net, acts, tokens, rows, folds, fold_vectors, own, items, coarse)
+        numbers = [int(n) for n in acts.item_numbers]
+        search = cross_validated_search(score, numbers, rows, folds, fold_vectors, own, items, coarse)
         chosen = search.chosen
         assert chosen is not None
         path = None

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from converters.activations import pad_right
+from converters.model import fast_dtype
 from paso_local.errors import PasoError
 from paso_local.inventory import Item
 from paso_local.modelfiles import file_sha256
@@ -105,6 +106,7 @@ def statement_cache_path(
             "question": SELF_QUESTION,
             "system_prompt": system_prompt,
             "statements": [(i.number, spoken(i, denied)) for i in items],
+            "dtype": str(fast_dtype()),
         },
         sort_keys=True,
     )

@@ -1,10 +1,11 @@
 """Honest strength: k-fold cross-validation over the person's OWN questionnaire answers.
 
-For each fold, PAS is fit on the other folds' answers; the left-out items are asked through the torch model
-with the fold's vector added to block outputs at every position (exactly what llama.cpp does with
-`direction.L`), the answer is read with paso_local.readout (median), and the Aligned Score over all left-out
-items gives one point of the CV curve per strength (sign included). Steered passes restart from the cached
-residual at the checkpoint block, so a strength costs only the blocks from there on.
+For each fold, PAS is fit on the other folds' answers; the left-out items are asked with the fold's vector
+added to block outputs at every position, the answer is read with paso_local.readout (median), and the
+Aligned Score over all left-out items gives one point of the CV curve per strength (sign included). align
+asks through llama.cpp (`paso_local.steered_scoring`: the numerics the chat runs); the torch model's steered
+passes (`torch_row_scorer`, restarting from the cached residual at the checkpoint block) remain as the
+reference the llama.cpp path is measured against.
 
 Strength units: a vector v (block -> [n_embd]) is rescaled so that sum_b |v_b| equals the mean residual norm
 of the steered blocks; strength s then adds s x that (0.1 = a tenth of a typical residual norm, spread over
@@ -198,10 +199,13 @@ def search_strength(
     return search
 
 
+# rows of the activation set and a vector (block -> [n_embd]; None: unsteered) -> (dist [n, 5], mass [n])
+RowScorer = Callable[[np.ndarray, Mapping[int, np.ndarray] | None], tuple[np.ndarray, np.ndarray]]
+
+
 def cross_validated_search(
-    model,
-    acts: ItemActivations,
-    tokens: OptionTokens,
+    score: RowScorer,
+    numbers: Sequence[int],
     rows: np.ndarray,
     folds: Sequence[np.ndarray],
     fold_vectors: Sequence[Mapping[int, np.ndarray]],
@@ -211,19 +215,32 @@ def cross_validated_search(
     refine: Sequence[float] = REFINE_FACTORS,
     progress: Callable[[], None] | None = None,
 ) -> StrengthSearch:
-    """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on)"""
-    numbers = [int(acts.item_numbers[r]) for r in rows]
-    base = curve_point(0.0, acts.base_dist[rows], acts.base_mass[rows], numbers, answers, items)
+    """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on).
+    `numbers[r]` is the item number of activation row r; `score` is llama.cpp's (align) or torch's."""
+    asked = [int(numbers[r]) for r in rows]
+    base_dist, base_mass = score(rows, None)
+    base = curve_point(0.0, base_dist, base_mass, asked, answers, items)
 
     def evaluate(strength: float) -> CurvePoint:
         dist = np.zeros((len(rows), 5))
         mass = np.zeros(len(rows))
         for fold, vector in zip(folds, fold_vectors, strict=False):
             scaled = {b: v * np.float32(strength) for b, v in vector.items()}
-            d, m = steered_distributions(model, acts, rows[fold], scaled, tokens)
-            dist[fold], mass[fold] = d, m
+            dist[fold], mass[fold] = score(rows[fold], scaled or None)
         if progress is not None:
             progress()
-        return curve_point(strength, dist, mass, numbers, answers, items)
+        return curve_point(strength, dist, mass, asked, answers, items)
 
     return search_strength(evaluate, base, coarse, refine)
+
+
+def torch_row_scorer(model, acts: ItemActivations, tokens: OptionTokens) -> RowScorer:
+    """Scores rows with the torch model's steered passes (the reference the llama.cpp path is checked
+    against); unsteered rows come from the activation pass itself."""
+
+    def score(rows: np.ndarray, directions: Mapping[int, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+        if not directions:
+            return acts.base_dist[rows], acts.base_mass[rows]
+        return steered_distributions(model, acts, rows, directions, tokens)
+
+    return score

@@ -306,6 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="pas: where the vector acts: the paper's chosen attention heads, the residual-stream mean "
         "difference at one block (letter contrast), or auto (cross-validation picks); default %(default)s",
     )
+    p.add_argument(
+        "--cv-scoring",
+        choices=("llama", "torch"),
+        default="llama",
+        help="pas: what asks the cross-validation's items with each candidate vector: llama.cpp, exactly as "
+        "the chat will run it (default), or the torch model in float32 (faster on some CPUs; see README)",
+    )
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for torch and llama.cpp (default: all cores)"
+    )
     p.add_argument("--json", metavar="REPORT", help="also write a JSON report to REPORT ('-' for stdout)")
     p.add_argument(
         "--if-needed",

@@ -353,7 +353,12 @@ class Runtime:
             self._applied_key = key
 
     def batch_logits(
-        self, prefix: Sequence[int], suffixes: Sequence[Sequence[int]], outputs: int = 2, *, per_batch: int = 0
+        self,
+        prefix: Sequence[int],
+        suffixes: Sequence[Sequence[int]],
+        outputs: int = 2,
+        *,
+        per_batch: int = 0,
     ) -> np.ndarray:
         """Logits [len(suffixes), outputs, n_vocab] at the last `outputs` tokens of each prompt `prefix +
         suffix`, under the current steering. The prefix is decoded once; the prompts run as llama.cpp
@@ -371,6 +376,7 @@ class Runtime:
             )
         llm.n_tokens = 0  # what llama-cpp-python's own eval cached is gone after this
         try:
+            self._decoder.check_room(len(prefix), suffixes, outputs)
             self._decoder.decode_prefix(list(prefix))
             return self._decoder.logits_after_prefix(len(prefix), suffixes, outputs, per_batch=per_batch)
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from converters.align_command import can_fit
+from converters.align_pipeline import can_fit
 from converters.pas import person_labels
 from converters.statement_activations import self_statement
 from paso_local.inventory import form_items
@@ -34,7 +34,8 @@ def test_a_one_sided_profile_is_refused_before_any_forward_pass(tmp_path, monkey
     import pytest
 
     import converters.align_command as align_command
-    from converters.align_command import statement_contrast_fits
+    import converters.align_pipeline as align_pipeline
+    from converters.align_pipeline import statement_contrast_fits
     from paso_local.errors import PasoError
 
     numbers = [i.number for i in form_items("120")]
@@ -45,7 +46,7 @@ def test_a_one_sided_profile_is_refused_before_any_forward_pass(tmp_path, monkey
     def no_activations(*args, **kwargs):
         raise AssertionError("activations were computed before the contrast was checked")
 
-    monkeypatch.setattr(align_command, "item_activations", no_activations)
+    monkeypatch.setattr(align_pipeline, "item_activations", no_activations)
     with pytest.raises(PasoError, match="statement contrast needs at least 3 answers on each side"):
         align_command.align(
             model=None,
@@ -76,7 +77,7 @@ def test_negation_contrast_takes_the_statement_or_its_denial_as_the_persons_side
     person follows) separates the two sides perfectly and points toward the person's side."""
     from types import SimpleNamespace
 
-    from converters.align_command import ContrastActivations, fit_vectors
+    from converters.align_pipeline import ContrastActivations, fit_vectors
 
     rng = np.random.default_rng(3)
     items = form_items("120")

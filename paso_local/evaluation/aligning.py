@@ -31,10 +31,12 @@ def align_to_file(
     threads: int | None = None,
     contrast: str | None = None,
     site: str | None = None,
+    runtime: Any = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run align on `answers` (300-form item number -> 0..5; 0 dropped) and write the vector to `out`.
     Returns the vector's path and align's report (strength, cross-validated scores, seconds).
-    `threads` caps torch's CPU threads, like eval's llama.cpp threads."""
+    `threads` caps torch's CPU threads, like eval's llama.cpp threads; `runtime`: eval's llama.cpp runtime
+    of the same model, which align's cross-validation then scores with (no second model load)."""
     use_torch_threads(threads)
     from converters.align_command import align
 
@@ -47,17 +49,26 @@ def align_to_file(
         show_progress=False,
         contrast=contrast or DEFAULT_CONTRAST,
         site=site or DEFAULT_SITE,
+        threads=threads,
+        runtime=runtime,
     )
     return result.vector_path, result.report
 
 
 def align_keyed_to_dir(
-    model_path: Path, answers: Mapping[int, int], out_dir: Path, by: str, threads: int | None = None
+    model_path: Path,
+    answers: Mapping[int, int],
+    out_dir: Path,
+    by: str,
+    threads: int | None = None,
+    runtime: Any = None,
 ) -> tuple[dict[str, Path | None], dict[str, Any]]:
     """One control-vector file per item group (None: that group is asked unsteered), and the report."""
     use_torch_threads(threads)
     from converters.keyed_align import align_keyed
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    groups, report = align_keyed(model_path, {n: a for n, a in answers.items() if a}, out_dir, by)
+    groups, report = align_keyed(
+        model_path, {n: a for n, a in answers.items() if a}, out_dir, by, runtime=runtime, threads=threads
+    )
     return {g: v.path for g, v in groups.items()}, report

@@ -30,7 +30,8 @@ import numpy as np
 from paso_local.errors import PasoError
 from paso_local.inventory import Item
 from paso_local.questionnaire_prompt import item_messages, value_for
-from paso_local.readout import OptionTokens, expected_answer, median_answer, option_distribution
+from paso_local.readout import expected_answer, median_answer, option_distribution
+from paso_local.steered_scoring import SteeredScorer, common_prefix_length
 
 READOUTS = ("distribution", "generate")
 MAX_NEW_TOKENS = 15  # the paper's max_new_tokens
@@ -42,18 +43,6 @@ def parse_reply(reply: str) -> int | None:
     """The paper's parse of a generated reply: answer 5..1 for the first A..E not followed by a letter."""
     match = _PAPER_ANSWER.search(reply[:PARSE_WINDOW])
     return value_for(match.group()[0].upper()) if match else None
-
-
-def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
-    """Length of the longest token prefix all sequences share, leaving at least one token of each."""
-    first = sequences[0]
-    length = min(len(s) for s in sequences) - 1
-    for seq in sequences[1:]:
-        k = 0
-        while k < length and seq[k] == first[k]:
-            k += 1
-        length = k
-    return max(length, 0)
 
 
 @dataclass(frozen=True)
@@ -81,7 +70,8 @@ class Asker:
         self._llm = runtime_llama(runtime)
         self._n_vocab = int(self._llm.n_vocab())
         self._n_ctx = int(self._llm.n_ctx())
-        self.options = OptionTokens.from_chat_format(self.chat_format)
+        self._scorer = SteeredScorer(runtime)
+        self.options = self._scorer.options
         vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._is_end = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, int(token)))
         self.prompt_tokens = 0  # tokens evaluated, for speed figures
@@ -118,6 +108,8 @@ class Asker:
         on_item: Callable[[], None] | None = None,
     ) -> list[ItemReading]:
         """Ask every item under the runtime's current steering; `on_item` is called after each (progress)."""
+        if self.readout == "distribution":
+            return self._ask_batched(system_prompt, items, on_item)
         prompts = self.encode(system_prompt, items)
         prefix = common_prefix_length(prompts)
         self._llm.reset()
@@ -127,6 +119,28 @@ class Asker:
         readings = []
         for item, tokens in zip(items, prompts, strict=True):
             readings.append(self._ask_one(item, tokens, prefix))
+            if on_item is not None:
+                on_item()
+        return readings
+
+    def _ask_batched(
+        self, system_prompt: str, items: Sequence[Item], on_item: Callable[[], None] | None
+    ) -> list[ItemReading]:
+        """The distribution readout through the steered scorer: many items per llama_decode."""
+        self.encode(system_prompt, items)  # the context check, with the same message
+        scores = self._scorer.score_as_steered(items, system_prompt=system_prompt)
+        self.prompt_tokens += sum(len(p) for p in self._scorer.readout_prompts(items, system_prompt))
+        readings = []
+        for k, item in enumerate(items):
+            readings.append(
+                ItemReading(
+                    number=item.number,
+                    answer=float(scores.median[k]),
+                    expected=float(scores.expected[k]),
+                    distribution=tuple(float(p) for p in scores.dist[k]),
+                    mass=float(scores.mass[k]),
+                )
+            )
             if on_item is not None:
                 on_item()
         return readings

@@ -88,11 +88,11 @@ class Evaluation:
     """The model-side loop: one loaded runtime and asker for every method and subject."""
 
     def __init__(self, model_path: Path, readout: str, threads: int | None):
-        from paso_local.runtime import Runtime
+        from paso_local.steered_scoring import open_scoring_runtime
 
         self.model_path = model_path
         self.threads = threads
-        self.runtime = Runtime.open(model_path, n_ctx=N_CTX, n_threads=threads)
+        self.runtime = open_scoring_runtime(model_path, threads=threads, n_ctx=N_CTX)
         self.asker = Asker(self.runtime, readout)
         self._workdir = tempfile.TemporaryDirectory(prefix="paso-eval-")
         self._aligned: dict[tuple[int, str, str], tuple[Path, dict]] = {}  # by subject, contrast, site
@@ -123,6 +123,7 @@ class Evaluation:
                 threads=self.threads,
                 contrast=contrast,
                 site=site,
+                runtime=self.runtime,
             )
             seconds = time.perf_counter() - started
             summary = {
@@ -158,7 +159,7 @@ class Evaluation:
         started = time.perf_counter()
         out = Path(self._workdir.name) / f"subject-{subject.index}-{method.name}"
         files, report = align_keyed_to_dir(
-            self.model_path, subject.alignment, out, method.keyed_by, self.threads
+            self.model_path, subject.alignment, out, method.keyed_by, self.threads, runtime=self.runtime
         )
         spent = time.perf_counter() - started
         started = time.perf_counter()

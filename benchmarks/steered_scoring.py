@@ -1,0 +1,148 @@
+"""Per-item steered scoring: llama.cpp (batched sequences, and one item per decode) against the torch path.
+
+The same items (the first --items of the 120 form) and the same vector (dev subject --subject's PAS vector,
+letter contrast, fit on all 120 answers, at --strength in align's units) are scored four ways: llama.cpp with
+up to 16 items per llama_decode, llama.cpp one item per decode, torch bfloat16 steered passes (what align
+used before) and torch float32. Rounds alternate the ways, so a busy machine slows all of them alike; the
+median of the rounds is reported as seconds per item and as a ratio to llama.cpp batched, with how far each
+way's option distributions and median answers are from llama.cpp's one-item-per-decode (the chat's path).
+
+Usage: .venv/bin/python benchmarks/steered_scoring.py [--model PATH] [--items 40] [--rounds 3] [--threads 2]
+       [--strength 0.5] [--subject 0] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from converters.activations import item_activations
+from converters.align_pipeline import (
+    DEFAULT_HEADS,
+    PLACEMENT_SHIFT,
+    WoCache,
+    checkpoint_block,
+    first_eligible_layer,
+    lazy_torch_model,
+    load_torch_model,
+)
+from converters.gguf_reader import read_config
+from converters.pas import fit_pas, person_labels
+from converters.strength import steered_distributions, to_unit
+from paso_local.chat_format import ChatFormat
+from paso_local.inventory import form_items
+from paso_local.modelfiles import resolve_model
+from paso_local.readout import OptionTokens, median_answer
+from paso_local.steered_scoring import SteeredScorer, open_scoring_runtime
+from paso_local.subjects import load_subjects
+
+SUBJECTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "papi_dev.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--items", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--strength", type=float, default=0.5)
+    parser.add_argument("--subject", type=int, default=0)
+    parser.add_argument("--subjects", default=str(SUBJECTS))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model_path = resolve_model(args.model)
+    config = read_config(model_path)
+    items = form_items("120")
+    chat_format = ChatFormat.from_model(model_path)
+    tokens = OptionTokens.from_chat_format(chat_format)
+    bf16 = lazy_torch_model(model_path)
+    acts, _ = item_activations(
+        model_path,
+        items,
+        checkpoint_block(config.n_layer),
+        load_model=bf16,
+        load_chat_format=lambda: chat_format,
+        load_tokens=lambda: tokens,
+    )
+    answers = {
+        n: a for n, a in load_subjects(Path(args.subjects))[args.subject].answers.items() if 1 <= a <= 5
+    }
+    labels = person_labels(answers, [int(n) for n in acts.item_numbers])
+    fit = fit_pas(
+        acts.agree,
+        acts.disagree,
+        labels,
+        DEFAULT_HEADS,
+        WoCache(bf16()),
+        first_eligible_layer(config.n_layer),
+    )
+    unit = to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm)
+    vector = {b: v * np.float32(args.strength) for b, v in unit.items()}
+    rows = np.arange(min(args.items, len(items)))
+    asked = [items[r] for r in rows]
+
+    runtime = open_scoring_runtime(model_path, threads=args.threads, sequences=16)
+    batched, single = SteeredScorer(runtime), SteeredScorer(runtime, per_batch=1)
+    f32 = load_torch_model(model_path, torch.float32)
+    ways = {
+        "llama.cpp, 16 items per decode": lambda: batched.score(asked, vector).dist,
+        "llama.cpp, 1 item per decode": lambda: single.score(asked, vector).dist,
+        "torch bfloat16": lambda: steered_distributions(bf16(), acts, rows, vector, tokens)[0],
+        "torch float32": lambda: steered_distributions(f32, acts, rows, vector, tokens)[0],
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    dists: dict[str, np.ndarray] = {}
+    for _ in range(args.rounds):
+        for name, way in ways.items():
+            started = time.perf_counter()
+            dists[name] = way()
+            seconds[name].append(time.perf_counter() - started)
+    runtime.close()
+    reference = dists["llama.cpp, 1 item per decode"]
+    fastest = statistics.median(seconds["llama.cpp, 16 items per decode"])
+    rows_out = []
+    for name in ways:
+        median = statistics.median(seconds[name])
+        rows_out.append(
+            {
+                "way": name,
+                "seconds_per_item": round(median / len(rows), 4),
+                "time_vs_llama_batched": round(median / fastest, 3),
+                "max_abs_dist_diff": float(np.abs(dists[name] - reference).max()),
+                "median_answers_differing": int(
+                    (median_answer(dists[name]) != median_answer(reference)).sum()
+                ),
+            }
+        )
+    summary = {
+        "model": model_path.name,
+        "items": len(rows),
+        "strength": args.strength,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "ways": rows_out,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(
+        f"{model_path.name}: {len(rows)} items, strength {args.strength}, {args.threads} threads, "
+        f"median of {args.rounds} rounds; differences against llama.cpp one item per decode"
+    )
+    print(f"{'way':34} {'s/item':>8} {'x batched':>10} {'max |dp|':>9} {'answers differ':>15}")
+    for r in rows_out:
+        print(
+            f"{r['way']:34} {r['seconds_per_item']:8.4f} {r['time_vs_llama_batched']:10.3f} "
+            f"{r['max_abs_dist_diff']:9.5f} {r['median_answers_differing']:15d}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,581 @@
+"""From a person's answers to their control vector: the steps of the README's align section.
+
+`align_answers` reads as those steps; each is a function below:
+1. `plan_alignment`: which answers count, which contrasts and sites to try (every check before any model work);
+2. `read_activations`: the model's per-head activations for the form's items (torch; cached per model);
+3. `fit_candidates`: per cross-validation fold, PAS probes on the other folds' answers -> one unit vector per
+   candidate (contrast x combined / domain sum / residual);
+4. `cross_validate`: each candidate's strength searched on the left-out folds, the items asked through
+   llama.cpp with the fold's vector applied exactly as the chat applies it (`paso_local.steered_scoring`);
+5. `best_candidate` and `final_vector`: the lowest CV score wins; the exported vector is the mean of the fold
+   vectors that the cross-validation scored (a refit on all answers is another vector, whose CV score nobody
+   measured), at the chosen strength, with per-domain parts for the chat's sliders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from converters.activations import ItemActivations, item_activations
+from converters.pas import (
+    MIN_USABLE_ANSWERS,
+    Labels,
+    PasFit,
+    ResidualFit,
+    fit_pas,
+    fit_pas_statements,
+    fit_residual,
+    person_labels,
+    require_enough_answers,
+)
+from converters.strength import (
+    COARSE_GRID,
+    DOMAIN_FACTORS,
+    FOLDS,
+    REFINE_FACTORS,
+    RESIDUAL_GRID,
+    RowScorer,
+    StrengthSearch,
+    cross_validated_search,
+    domain_grid,
+    make_folds,
+    to_unit,
+    torch_row_scorer,
+    vector_norm_units,
+)
+from paso_local.errors import PasoError
+from paso_local.inventory import DOMAINS, Item, form_items
+from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
+
+DEFAULT_HEADS = 24
+FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (torch's steered passes restart there)
+PLACEMENT_SHIFT = 1  # head vector of layer L added to the output of block L-1 (0: block L); measured closer
+MIN_DOMAIN_LABELS = 6  # non-neutral answers a domain needs for its own vector
+MIN_SIDE_STATEMENTS = 3  # statement contrast: answers needed on each side (agree / disagree) per fit
+WEIGHT_CACHE_BYTES = 1 << 30
+SCORING_BACKENDS = ("llama", "torch")  # torch: the float32 reference the llama.cpp choice is measured against
+
+
+# --- small shared pieces -------------------------------------------------------------------------------------
+
+
+def checkpoint_block(n_layer: int) -> int:
+    """Torch's steered passes restart at this block (>= 1: llama.cpp never steers block 0)."""
+    return min(max(1, int(round(FIRST_LAYER_FRACTION * n_layer))), n_layer - 1 - PLACEMENT_SHIFT)
+
+
+def first_eligible_layer(n_layer: int) -> int:
+    """Heads from this layer on may be chosen: their vectors, placed PLACEMENT_SHIFT blocks earlier, start at
+    the checkpoint block."""
+    return checkpoint_block(n_layer) + PLACEMENT_SHIFT
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (ru_maxrss is kB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+class WoCache:
+    """W_o per layer as float32 numpy, dequantised once per run."""
+
+    def __init__(self, model: Any):
+        self._model = model
+        self._weights: dict[int, np.ndarray] = {}
+
+    def __call__(self, layer: int) -> np.ndarray:
+        if layer not in self._weights:
+            self._weights[layer] = self._model.attn_output_weight(layer).float().numpy()
+        return self._weights[layer]
+
+
+def restricted(answers: Mapping[int, int], numbers: Sequence[int]) -> dict[int, int]:
+    keep = {int(n) for n in numbers}
+    return {n: a for n, a in answers.items() if n in keep}
+
+
+def summed(vectors: Sequence[Mapping[int, np.ndarray]]) -> dict[int, np.ndarray]:
+    out: dict[int, np.ndarray] = {}
+    for vector in vectors:
+        for b, v in vector.items():
+            out[b] = out.get(b, 0) + v
+    return {b: np.asarray(v, dtype=np.float32) for b, v in sorted(out.items())}
+
+
+def load_torch_model(model_path: Path, dtype: torch.dtype | None = None) -> Any:
+    from converters.gguf_reader import read_config
+    from converters.model import fast_dtype, load_model
+
+    dtype = dtype or fast_dtype()
+    config = read_config(model_path)
+    d, q, kv, f = (
+        config.n_embd,
+        config.n_head * config.head_dim,
+        config.n_head_kv * config.head_dim,
+        config.n_ff,
+    )
+    block_bytes = (d * (2 * q + 2 * kv) + 3 * d * f) * torch.finfo(dtype).bits // 8
+    blocks = int(max(2, min(config.n_layer, WEIGHT_CACHE_BYTES // max(block_bytes, 1))))
+    return load_model(model_path, dtype=dtype, cache_blocks=blocks)
+
+
+def lazy_torch_model(model_path: Path, dtype: torch.dtype | None = None) -> Callable[[], Any]:
+    """The torch model, loaded on the first call only (an activation-cache hit may never need it)."""
+    return functools.cache(lambda: load_torch_model(model_path, dtype))
+
+
+# --- step 1: the plan ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlignRequest:
+    """What align is asked to do. `runtime`: an open llama.cpp runtime of the same model to score with (eval
+    passes its own); None opens one for the cross-validation."""
+
+    model_path: Path
+    answers: Mapping[int, int]
+    form: str = "120"
+    profile: str = "default"
+    heads: int = DEFAULT_HEADS
+    coarse: Sequence[float] = COARSE_GRID
+    contrast: str = DEFAULT_CONTRAST
+    site: str = DEFAULT_SITE
+    scoring: str = "llama"
+    threads: int | None = None
+    show_progress: bool = True
+    runtime: Any = None
+
+
+@dataclass(frozen=True)
+class AlignPlan:
+    request: AlignRequest
+    config: Any  # converters.gguf_reader.ModelConfig
+    items: list[Item]
+    answers: dict[int, int]  # item number -> 1..5, the form's items only
+    contrasts: list[str]  # the contrasts to cross-validate
+    head_sites: bool
+    residual_site: bool
+    min_layer: int
+
+
+def plan_alignment(request: AlignRequest) -> AlignPlan:
+    """Every check that needs no model pass, with a message saying what to do."""
+    from converters.gguf_reader import read_config
+
+    config = read_config(request.model_path)  # PasoError for a damaged or unsupported model
+    items = form_items(request.form)
+    numbers = [i.number for i in items]
+    answers = {n: a for n, a in restricted(request.answers, numbers).items() if 1 <= a <= 5}
+    require_enough_answers(
+        person_labels(answers, numbers), MIN_USABLE_ANSWERS, f"profile {request.profile!r}"
+    )
+    contrast, site = request.contrast, request.site
+    if contrast not in CONTRASTS:
+        raise PasoError(f"--contrast {contrast!r}: choose one of {', '.join(CONTRASTS)}")
+    if site not in SITES:
+        raise PasoError(f"--site {site!r}: choose one of {', '.join(SITES)}")
+    if request.scoring not in SCORING_BACKENDS:
+        raise PasoError(f"scoring {request.scoring!r}: choose one of {', '.join(SCORING_BACKENDS)}")
+    if site == "residual" and contrast != "letter":
+        raise PasoError(
+            f"--site residual reads the residual stream at the answer letter: use it with --contrast letter "
+            f"(not {contrast!r}), or --site auto"
+        )
+    contrasts = [c for c in CONTRASTS if c != "auto"] if contrast == "auto" else [contrast]
+    if "statement" in contrasts and not statement_contrast_fits(answers, numbers):
+        if contrast == "statement":
+            raise PasoError(
+                f"the statement contrast needs at least {MIN_SIDE_STATEMENTS} answers on each side (4-5 and "
+                "1-2) in every cross-validation fold; this profile takes one side almost always. "
+                "Use --contrast letter (or auto)."
+            )
+        contrasts.remove("statement")  # auto: the others, and no statement activations to compute
+    min_layer = first_eligible_layer(config.n_layer)
+    eligible = (config.n_layer - min_layer) * config.n_head
+    if not 1 <= request.heads <= eligible:
+        raise PasoError(
+            f"--heads {request.heads}: choose 1..{eligible} (heads of layers {min_layer}..{config.n_layer - 1})"
+        )
+    return AlignPlan(
+        request,
+        config,
+        items,
+        answers,
+        contrasts,
+        site in ("heads", "auto"),
+        site in ("residual", "auto"),
+        min_layer,
+    )
+
+
+def statement_contrast_fits(answers: Mapping[int, int], numbers: Sequence[int]) -> bool:
+    """Whether every cross-validation fold's training answers take both sides (`can_fit`): the folds are the
+    ones align cross-validates, over the form's answered items in form order."""
+    answered = [int(n) for n in numbers if int(n) in answers]
+    folds = make_folds(len(answered), FOLDS)
+    return all(
+        can_fit(person_labels(restricted(answers, np.delete(answered, fold).tolist()), numbers), True)
+        for fold in folds
+    )
+
+
+def can_fit(labels: Labels, one_sided: bool) -> bool:
+    """A paired contrast always has both sides (A and E, or a statement and its denial, of every item); the
+    one-sided statement contrast needs statements the person agrees with AND statements they reject."""
+    if not one_sided:
+        return True
+    agreed = int(labels.agrees.sum())
+    return min(agreed, len(labels.agrees) - agreed) >= MIN_SIDE_STATEMENTS
+
+
+# --- step 2: activations -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContrastActivations:
+    """What the probes of one contrast see, per item [N, n_layer, n_head, head_dim]: `agree` is the person's
+    side when they agree with the item, `disagree` its pair when they do not; without a pair (the statement
+    contrast) the person's side is the statements they agree with against those they reject."""
+
+    agree: np.ndarray
+    disagree: np.ndarray | None
+
+    @property
+    def one_sided(self) -> bool:
+        return self.disagree is None
+
+
+def letter_contrast(acts: ItemActivations) -> ContrastActivations:
+    return ContrastActivations(acts.agree, acts.disagree)
+
+
+@dataclass
+class Activations:
+    acts: ItemActivations
+    sources: dict[str, ContrastActivations]
+    cache_hit: bool
+    torch_model: Callable[[], Any]
+    seconds: float
+
+
+def read_activations(plan: AlignPlan) -> Activations:
+    """The letter contrast's activations (and the statement / negation ones when they are tried)."""
+    from paso_local.chat_format import ChatFormat
+    from paso_local.readout import OptionTokens
+
+    started = time.perf_counter()
+    path, show = plan.request.model_path, plan.request.show_progress
+    torch_model = lazy_torch_model(path)
+    chat_format = functools.cache(lambda: ChatFormat.from_model(path))
+    acts, cache_hit = item_activations(
+        path,
+        plan.items,
+        checkpoint_block(plan.config.n_layer),
+        load_model=torch_model,
+        load_chat_format=chat_format,
+        load_tokens=lambda: OptionTokens.from_chat_format(chat_format()),
+        show_progress=show,
+    )
+    sources = {"letter": letter_contrast(acts)}
+    if {"statement", "negation"} & set(plan.contrasts):
+        from converters.statement_activations import statement_activations
+
+        def spoken(denied: bool) -> np.ndarray:
+            nonlocal cache_hit
+            found, hit = statement_activations(
+                path,
+                plan.items,
+                load_model=torch_model,
+                load_chat_format=chat_format,
+                show_progress=show,
+                denied=denied,
+            )
+            cache_hit = cache_hit and hit
+            return found
+
+        said = spoken(False)
+        if "statement" in plan.contrasts:
+            sources["statement"] = ContrastActivations(said, None)
+        if "negation" in plan.contrasts:
+            sources["negation"] = ContrastActivations(said, spoken(True))
+    return Activations(acts, sources, cache_hit, torch_model, time.perf_counter() - started)
+
+
+# --- step 3: fold vectors ------------------------------------------------------------------------------------
+
+
+def fit_vectors(
+    acts: ItemActivations,
+    answers: Mapping[int, int],
+    items: Sequence[Item],
+    k: int,
+    w_o: WoCache,
+    min_layer: int,
+    contrast: ContrastActivations | None = None,
+) -> tuple[PasFit, dict[str, PasFit]]:
+    """The combined PAS fit on every usable answer given, and one fit per domain that has enough of them,
+    for `contrast` (the paper's letter contrast by default)."""
+    numbers = [int(n) for n in acts.item_numbers]
+    contrast = contrast or letter_contrast(acts)
+
+    def fit(labels: Labels) -> PasFit:
+        if contrast.disagree is None:
+            return fit_pas_statements(contrast.agree, labels, k, w_o, min_layer)
+        return fit_pas(contrast.agree, contrast.disagree, labels, k, w_o, min_layer)
+
+    combined = fit(person_labels(answers, numbers))  # callers check both sides first (`can_fit`)
+    domains: dict[str, PasFit] = {}
+    by_number = {i.number: i for i in items}
+    for domain in DOMAINS:
+        own = {n: a for n, a in answers.items() if n in by_number and by_number[n].domain == domain}
+        labels: Labels = person_labels(own, numbers)
+        if len(labels.rows) >= MIN_DOMAIN_LABELS and can_fit(labels, contrast.one_sided):
+            domains[domain] = fit(labels)
+    return combined, domains
+
+
+def residual_fit(acts: ItemActivations, labels: Labels, n_layer: int) -> ResidualFit:
+    """The residual-stream mean difference for these labels, read and added at one block from the checkpoint
+    block to the second-to-last."""
+    if acts.agree_blocks is None or acts.disagree_blocks is None:
+        raise ValueError("these activations carry no block outputs (computed before cache version 3)")
+    return fit_residual(acts.agree_blocks, acts.disagree_blocks, labels, acts.checkpoint_block, n_layer - 2)
+
+
+@dataclass
+class Candidate:
+    """One way of building the vector (contrast x kind), its unit fold vectors and, once searched, its CV."""
+
+    contrast: str  # "letter" | "statement" | "negation"
+    kind: str  # "combined" | "domain_sum" (heads) | "residual" (the residual-stream mean difference)
+    fold_vectors: list[dict[int, np.ndarray]]
+    search: StrengthSearch | None = None
+
+    @property
+    def score(self) -> float:
+        assert self.search is not None and self.search.chosen is not None
+        return self.search.chosen.aligned_score
+
+
+@dataclass(frozen=True)
+class Folds:
+    rows: np.ndarray  # activation rows of the answered items
+    parts: list[np.ndarray]  # positions in `rows` of each fold
+
+    def training_numbers(self, acts: ItemActivations, fold: np.ndarray) -> list[int]:
+        return [int(acts.item_numbers[r]) for r in np.delete(self.rows, fold)]
+
+
+def cv_folds(acts: ItemActivations, answers: Mapping[int, int]) -> Folds:
+    rows = np.asarray([r for r, n in enumerate(acts.item_numbers) if int(n) in answers], dtype=np.int64)
+    return Folds(rows, make_folds(len(rows), FOLDS))
+
+
+def fit_candidates(plan: AlignPlan, found: Activations, folds: Folds, w_o: WoCache) -> list[Candidate]:
+    """Per fold, the PAS fits on the other folds' answers, as unit vectors, for every candidate tried."""
+    acts, n_layer = found.acts, plan.config.n_layer
+    candidates: list[Candidate] = []
+    if plan.residual_site:
+        vectors = []
+        for fold in folds.parts:
+            train = restricted(plan.answers, folds.training_numbers(acts, fold))
+            fit = residual_fit(acts, person_labels(train, acts.item_numbers), n_layer)
+            vectors.append(to_unit(fit.placed(), acts.residual_norm))
+        candidates.append(Candidate("letter", "residual", vectors))
+    for name in plan.contrasts if plan.head_sites else []:
+        combined, domain_sum = [], []
+        for fold in folds.parts:
+            train = restricted(plan.answers, folds.training_numbers(acts, fold))
+            fit, domain_fits = fit_vectors(
+                acts, train, plan.items, plan.request.heads, w_o, plan.min_layer, found.sources[name]
+            )
+            combined.append(to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm))
+            parts = [f.placed(PLACEMENT_SHIFT) for f in domain_fits.values()]
+            domain_sum.append(to_unit(summed(parts), acts.residual_norm))
+        candidates.append(Candidate(name, "combined", combined))
+        candidates.append(Candidate(name, "domain_sum", domain_sum))
+    return candidates
+
+
+# --- step 4: the strength, scored through llama.cpp ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def row_scorer(plan: AlignPlan, found: Activations) -> Iterator[RowScorer]:
+    """Scores activation rows under a vector: llama.cpp (default), or the float32 torch reference."""
+    if plan.request.scoring == "torch":
+        from paso_local.chat_format import ChatFormat
+        from paso_local.readout import OptionTokens
+
+        net = load_torch_model(plan.request.model_path, torch.float32)
+        tokens = OptionTokens.from_chat_format(ChatFormat.from_model(plan.request.model_path))
+        yield torch_row_scorer(net, found.acts, tokens)
+        return
+    from paso_local.steered_scoring import SteeredScorer, open_scoring_runtime
+
+    runtime = plan.request.runtime
+    owned = runtime is None
+    if owned:
+        runtime = open_scoring_runtime(plan.request.model_path, threads=plan.request.threads)
+    try:
+        yield llama_row_scorer(SteeredScorer(runtime), found.acts, plan.items)
+    finally:
+        runtime.clear_steering()
+        if owned:
+            runtime.close()
+
+
+def llama_row_scorer(scorer: Any, acts: ItemActivations, items: Sequence[Item]) -> RowScorer:
+    """Rows of `acts` asked through `scorer`; the unsteered answers are computed once and reused."""
+    by_number = {i.number: i for i in items}
+    row_items = [by_number[int(n)] for n in acts.item_numbers]
+    unsteered: dict[int, tuple[np.ndarray, float]] = {}
+
+    def score(rows: np.ndarray, directions: Mapping[int, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+        if directions:
+            found = scorer.score([row_items[r] for r in rows], directions)
+            return found.dist, found.mass
+        missing = [int(r) for r in rows if int(r) not in unsteered]
+        if missing:
+            found = scorer.score([row_items[r] for r in missing], None)
+            unsteered.update({r: (d, m) for r, d, m in zip(missing, found.dist, found.mass, strict=True)})
+        picked = [unsteered[int(r)] for r in rows]
+        return np.asarray([d for d, _ in picked]), np.asarray([m for _, m in picked])
+
+    return score
+
+
+def cross_validate(
+    plan: AlignPlan, candidates: Sequence[Candidate], folds: Folds, score: RowScorer, numbers: Sequence[int]
+) -> None:
+    """Search every candidate's strength (sets `candidate.search`). A contrast's domain sum is tried around
+    the strength its combined vector chose; the residual vector on its finer grid."""
+    grids = {"combined": len(plan.request.coarse) + len(REFINE_FACTORS), "domain_sum": len(DOMAIN_FACTORS)}
+    grids["residual"] = len(RESIDUAL_GRID) + len(REFINE_FACTORS)
+    total = sum(grids[c.kind] for c in candidates)
+    chosen: dict[str, float] = {}
+    with _progress(plan, total) as advance:
+        for c in candidates:
+
+            def search(
+                grid: Sequence[float], refine: Sequence[float] = REFINE_FACTORS, c: Candidate = c
+            ) -> StrengthSearch:
+                return cross_validated_search(
+                    score,
+                    numbers,
+                    folds.rows,
+                    folds.parts,
+                    c.fold_vectors,
+                    plan.answers,
+                    plan.items,
+                    grid,
+                    refine,
+                    progress=advance,
+                )
+
+            if c.kind == "residual":
+                c.search = search(RESIDUAL_GRID)
+            elif c.kind == "combined":
+                c.search = search(plan.request.coarse)
+                assert c.search.chosen is not None
+                chosen[c.contrast] = c.search.chosen.strength
+            elif any(c.fold_vectors):
+                c.search = search(domain_grid(chosen[c.contrast]), refine=())
+
+
+@contextlib.contextmanager
+def _progress(plan: AlignPlan, total: int) -> Iterator[Callable[[], None]]:
+    from paso_local.progress import progress_bar
+
+    with progress_bar("Cross-validating the strength", total, enabled=plan.request.show_progress) as bar:
+        yield bar.advance
+        bar.finish()  # the refinement is skipped when no strength helps: `total` is an upper bound
+
+
+# --- step 5: the choice and the exported vector --------------------------------------------------------------
+
+
+def best_candidate(candidates: Sequence[Candidate]) -> Candidate:
+    """Lowest CV score; ties go to the earlier candidate (residual, then CONTRASTS order, combined first)."""
+    searched = [c for c in candidates if c.search is not None and c.search.chosen is not None]
+    return min(searched, key=lambda c: round(c.score, 9))
+
+
+@dataclass
+class FinalVector:
+    directions: dict[int, np.ndarray]  # unit strength
+    strength: float
+    heads: list[tuple[int, int]] = field(default_factory=list)
+    residual_blocks: list[int] = field(default_factory=list)
+    domain_units: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+    combined: StrengthSearch | None = None
+    domain: StrengthSearch | None = None
+
+
+def final_vector(
+    plan: AlignPlan, found: Activations, best: Candidate, candidates: Sequence[Candidate], w_o: WoCache
+) -> FinalVector:
+    """The mean of the fold vectors that the CV scored (a refit on all answers differs from them, and its CV
+    gain did not carry over to held-out items), at the chosen strength. Per-domain parts come from a refit on
+    all answers, scaled so that their sum has the domain sum's units."""
+    acts = found.acts
+    assert best.search is not None and best.search.chosen is not None
+    final = FinalVector(to_unit(summed(best.fold_vectors), acts.residual_norm), best.search.chosen.strength)
+    if best.kind == "residual":
+        final.residual_blocks = sorted(final.directions)
+        final.combined = final.domain = best.search
+        return final
+    fit, domain_fits = fit_vectors(
+        acts, plan.answers, plan.items, plan.request.heads, w_o, plan.min_layer, found.sources[best.contrast]
+    )
+    final.heads = fit.heads
+    raw = {d: f.placed(PLACEMENT_SHIFT) for d, f in domain_fits.items()}
+    units = vector_norm_units(summed(list(raw.values())), acts.residual_norm) or 1.0
+    final.domain_units = {
+        d: {b: (v / units).astype(np.float32) for b, v in vec.items()} for d, vec in raw.items()
+    }
+    own = {c.kind: c for c in candidates if c.contrast == best.contrast and c.search is not None}
+    final.combined = own["combined"].search
+    final.domain = own["domain_sum"].search if "domain_sum" in own else final.combined
+    return final
+
+
+# --- the whole path ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AlignOutcome:
+    plan: AlignPlan
+    best: Candidate
+    candidates: list[Candidate]
+    final: FinalVector
+    activations: Activations
+    seconds: float
+
+
+def align_answers(plan: AlignPlan) -> AlignOutcome:
+    """A person's answers, checked by `plan_alignment` -> their vector (`converters.align_command` writes
+    it)."""
+    started = time.perf_counter()
+    torch.manual_seed(0)
+    found = read_activations(plan)
+    folds = cv_folds(found.acts, plan.answers)
+    w_o = WoCache(found.torch_model())
+    candidates = fit_candidates(plan, found, folds, w_o)
+    numbers = [int(n) for n in found.acts.item_numbers]
+    with row_scorer(plan, found) as score:
+        cross_validate(plan, candidates, folds, score, numbers)
+    best = best_candidate(candidates)
+    final = final_vector(plan, found, best, candidates, w_o)
+    return AlignOutcome(plan, best, candidates, final, found, time.perf_counter() - started)
