@@ -1,7 +1,7 @@
 """Per-item steered scoring: llama.cpp (batched sequences, and one item per decode) against the torch path.
 
 The same items (the first --items of the 120 form) and the same vector (dev subject --subject's PAS vector,
-letter contrast, fit on all 120 answers, at --strength in align's units) are scored four ways: llama.cpp with
+letter contrast, fit on those items' answers, at --strength in align's units) are scored four ways: llama.cpp with
 up to 16 items per llama_decode, llama.cpp one item per decode, torch bfloat16 steered passes (what align
 used before) and torch float32. Rounds alternate the ways, so a busy machine slows all of them alike; the
 median of the rounds is reported as seconds per item and as a ratio to llama.cpp batched, with how far each
@@ -59,7 +59,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model_path = resolve_model(args.model)
     config = read_config(model_path)
-    items = form_items("120")
+    items = form_items("120")[: args.items]  # activations (and the vector's fit) for these items only
     chat_format = ChatFormat.from_model(model_path)
     tokens = OptionTokens.from_chat_format(chat_format)
     bf16 = lazy_torch_model(model_path)

@@ -229,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Nothing leaves this machine.",
     )
     parser.add_argument("--version", action="version", version=f"paso-local {__version__}")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show llama.cpp's own log lines (hidden by default)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser(
@@ -424,6 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        from paso_local.runtime import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 0

@@ -28,6 +28,7 @@ from paso_local.controlvector import ControlVector, read_control_vector
 from paso_local.errors import PasoError
 
 EXTRA_BUFFERS_ENV = "PASO_LOCAL_EXTRA_BUFFERS"
+VERBOSE_ENV = "PASO_LOCAL_VERBOSE"  # set by `paso-local --verbose`: llama.cpp's own log lines are shown
 CVEC_FUNCTIONS = ("llama_set_adapter_cvec", "llama_apply_adapter_cvec", "llama_control_vector_apply")
 DEFAULT_SEED = 0
 MAX_STRENGTH = 3.0  # --strength and the chat's strength controls run from 0 to this
@@ -222,7 +223,11 @@ class Runtime:
             )
         try:
             contexts = {"n_seq_max": n_seq_max, "kv_unified": True} if n_seq_max > 1 else {}
-            with llama_model_params(use_extra_bufts=extra_buffers), llama_context_params(**contexts):
+            with (
+                llama_model_params(use_extra_bufts=extra_buffers),
+                llama_context_params(**contexts),
+                native_stderr_hidden(),
+            ):
                 llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,
@@ -591,6 +596,32 @@ def llama_model_params(**overrides: Any) -> Any:
 def llama_context_params(**overrides: Any) -> Any:
     """`Llama` exposes neither `n_seq_max` nor `kv_unified`: set them for one load."""
     return _default_params("context", overrides)
+
+
+@contextmanager
+def native_stderr_hidden() -> Iterator[None]:
+    """llama.cpp writes warnings such as "n_ctx_seq (512) > n_ctx_train (0)" straight to file descriptor 2
+    while it loads, whatever `verbose` says: point that descriptor at /dev/null for the load, unless
+    PASO_LOCAL_VERBOSE is set. Load failures still surface, as the exception `Llama` raises."""
+    if os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0"):
+        yield
+        return
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable descriptor 2 (an embedding host): nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _llama_api() -> Any:
