@@ -62,12 +62,13 @@ def main() -> None:
     items = form_items("120")[: args.items]  # activations (and the vector's fit) for these items only
     chat_format = ChatFormat.from_model(model_path)
     tokens = OptionTokens.from_chat_format(chat_format)
-    bf16 = lazy_torch_model(model_path)
+    bf16 = lazy_torch_model(model_path, torch.bfloat16)
+    reference = lazy_torch_model(model_path)  # the activation cache's own dtype (converters.model.fast_dtype)
     acts, _ = item_activations(
         model_path,
         items,
         checkpoint_block(config.n_layer),
-        load_model=bf16,
+        load_model=reference,
         load_chat_format=lambda: chat_format,
         load_tokens=lambda: tokens,
     )
@@ -80,7 +81,7 @@ def main() -> None:
         acts.disagree,
         labels,
         DEFAULT_HEADS,
-        WoCache(bf16()),
+        WoCache(reference()),
         first_eligible_layer(config.n_layer),
     )
     unit = to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm)

@@ -101,7 +101,7 @@ def test_residual_site_writes_a_vector_at_the_blocks_its_folds_chose(
     out, report_path = tmp_path / "v.gguf", tmp_path / "report.json"
     code = main(
         ["align", "--profile", "me", "--model", str(smollm2_path), "--site", "residual"]
-        + ["--out", str(out), "--json", str(report_path)]
+        + ["--out", str(out), "--json", str(report_path), "--cv-scoring", "torch"]  # torch: 3x faster here
     )
     assert code == 0, capsys.readouterr().err
     report = json.loads(report_path.read_text())
@@ -112,3 +112,40 @@ def test_residual_site_writes_a_vector_at_the_blocks_its_folds_chose(
     units = {int(b) for b in vector.metadata["unit_directions"]}
     assert sorted(units) == report["residual_blocks"] and len(units) <= 5  # one block per fold at most
     assert vector.metadata["site"] == "residual" and vector.metadata["strength"] == report["strength"]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+def test_default_align_end_to_end_on_a_tiny_model_through_llama_cpp(
+    capsys, paso_home, tmp_path, papi_dev, arch
+):
+    """The default align (letter contrast, heads, cross-validation scored through llama.cpp) on a tiny GGUF:
+    the file llama.cpp will apply holds the fold mean at the chosen strength, the report says the CV was
+    scored by llama.cpp, and the CV's unsteered point is what the scorer gives for the same items."""
+    import json
+
+    from tiny_gguf import TinySpec, write_tiny_model
+
+    from paso_local.controlvector import read_control_vector
+    from paso_local.subjects import load_subjects
+
+    model = write_tiny_model(tmp_path / f"{arch}.gguf", TinySpec(arch=arch, n_layer=6))
+    answers = {n: a for n, a in load_subjects(papi_dev)[3].answers.items() if a}
+    save_profile("me", answers)
+    out, report_path = tmp_path / "v.gguf", tmp_path / "report.json"
+    code = main(
+        ["align", "--profile", "me", "--model", str(model), "--out", str(out), "--json", str(report_path)]
+        + ["--threads", "1", "--heads", "8"]
+    )
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(report_path.read_text())
+    assert report["cv_scoring"] == "llama" and report["contrast"] == "letter" and report["site"] == "heads"
+    assert report["vector_kind"] in ("combined", "domain_sum") and len(report["heads"]) == 8
+    vector = read_control_vector(out)
+    assert vector.metadata["strength"] == report["strength"]
+    assert vector.metadata["cv_aligned_score_base"] == report["cv_aligned_score"]["base"]
+    curve = {round(p["strength"], 6): p for p in vector.metadata["cv_curve"]}
+    assert 0.0 in curve and curve[0.0]["aligned_score"] == pytest.approx(report["cv_aligned_score"]["base"])
+    assert any(s != 0.0 for s in curve)  # strengths were searched
+    if report["strength"] == 0.0:
+        assert "no reliable direction" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def test_each_group_is_asked_with_its_own_vector(tmp_path, monkeypatch, papi_dev
         write_control_vector(vector, files[group])
     calls = []
 
-    def fake_align(model_path, answers, out_dir, by, threads=None):
+    def fake_align(model_path, answers, out_dir, by, threads=None, runtime=None):
         calls.append(by)
         return {"A": None, "C": None, "E": files["E"], "N": files["N"], "O": None}, {"keyed_by": by}
 
