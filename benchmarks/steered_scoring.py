@@ -22,14 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.activations import item_activations
 from converters.align_pipeline import (
     DEFAULT_HEADS,
     PLACEMENT_SHIFT,
     WoCache,
-    checkpoint_block,
     first_eligible_layer,
     lazy_torch_model,
+    letter_activations,
     load_torch_model,
 )
 from converters.gguf_reader import read_config
@@ -64,14 +63,7 @@ def main() -> None:
     tokens = OptionTokens.from_chat_format(chat_format)
     bf16 = lazy_torch_model(model_path, torch.bfloat16)
     reference = lazy_torch_model(model_path)  # the activation cache's own dtype (converters.model.fast_dtype)
-    acts, _ = item_activations(
-        model_path,
-        items,
-        checkpoint_block(config.n_layer),
-        load_model=reference,
-        load_chat_format=lambda: chat_format,
-        load_tokens=lambda: tokens,
-    )
+    acts, _ = letter_activations(model_path, items, config.n_layer, reference, show=True)
     answers = {
         n: a for n, a in load_subjects(Path(args.subjects))[args.subject].answers.items() if 1 <= a <= 5
     }

@@ -269,24 +269,34 @@ class Activations:
     seconds: float
 
 
-def read_activations(plan: AlignPlan) -> Activations:
-    """The letter contrast's activations (and the statement / negation ones when they are tried)."""
+def letter_activations(
+    model_path: Path, items: Sequence[Item], n_layer: int, torch_model: Callable[[], Any], show: bool = False
+) -> tuple[ItemActivations, bool]:
+    """The A / E / readout activations of `items` (cached per model; nothing is loaded on a cache hit)."""
     from paso_local.chat_format import ChatFormat
     from paso_local.readout import OptionTokens
 
-    started = time.perf_counter()
-    path, show = plan.request.model_path, plan.request.show_progress
-    torch_model = lazy_torch_model(path)
-    chat_format = functools.cache(lambda: ChatFormat.from_model(path))
-    acts, cache_hit = item_activations(
-        path,
-        plan.items,
-        checkpoint_block(plan.config.n_layer),
+    chat_format = functools.cache(lambda: ChatFormat.from_model(model_path))
+    return item_activations(
+        model_path,
+        items,
+        checkpoint_block(n_layer),
         load_model=torch_model,
         load_chat_format=chat_format,
         load_tokens=lambda: OptionTokens.from_chat_format(chat_format()),
         show_progress=show,
     )
+
+
+def read_activations(plan: AlignPlan) -> Activations:
+    """The letter contrast's activations (and the statement / negation ones when they are tried)."""
+    from paso_local.chat_format import ChatFormat
+
+    started = time.perf_counter()
+    path, show = plan.request.model_path, plan.request.show_progress
+    torch_model = lazy_torch_model(path)
+    chat_format = functools.cache(lambda: ChatFormat.from_model(path))
+    acts, cache_hit = letter_activations(path, plan.items, plan.config.n_layer, torch_model, show)
     sources = {"letter": letter_contrast(acts)}
     if {"statement", "negation"} & set(plan.contrasts):
         from converters.statement_activations import statement_activations

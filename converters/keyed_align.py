@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.activations import ItemActivations, item_activations
+from converters.activations import ItemActivations
 from converters.align_pipeline import (
     DEFAULT_HEADS,
     MIN_DOMAIN_LABELS,
     PLACEMENT_SHIFT,
     WoCache,
-    checkpoint_block,
     first_eligible_layer,
     lazy_torch_model,
+    letter_activations,
     llama_row_scorer,
     peak_rss_mb,
     restricted,
@@ -100,8 +100,6 @@ def _align_keyed(
     scorer: Any,
 ) -> tuple[dict[str, GroupVector], dict[str, Any]]:
     from converters.gguf_reader import read_config
-    from paso_local.chat_format import ChatFormat
-    from paso_local.readout import OptionTokens
 
     started = time.perf_counter()
     torch.manual_seed(0)
@@ -111,17 +109,7 @@ def _align_keyed(
     items = form_items("120")
     answers = {n: a for n, a in restricted(answers, [i.number for i in items]).items() if 1 <= a <= 5}
     torch_model = lazy_torch_model(model_path)
-    chat_format = ChatFormat.from_model(model_path)
-    tokens = OptionTokens.from_chat_format(chat_format)
-    acts, _ = item_activations(
-        model_path,
-        items,
-        checkpoint_block(config.n_layer),
-        load_model=torch_model,
-        load_chat_format=lambda: chat_format,
-        load_tokens=lambda: tokens,
-        show_progress=False,
-    )
+    acts, _ = letter_activations(model_path, items, config.n_layer, torch_model)
     w_o = WoCache(torch_model())
     score = llama_row_scorer(scorer, acts, items)  # every group's unsteered answers computed once
     min_layer = first_eligible_layer(config.n_layer)
