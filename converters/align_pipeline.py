@@ -428,7 +428,9 @@ def row_scorer(plan: AlignPlan, found: Activations) -> Iterator[RowScorer]:
         from paso_local.chat_format import ChatFormat
         from paso_local.readout import OptionTokens
 
-        net = load_torch_model(plan.request.model_path, torch.float32)
+        net = found.torch_model()  # the one already loaded, unless it computes in bfloat16
+        if net.dtype != torch.float32:
+            net = load_torch_model(plan.request.model_path, torch.float32)
         tokens = OptionTokens.from_chat_format(ChatFormat.from_model(plan.request.model_path))
         yield torch_row_scorer(net, found.acts, tokens)
         return

@@ -380,6 +380,7 @@ class Runtime:
                 n_seq_max=int(_llama_api().llama_n_seq_max(llm.ctx)),
             )
         llm.n_tokens = 0  # what llama-cpp-python's own eval cached is gone after this
+        self._chunked_upto = 0
         try:
             self._decoder.check_room(len(prefix), suffixes, outputs)
             self._decoder.decode_prefix(list(prefix))
