@@ -26,7 +26,7 @@ def test_check_model_json_on_a_tiny_qwen2(tmp_path, capsys):
     assert report["kl_mean"] < 1e-3 and report["steered_kl_mean"] < 1e-3
     assert report["steering_kl_mean"] > 0.01  # the random vector changed llama.cpp's answers
     assert report["peak_rss_mb"] > 50 and report["seconds"] > 0
-    assert code == (0 if report["passed"] else 1)
+    assert report["passed"] and code == 0  # a tiny model with exact F16 weights must pass parity
     assert "Comparing torch and llama.cpp" in captured.err  # progress on stderr, stdout stays JSON
 
 
@@ -63,3 +63,15 @@ def test_compare_figures():
 
 def test_prompts_are_varied():
     assert len(set(PROMPTS)) == len(PROMPTS) >= 20
+
+
+def test_check_model_fails_with_exit_1_when_parity_misses_its_targets(tmp_path, capsys, monkeypatch):
+    """The same tiny model judged against targets it cannot meet (a KL bound of 0) fails, says so, exits 1."""
+    import converters.check_model as check
+
+    monkeypatch.setattr(check, "KL_TARGET", 0.0)
+    path = write_tiny_model(tmp_path / "tiny-qwen2.gguf", TinySpec(arch="qwen2", seed=11))
+    code = main(["check-model", "--model", str(path), "--prompts", "3", "--json"])
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["passed"] is False and code == 1
+    assert "FAIL: the torch model does not match llama.cpp" in captured.err
