@@ -18,12 +18,12 @@ from converters.align_pipeline import (
     AlignOutcome,
     AlignRequest,
     align_answers,
-    peak_rss_mb,
     plan_alignment,
 )
 from converters.export import build_control_vector
 from converters.strength import COARSE_GRID, FOLDS
 from paso_local.errors import PasoError
+from paso_local.memory import peak_rss_mb
 from paso_local.modelfiles import file_sha256, resolve_model
 from paso_local.paths import ensure_private_dir
 from paso_local.progress import status

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import resource
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,12 +77,6 @@ def first_eligible_layer(n_layer: int) -> int:
     """Heads from this layer on may be chosen: their vectors, placed PLACEMENT_SHIFT blocks earlier, start at
     the checkpoint block."""
     return checkpoint_block(n_layer) + PLACEMENT_SHIFT
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB (ru_maxrss is kB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
 class WoCache:

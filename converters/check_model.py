@@ -17,7 +17,6 @@ import argparse
 import ctypes
 import gc
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from paso_local.errors import PasoError
+from paso_local.memory import peak_rss_mb
 
 TOP1_TARGET = 0.99
 KL_TARGET = 0.01
@@ -381,12 +381,6 @@ def disagreement_gaps(reference: np.ndarray, candidate: np.ndarray) -> list[floa
     top2 = np.sort(reference, axis=-1)[:, -2:]
     differ = reference.argmax(-1) != candidate.argmax(-1)
     return [round(float(g), 4) for g in (top2[:, 1] - top2[:, 0])[differ]]
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process, llama.cpp included (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def format_result(path: Path, r: CheckResult) -> str:

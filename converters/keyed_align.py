@@ -29,7 +29,6 @@ from converters.align_pipeline import (
     lazy_torch_model,
     letter_activations,
     llama_row_scorer,
-    peak_rss_mb,
     restricted,
     summed,
 )
@@ -38,6 +37,7 @@ from converters.pas import fit_pas, person_labels
 from converters.strength import COARSE_GRID, FOLDS, cross_validated_search, make_folds, to_unit
 from paso_local.errors import PasoError
 from paso_local.inventory import ITEM_GROUPINGS, form_items, item_group
+from paso_local.memory import peak_rss_mb
 from paso_local.modelfiles import file_sha256
 
 # align's grid plus +-0.2: on Qwen2.5-Coder-1.5B the letter vector's +-0.5 already overshoots (subject 0: CV score

@@ -41,6 +41,7 @@ from converters.lora_export import write_lora_gguf
 from converters.ppo import PPOSettings, ReplyParser, reference_logprobs, train_ppo
 from paso_local.errors import PasoError
 from paso_local.inventory import form_items
+from paso_local.memory import peak_rss_mb, reset_peak_rss
 from paso_local.paths import cache_dir
 from paso_local.progress import progress_bar
 from paso_local.questionnaire_prompt import prompt_fingerprint
@@ -56,28 +57,6 @@ VALIDATION_FRACTION = 0.2
 MIN_ANSWERS = 20
 CACHE_VERSION = 1
 _TENSOR_FIELDS = ("lengths", "query_hidden", "keys", "values")
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter of this process (Linux); False where that is not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory since the last reset (VmHWM), or since the start of the process."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 @dataclass
