@@ -1,4 +1,4 @@
-"""Statement-meaning contrasts (issue 8): per-head activations of the assistant SAYING each statement.
+"""Statement-meaning contrasts: per-head activations of the assistant SAYING each statement.
 
 The letter contrast of the paper ("A" against "E" after the question) is 95-99.5% the same for every item: it
 mostly encodes the letter, so a vector built from it moves all answers up or down together. Here the model

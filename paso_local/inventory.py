@@ -85,7 +85,7 @@ def facets() -> dict[str, str]:
     return {code: names[code] for code in sorted(names, key=lambda c: (c[0], int(c[1:])))}
 
 
-# Keyed vectors (issue 8): items grouped by their domain, or by domain and IPIP key ("N+", "N-").
+# Keyed vectors: items grouped by their domain, or by domain and IPIP key ("N+", "N-").
 ITEM_GROUPINGS = ("domain", "domain+key")
 
 

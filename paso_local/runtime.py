@@ -1,6 +1,6 @@
 """The one adapter over llama-cpp-python: load a GGUF model, apply a control vector, stream a chat reply.
 
-Steering facts this module relies on (see docs/llama-cpp-control-vectors.md): the vector is applied with
+Steering facts this module relies on (llama.cpp's llama_set_adapter_cvec): the vector is applied with
 `llama_set_adapter_cvec` as the FULL (n_layer - 1) * n_embd buffer, cleared with a null buffer, and every
 change is followed by `Llama.reset()`, because llama.cpp keeps the KV cache (computed under the old steering)
 otherwise.

@@ -93,7 +93,7 @@ METHODS: dict[str, Method] = {
     "profile-prompt": Method("profile-prompt", profile_prompt, steered=False, personal=True),
     "pas": Method("pas", lambda _answers: SYSTEM_PROMPT, steered=True, personal=True),
     "pas+fewshot": Method("pas+fewshot", fewshot_prompt, steered=True, personal=True),
-    # issue 8's variants, for measuring them apart (`pas` lets cross-validation pick between them):
+    # the contrast and site variants, for measuring them apart (`pas` lets cross-validation pick between them):
     "pas-letter": Method(
         "pas-letter", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="letter"
     ),

@@ -14,7 +14,7 @@ from paso_local.errors import PasoError
 from paso_local.inventory import DOMAINS
 from paso_local.storage import atomic_write_text
 
-# Zhu et al. 2025 (ICLR), Aligned Score on the PAPI test set, as summarised in docs/pas-method.md.
+# Zhu et al. 2025 (ICLR), Aligned Score on the PAPI test set, as the paper publishes them.
 PUBLISHED: dict[str, dict[str, float | None]] = {
     "PAS, Llama-3-8B-Instruct": {"A": 0.94, "C": 0.91, "E": 0.86, "N": 0.98, "O": 0.72, "sum": 4.41},
     "GPT-4o, prompted": {"sum": 4.42},
@@ -23,7 +23,7 @@ PUBLISHED: dict[str, dict[str, float | None]] = {
     "DPO, Llama-3-8B": {"sum": 7.45},
     "PPO, Llama-3-8B": {"sum": 7.62},
 }
-# The same non-LLM references computed on the paper's 300 released test subjects (docs/pas-method.md).
+# The same non-LLM references computed on the paper's 300 released test subjects.
 TEST_SET_REFERENCES: dict[str, dict[str, float | None]] = {
     "answer-C": {"sum": 3.79},
     "acquiescence-only": {"sum": 3.49},
