@@ -61,10 +61,6 @@ class ItemActivations:
     agree_blocks: np.ndarray | None = None
     disagree_blocks: np.ndarray | None = None
 
-    def rows_for(self, numbers: Sequence[int]) -> np.ndarray:
-        index = {int(n): r for r, n in enumerate(self.item_numbers)}
-        return np.asarray([index[int(n)] for n in numbers], dtype=np.int64)
-
 
 def activation_cache_key(
     model_sha256: str, items: Sequence[Item], checkpoint_block: int, system_prompt: str = SYSTEM_PROMPT

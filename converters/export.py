@@ -13,8 +13,6 @@ import numpy as np
 from paso_local import __version__
 from paso_local.controlvector import ControlVector
 
-ROUND_DIGITS = 7
-
 
 def directions_json(directions: Mapping[int, np.ndarray]) -> dict[str, list[float]]:
     """{"L": [floats]} for metadata (float32 values survive the JSON round trip exactly)."""

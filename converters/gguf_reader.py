@@ -84,8 +84,6 @@ class GGUFModelFile:
         self.config = _config_from(self)
 
     # --- metadata -------------------------------------------------------------------------------------------
-    def has_key(self, key: str) -> bool:
-        return key in self._reader.fields
 
     def value(self, key: str, default: Any = None) -> Any:
         """A scalar or string metadata value (arrays are refused: no model key we read is one)."""
@@ -119,9 +117,6 @@ class GGUFModelFile:
 
     def type_name(self, name: str) -> str:
         return self._tensor(name).tensor_type.name
-
-    def nbytes(self, name: str) -> int:
-        return int(self._tensor(name).n_bytes)
 
     def dequantize(self, name: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The whole tensor in `dtype`, shape as `shape(name)`."""

@@ -104,12 +104,6 @@ class LoraAdapter(nn.Module):
             for n in self.names
         }
 
-    def load_tensors(self, tensors: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        with torch.no_grad():
-            for name, (a, b) in tensors.items():
-                self.pair(name).lora_a.copy_(torch.as_tensor(a))
-                self.pair(name).lora_b.copy_(torch.as_tensor(b))
-
     @contextmanager
     def attached(self, model: Any) -> Iterator[LoraAdapter]:
         """While inside, every targeted Linear of `model` outputs W x + scale B A x."""

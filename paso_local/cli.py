@@ -7,7 +7,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from paso_local import __version__
 from paso_local.errors import PasoError
@@ -15,7 +15,6 @@ from paso_local.invocation import with_command_name
 from paso_local.profile import DEFAULT_PROFILE
 from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
 
-Handler = Callable[[argparse.Namespace], int]
 UNFINISHED = 3  # onboard --if-needed: the person left the questionnaire before the end
 BROKEN_PIPE = 141  # what a shell reports for a program whose reader went away (128 + SIGPIPE)
 CHAT_KEYS = """keys in the chat:

@@ -53,11 +53,6 @@ def item_messages(item: Item, system_prompt: str = SYSTEM_PROMPT) -> list[dict[s
     return [{"role": "system", "content": system_prompt}, {"role": "user", "content": question(item)}]
 
 
-def letter_for(value: int) -> str:
-    """Answer 1..5 -> its letter (5 -> "A")."""
-    return VALUE_LETTER[value]
-
-
 def value_for(letter: str) -> int:
     """Letter A..E -> its answer (A -> 5)."""
     return LETTER_VALUE[letter]

@@ -90,9 +90,6 @@ class Sampling:
     max_tokens: int = 512
 
 
-GREEDY = Sampling(temperature=0.0, repeat_penalty=1.0)
-
-
 @dataclass(frozen=True)
 class GenerationStats:
     tokens: int
@@ -123,10 +120,6 @@ class LoadedVector:
     vector: ControlVector
     domains: dict[str, DomainVector]
     warnings: tuple[str, ...] = ()
-
-    @property
-    def has_domains(self) -> bool:
-        return bool(self.domains)
 
     def composed(self, steering: Steering) -> ControlVector:
         """strength * (rest + sum_d m_d * s_d * dir_d), where rest is what the file's vector holds beyond its
