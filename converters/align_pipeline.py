@@ -262,13 +262,19 @@ class Activations:
 
 
 def letter_activations(
-    model_path: Path, items: Sequence[Item], n_layer: int, torch_model: Callable[[], Any], show: bool = False
+    model_path: Path,
+    items: Sequence[Item],
+    n_layer: int,
+    torch_model: Callable[[], Any],
+    show: bool = False,
+    chat_format: Callable[[], Any] | None = None,
 ) -> tuple[ItemActivations, bool]:
-    """The A / E / readout activations of `items` (cached per model; nothing is loaded on a cache hit)."""
+    """The A / E / readout activations of `items` (cached per model; nothing is loaded on a cache hit).
+    `chat_format`: a loader the caller shares with its other passes (the header parse takes seconds)."""
     from paso_local.chat_format import ChatFormat
     from paso_local.readout import OptionTokens
 
-    chat_format = functools.cache(lambda: ChatFormat.from_model(model_path))
+    chat_format = chat_format or functools.cache(lambda: ChatFormat.from_model(model_path))
     return item_activations(
         model_path,
         items,
@@ -288,7 +294,9 @@ def read_activations(plan: AlignPlan) -> Activations:
     path, show = plan.request.model_path, plan.request.show_progress
     torch_model = lazy_torch_model(path)
     chat_format = functools.cache(lambda: ChatFormat.from_model(path))
-    acts, cache_hit = letter_activations(path, plan.items, plan.config.n_layer, torch_model, show)
+    acts, cache_hit = letter_activations(
+        path, plan.items, plan.config.n_layer, torch_model, show, chat_format
+    )
     sources = {"letter": letter_contrast(acts)}
     if {"statement", "negation"} & set(plan.contrasts):
         from converters.statement_activations import statement_activations

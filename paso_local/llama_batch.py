@@ -53,8 +53,8 @@ class SequenceDecoder:
     ) -> np.ndarray:
         """Logits [len(suffixes), outputs, n_vocab] at the last `outputs` tokens of each suffix, every suffix
         continuing the prefix already decoded by `decode_prefix` (of `prefix_length` tokens). `per_batch`
-        caps the sequences per decode (0: as many as fit)."""
-        self.check_room(prefix_length, suffixes, outputs)
+        caps the sequences per decode (0: as many as fit). The caller checks `check_room` first, before the
+        prefix is decoded."""
         out = np.empty((len(suffixes), outputs, self.n_vocab), dtype=np.float32)
         for group in self._groups(prefix_length, suffixes, per_batch):
             seqs = []

@@ -93,13 +93,16 @@ class Asker:
 
     def encode(self, system_prompt: str, items: Sequence[Item]) -> list[list[int]]:
         prompts = [self.chat_format.encode_chat(item_messages(item, system_prompt)) for item in items]
-        longest = max(len(p) for p in prompts)
+        self._check_fits(max(len(p) for p in prompts))
+        return prompts
+
+    def _check_fits(self, longest: int) -> None:
+        """Room for the longest question and a generated reply (the same bound for either readout)."""
         if longest + MAX_NEW_TOKENS + 2 > self._n_ctx:
             raise PasoError(
                 f"a question is {longest} tokens long, too long for the {self._n_ctx}-token context; "
                 "use a model with a longer context"
             )
-        return prompts
 
     def ask(
         self,
@@ -126,17 +129,20 @@ class Asker:
     def _ask_batched(
         self, system_prompt: str, items: Sequence[Item], on_item: Callable[[], None] | None
     ) -> list[ItemReading]:
-        """The distribution readout through the steered scorer: many items per llama_decode."""
-        self.encode(system_prompt, items)  # the context check, with the same message
+        """The distribution readout through the steered scorer (the prompt tokens shared once, then each
+        item after them)."""
+        prompts = self._scorer.readout_prompts(items, system_prompt)  # each ends in the appended "("
+        self._check_fits(max(len(p) for p in prompts) - 1)
         scores = self._scorer.score_as_steered(items, system_prompt=system_prompt)
-        self.prompt_tokens += sum(len(p) for p in self._scorer.readout_prompts(items, system_prompt))
+        self.prompt_tokens += sum(len(p) for p in prompts)
+        medians, expected = scores.median, scores.expected
         readings = []
         for k, item in enumerate(items):
             readings.append(
                 ItemReading(
                     number=item.number,
-                    answer=float(scores.median[k]),
-                    expected=float(scores.expected[k]),
+                    answer=float(medians[k]),
+                    expected=float(expected[k]),
                     distribution=tuple(float(p) for p in scores.dist[k]),
                     mass=float(scores.mass[k]),
                 )
