@@ -22,7 +22,7 @@ import torch
 
 from converters.activations import ItemActivations, answer_logits
 from paso_local.aligned_score import AlignedScore, aligned_score
-from paso_local.evaluation.metrics import within_person_correlation
+from paso_local.correlation import within_person_correlation
 from paso_local.inventory import Item
 from paso_local.readout import (
     DEFAULT_STATISTIC,

@@ -213,9 +213,10 @@ def cmd_check_model(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from converters.eval_aligner import TorchAligner  # imports torch only when a method aligns
     from paso_local.evaluation.command import run_eval
 
-    return run_eval(args)
+    return run_eval(args, aligner=TorchAligner())
 
 
 # --- parser -------------------------------------------------------------------------------------------------------

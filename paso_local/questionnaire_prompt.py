@@ -7,6 +7,7 @@ question. Letters map to answers A=5 (Very Accurate) ... E=1 (Very Inaccurate).
 from __future__ import annotations
 
 import hashlib
+import re
 
 from paso_local.inventory import Item
 
@@ -33,6 +34,8 @@ DEFAULT_CONTRAST = "letter"
 # mean difference at one block (contrastive activation addition; letter contrast); "auto" cross-validates both.
 SITES = ("heads", "residual", "auto")
 DEFAULT_SITE = "heads"
+PARSE_WINDOW = 12  # the paper parses a reply's first 12 characters
+_PAPER_ANSWER = re.compile(r"[abcdeABCDE](?:[^a-zA-Z]|$)")
 AGREE_LETTER = "A"  # the two answers contrasted by PAS
 DISAGREE_LETTER = "E"
 
@@ -56,6 +59,12 @@ def item_messages(item: Item, system_prompt: str = SYSTEM_PROMPT) -> list[dict[s
 def value_for(letter: str) -> int:
     """Letter A..E -> its answer (A -> 5)."""
     return LETTER_VALUE[letter]
+
+
+def parse_reply(reply: str) -> int | None:
+    """The paper's parse of a generated reply: answer 5..1 for the first A..E not followed by a letter."""
+    match = _PAPER_ANSWER.search(reply[:PARSE_WINDOW])
+    return value_for(match.group()[0].upper()) if match else None
 
 
 def prompt_fingerprint(system_prompt: str = SYSTEM_PROMPT) -> str:

@@ -22,7 +22,7 @@ def test_each_group_is_asked_with_its_own_vector(tmp_path, monkeypatch, papi_dev
     domains as unsteered, and the readings come back in held-out order."""
     from converters.export import build_control_vector
     from paso_local.controlvector import write_control_vector
-    from paso_local.evaluation import aligning, command
+    from paso_local.evaluation import command
     from paso_local.evaluation.command import Evaluation
     from paso_local.evaluation.methods import METHODS
     from paso_local.evaluation.split import split_subject
@@ -43,15 +43,15 @@ def test_each_group_is_asked_with_its_own_vector(tmp_path, monkeypatch, papi_dev
         write_control_vector(vector, files[group])
     calls = []
 
-    def fake_align(model_path, answers, out_dir, by, threads=None, runtime=None):
-        calls.append(by)
-        return {"A": None, "C": None, "E": files["E"], "N": files["N"], "O": None}, {"keyed_by": by}
+    class FakeAligner:
+        def align_keyed_to_dir(self, model_path, answers, out_dir, by, threads=None, runtime=None):
+            calls.append(by)
+            return {"A": None, "C": None, "E": files["E"], "N": files["N"], "O": None}, {"keyed_by": by}
 
-    monkeypatch.setattr(aligning, "align_keyed_to_dir", fake_align)
     few = tuple(i for d in "ACENO" for i in [j for j in held_out_items() if j.domain == d][:3])
     monkeypatch.setattr(command, "held_out_items", lambda: few)  # 15 items keep the test short
     subject = split_subject(load_subjects(papi_dev)[0])
-    evaluation = Evaluation(smollm2_path, "distribution", threads=1)
+    evaluation = Evaluation(smollm2_path, "distribution", threads=1, aligner=FakeAligner())
     try:
         with progress_bar("test", 10_000, enabled=False) as bar:
             readings, _, _, report = evaluation.ask_keyed(subject, METHODS["pas-by-domain"], bar)

@@ -20,7 +20,6 @@ Per item, two readouts from the same forward passes:
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,20 +28,12 @@ import numpy as np
 
 from paso_local.errors import PasoError
 from paso_local.inventory import Item
-from paso_local.questionnaire_prompt import item_messages, value_for
+from paso_local.questionnaire_prompt import PARSE_WINDOW, item_messages, parse_reply
 from paso_local.readout import expected_answer, median_answer, option_distribution
 from paso_local.steered_scoring import SteeredScorer, common_prefix_length
 
 READOUTS = ("distribution", "generate")
 MAX_NEW_TOKENS = 15  # the paper's max_new_tokens
-PARSE_WINDOW = 12  # the paper parses the reply's first 12 characters
-_PAPER_ANSWER = re.compile(r"[abcdeABCDE](?:[^a-zA-Z]|$)")
-
-
-def parse_reply(reply: str) -> int | None:
-    """The paper's parse of a generated reply: answer 5..1 for the first A..E not followed by a letter."""
-    match = _PAPER_ANSWER.search(reply[:PARSE_WINDOW])
-    return value_for(match.group()[0].upper()) if match else None
 
 
 @dataclass(frozen=True)

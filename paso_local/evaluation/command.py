@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from paso_local.errors import PasoError
+from paso_local.evaluation.aligning import Aligner
 from paso_local.evaluation.asking import Asker, ItemReading
 from paso_local.evaluation.lora_methods import LORA_METHODS, run_lora_methods
 from paso_local.evaluation.methods import Method, parse_methods
@@ -87,11 +88,12 @@ def score_readings(subject: SplitSubject, readings: list[ItemReading], seconds: 
 class Evaluation:
     """The model-side loop: one loaded runtime and asker for every method and subject."""
 
-    def __init__(self, model_path: Path, readout: str, threads: int | None):
+    def __init__(self, model_path: Path, readout: str, threads: int | None, aligner: Aligner | None = None):
         from paso_local.steered_scoring import open_scoring_runtime
 
         self.model_path = model_path
         self.threads = threads
+        self._aligner = aligner
         self.runtime = open_scoring_runtime(model_path, threads=threads, n_ctx=N_CTX)
         self.asker = Asker(self.runtime, readout)
         self._workdir = tempfile.TemporaryDirectory(prefix="paso-eval-")
@@ -101,11 +103,22 @@ class Evaluation:
         self.runtime.close()
         self._workdir.cleanup()
 
+    @property
+    def aligner(self) -> Aligner:
+        """The align side the command layer passed in (the pas, keyed and LoRA methods need it)."""
+        if self._aligner is None:
+            raise PasoError("the align pipeline is not available; the pas methods need it")
+        return self._aligner
+
+    @property
+    def workdir(self) -> Path:
+        """Where this run's vectors and adapters are written (removed on close)."""
+        return Path(self._workdir.name)
+
     def steer_with(self, subject: SplitSubject, contrast: str, site: str) -> tuple[float, dict]:
         """Align a vector from the subject's 120 answers (align writes the GGUF file a person gets), load
         that file through the runtime and apply it. Returns align's seconds and a summary of its report;
         a second call for the same subject, contrast and site reloads the file (0 s)."""
-        from paso_local.evaluation.aligning import align_to_file
         from paso_local.runtime import Steering
 
         key = (subject.index, contrast, site)
@@ -115,7 +128,7 @@ class Evaluation:
         else:
             started = time.perf_counter()
             out = Path(self._workdir.name) / f"subject-{subject.index}-{contrast}-{site}.gguf"
-            path, report = align_to_file(
+            path, report = self.aligner.align_to_file(
                 self.model_path,
                 subject.alignment,
                 out,
@@ -152,13 +165,12 @@ class Evaluation:
     ) -> tuple[list[ItemReading], float, float, dict]:
         """Align one vector per item group from the subject's answers, then ask each group's held-out items
         with its own vector. Returns the readings (held-out order), ask seconds, align seconds, align report."""
-        from paso_local.evaluation.aligning import align_keyed_to_dir
         from paso_local.runtime import Steering
 
         assert method.keyed_by is not None
         started = time.perf_counter()
         out = Path(self._workdir.name) / f"subject-{subject.index}-{method.name}"
-        files, report = align_keyed_to_dir(
+        files, report = self.aligner.align_keyed_to_dir(
             self.model_path, subject.alignment, out, method.keyed_by, self.threads, runtime=self.runtime
         )
         spent = time.perf_counter() - started
@@ -274,7 +286,8 @@ def build_document(
     }
 
 
-def run_eval(args: argparse.Namespace) -> int:
+def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
+    """`paso-local eval`; `aligner`: the align side (converters.eval_aligner.TorchAligner from the CLI)."""
     started = time.perf_counter()
     names = list(dict.fromkeys(n.strip() for n in (args.methods or "").split(",") if n.strip()))
     lora_names = [n for n in names if n in LORA_METHODS]  # dpo, ppo: LoRA adapters trained per subject
@@ -291,7 +304,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     references = reference_results(pool, targets)
     status(f"eval: {len(targets)} subjects x {', '.join(names)} on {model_path.name}")
-    evaluation = Evaluation(model_path, args.readout, threads)
+    evaluation = Evaluation(model_path, args.readout, threads, aligner)
     try:
         runs = run_methods(evaluation, methods, targets) if methods else {}
         if lora_names:

@@ -1,6 +1,6 @@
 """The DPO and PPO baselines in eval: per subject, a LoRA adapter trained on the 120 alignment answers
-(converters.lora_align, exactly what `paso-local align --method dpo|ppo` trains), written as a llama.cpp LoRA
-GGUF, applied to the same loaded llama.cpp model (paso_local.lora_adapter) and asked the 180 held-out items
+(converters.lora_align, through the aligner the command layer passes in: exactly what `paso-local align
+--method dpo|ppo` trains), written as a llama.cpp LoRA GGUF, applied to the same loaded llama.cpp model (paso_local.lora_adapter) and asked the 180 held-out items
 with the paper's system prompt, like `base`.
 
 Per subject the JSON adds `train_seconds` (hyper-parameter choice + final training), `peak_rss_mb` (peak
@@ -13,11 +13,10 @@ names in LORA_METHODS (`paso-local eval --methods base,dpo,ppo`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from paso_local.evaluation.aligning import AdapterTrainer
 from paso_local.evaluation.methods import TRAINED_METHODS, Method
 from paso_local.questionnaire_prompt import SYSTEM_PROMPT
 
@@ -27,46 +26,12 @@ LORA_METHODS: dict[str, Method] = {
 }
 
 
-class LoraTrainer:
-    """The torch side, loaded on first use and shared by every subject and LoRA method of one eval run."""
-
-    def __init__(self, model_path: Path, workdir: Path, show_progress: bool = False):
-        self.model_path = model_path
-        self.workdir = workdir
-        self.show_progress = show_progress
-        self._aligner: Any = None
-        self.setup_seconds = 0.0
-
-    @property
-    def aligner(self) -> Any:
-        if self._aligner is None:
-            from converters.lora_align import LoraAligner
-
-            started = time.perf_counter()
-            self._aligner = LoraAligner(self.model_path, show_progress=self.show_progress)
-            self.setup_seconds = time.perf_counter() - started
-        return self._aligner
-
-    def adapter_for(self, subject: Any, method: str) -> tuple[Path, dict]:
-        """Train `method` on the subject's 120 answers; the adapter's path and the cost figures."""
-        result = self.aligner.align({n: a for n, a in subject.alignment.items() if a}, method)
-        path = result.write(
-            self.workdir / f"subject-{subject.index}.{method}.gguf", self.aligner.architecture
-        )
-        return path, {
-            "train_seconds": round(result.seconds, 2),
-            "peak_rss_mb": round(result.peak_rss_mb, 1),
-            "lr": result.chosen["lr"],
-            "epochs": result.chosen["epochs"],
-        }
-
-
 def run_lora_methods(
     evaluation: Any,
     names: Sequence[str],
     targets: Sequence[Any],
     bar: Any,
-    trainer: LoraTrainer | None = None,
+    trainer: AdapterTrainer | None = None,
 ) -> dict[str, Any]:
     """Ask every target under each LoRA method; {name: command.MethodRun}. `evaluation` is a
     command.Evaluation (its runtime and asker are reused); `bar` advances once per item asked."""
@@ -74,7 +39,7 @@ def run_lora_methods(
     from paso_local.lora_adapter import apply_lora
     from paso_local.progress import status
 
-    trainer = trainer or LoraTrainer(evaluation.model_path, Path(evaluation._workdir.name))
+    trainer = trainer or evaluation.aligner.lora_trainer(evaluation.model_path, evaluation.workdir)
     runs = {name: MethodRun(LORA_METHODS[name]) for name in names}
     for k, subject in enumerate(targets, start=1):
         for name in names:

@@ -5,7 +5,7 @@
   per domain averaged over subjects, and the five domain averages summed.
 - Within-person correlation: Pearson's r across one subject's held-out items between the model's EXPECTED
   answer (the mean of its five-option distribution; a reference's prediction) and the subject's answer,
-  then averaged over subjects. It separates personalisation from a uniform shift: a method that gives every
+  then averaged over subjects (`paso_local.correlation`). It separates personalisation from a uniform shift: a method that gives every
   item the same answer (or a subject who did) has no correlation and is left out of that average
   (`n_correlated` says how many subjects had one).
 """
@@ -19,28 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from paso_local.aligned_score import AlignedScore, aligned_score, mean_aligned_score
+from paso_local.correlation import within_person_correlation
 from paso_local.inventory import DOMAINS, held_out_items
-
-MIN_CORRELATED_ITEMS = 3
-
-
-def within_person_correlation(
-    model_values: Mapping[int, float], person_answers: Mapping[int, int]
-) -> float | None:
-    """Pearson r over items both sides answered; None when either side is constant (or < 3 items)."""
-    pairs = [
-        (float(v), float(person_answers[n]))
-        for n, v in model_values.items()
-        if person_answers.get(n, 0) and v is not None and math.isfinite(v)
-    ]
-    if len(pairs) < MIN_CORRELATED_ITEMS:
-        return None
-    x, y = np.array(pairs).T
-    x, y = x - x.mean(), y - y.mean()
-    denominator = math.sqrt(float(x @ x) * float(y @ y))
-    if denominator < 1e-12 * max(1, len(pairs)):
-        return None
-    return float(x @ y) / denominator
 
 
 @dataclass
