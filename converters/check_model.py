@@ -14,7 +14,6 @@ The torch half runs first and is closed before llama.cpp loads, so the peak memo
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
 import json
 import sys
@@ -275,74 +274,44 @@ def _advanced(value: np.ndarray, advance: Callable[[int], None]) -> np.ndarray:
 
 
 class LlamaLogits:
-    """A minimal llama.cpp context: next-token logits of a token sequence, with an optional control vector.
-
-    Weight repacking (llama.cpp's "extra buffer types": AMX, CPU_REPACK) is switched off: it computes the same
-    products and crashes on virtual machines that advertise AMX without enabling it."""
+    """Next-token logits of a token sequence through the runtime (`Runtime.open_reference`: one decode per
+    prompt, no weight repacking), with an optional control vector."""
 
     def __init__(self, path: Path, *, n_ctx: int, logits_all: bool = False, n_threads: int | None = None):
-        import llama_cpp
+        from paso_local.runtime import Runtime
 
-        from paso_local.runtime import llama_model_params
-
-        threads = (
-            {"n_threads": n_threads, "n_threads_batch": n_threads} if n_threads else {}
-        )  # else: defaults
-        try:
-            with llama_model_params(use_extra_bufts=False):
-                self._llm = llama_cpp.Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_batch=n_ctx,
-                    logits_all=logits_all,
-                    verbose=False,
-                    **threads,
-                )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise PasoError(
-                f"llama.cpp cannot load {path} ({exc}); is it a complete GGUF model file?"
-            ) from exc
-        self._api = llama_cpp
-        self.n_vocab = int(self._llm.n_vocab())
-        self.n_embd = int(llama_cpp.llama_model_n_embd(self._llm.model))
-        self.n_layer = int(llama_cpp.llama_model_n_layer(self._llm.model))
+        self.runtime = Runtime.open_reference(path, n_ctx=n_ctx, logits_all=logits_all, n_threads=n_threads)
+        self.n_vocab = self.runtime.n_vocab
+        self.n_embd = self.runtime.info.n_embd
+        self.n_layer = self.runtime.info.n_layer
 
     def last_logits(self, tokens: Sequence[int], *, one_by_one: bool = False) -> np.ndarray:
         """float64 [V] after evaluating `tokens` from an empty cache, in one batch or one token at a time."""
-        self._llm.reset()
-        for chunk in [[t] for t in tokens] if one_by_one else [list(tokens)]:
-            self._llm.eval(chunk)
-        logits = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self.n_vocab,))
-        return logits.astype(np.float64)
+        self.runtime.reset()
+        chunks = [[t] for t in tokens] if one_by_one else [list(tokens)]
+        done = 0
+        for chunk in chunks:
+            self.runtime.eval_tokens(chunk, after=done)
+            done += len(chunk)
+        return self.runtime.last_logits().astype(np.float64)
 
     def all_logits(self, tokens: Sequence[int]) -> np.ndarray:
         """float64 [S, V] at every position (open with logits_all=True)."""
-        if not self._llm._logits_all:
-            raise ValueError("open LlamaLogits with logits_all=True to read every position")
-        self._llm.reset()
-        self._llm.eval(list(tokens))
-        return np.array(self._llm.scores[: len(tokens)], dtype=np.float64)
+        self.runtime.all_logits(0)  # refused before any work when logits_all is off
+        self.runtime.reset()
+        self.runtime.eval_tokens(tokens, after=0)
+        return self.runtime.all_logits(len(tokens))
 
     def set_control_vector(self, buffer: np.ndarray | None) -> None:
         """buffer [(n_layer - 1), n_embd], row 0 = block 1 (the full buffer, always); None clears it."""
-        if buffer is None:
-            code = self._api.llama_set_adapter_cvec(self._llm.ctx, None, 0, self.n_embd, -1, -1)
-        else:
-            buffer = np.ascontiguousarray(buffer, dtype=np.float32)
-            if buffer.shape != (self.n_layer - 1, self.n_embd):
-                raise ValueError(
-                    f"control vector buffer {buffer.shape}, expected {(self.n_layer - 1, self.n_embd)}"
-                )
-            pointer = buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-            code = self._api.llama_set_adapter_cvec(
-                self._llm.ctx, pointer, buffer.size, self.n_embd, 1, self.n_layer - 1
+        if buffer is not None and np.shape(buffer) != (self.n_layer - 1, self.n_embd):
+            raise ValueError(
+                f"control vector buffer {np.shape(buffer)}, expected {(self.n_layer - 1, self.n_embd)}"
             )
-        if code != 0:
-            raise PasoError(f"llama.cpp refused the control vector (llama_set_adapter_cvec returned {code})")
-        self._llm.reset()  # the KV cache was computed under the old vector
+        self.runtime.set_vector_buffer(buffer)
 
     def close(self) -> None:
-        self._llm.close()
+        self.runtime.close()
 
     def __enter__(self) -> LlamaLogits:
         return self

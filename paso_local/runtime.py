@@ -20,12 +20,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from paso_local.controlvector import ControlVector, read_control_vector
 from paso_local.errors import PasoError
+
+if TYPE_CHECKING:
+    from paso_local.lora_adapter import LoraHandle
 
 EXTRA_BUFFERS_ENV = "PASO_LOCAL_EXTRA_BUFFERS"
 VERBOSE_ENV = "PASO_LOCAL_VERBOSE"  # set by `paso-local --verbose`: llama.cpp's own log lines are shown
@@ -167,11 +170,12 @@ class Generation:
 class Runtime:
     """A loaded model and its llama.cpp context, with optional steering. Close it (or use `with`)."""
 
-    def __init__(self, llm: Any, info: ModelInfo):
+    def __init__(self, llm: Any, info: ModelInfo, *, logits_all: bool = False):
         from paso_local.chat_format import ChatFormat
 
         self._llm = llm
         self.info = info
+        self._logits_all = logits_all
         self.chat_format = ChatFormat.from_llama(llm)
         self.vector: LoadedVector | None = None
         self._applied_key: tuple = (False,)
@@ -197,8 +201,6 @@ class Runtime:
         None reads PASO_LOCAL_EXTRA_BUFFERS (default off: on some virtual machines AMX crashes llama.cpp).
         `n_seq_max` > 1 lets `batch_logits` run that many prompts at once (a unified KV cache of n_ctx cells
         shared by all of them); `n_batch` is the most tokens one decode takes."""
-        import llama_cpp
-
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise PasoError(
@@ -214,24 +216,50 @@ class Runtime:
                 "yes",
                 "on",
             )
+        contexts = {"n_seq_max": n_seq_max, "kv_unified": True} if n_seq_max > 1 else {}
+        return cls._load(
+            path,
+            extra_buffers=extra_buffers,
+            contexts=contexts,
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_ubatch=n_batch,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=n_gpu_layers,
+            seed=DEFAULT_SEED,
+        )
+
+    @classmethod
+    def open_reference(
+        cls, model_path: str | Path, *, n_ctx: int, logits_all: bool = False, n_threads: int | None = None
+    ) -> Runtime:
+        """The model as check-model compares it with torch: a prompt of up to `n_ctx` tokens (any size) in
+        one decode, llama-cpp-python's default threads unless `n_threads`, no weight repacking (it computes
+        the same products and crashes on virtual machines that advertise AMX without enabling it).
+        `logits_all` keeps every position's logits for `all_logits`."""
+        threads = {"n_threads": n_threads, "n_threads_batch": n_threads} if n_threads else {}
+        return cls._load(
+            Path(model_path).expanduser(),
+            extra_buffers=False,
+            contexts={},
+            n_ctx=n_ctx,
+            n_batch=n_ctx,
+            logits_all=logits_all,
+            **threads,
+        )
+
+    @classmethod
+    def _load(cls, path: Path, *, extra_buffers: bool, contexts: dict, **options: Any) -> Runtime:
+        import llama_cpp
+
         try:
-            contexts = {"n_seq_max": n_seq_max, "kv_unified": True} if n_seq_max > 1 else {}
             with (
                 llama_model_params(use_extra_bufts=extra_buffers),
                 llama_context_params(**contexts),
                 native_stderr_hidden(),
             ):
-                llm = llama_cpp.Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_batch=n_batch,
-                    n_ubatch=n_batch,
-                    n_threads=threads,
-                    n_threads_batch=threads,
-                    n_gpu_layers=n_gpu_layers,
-                    seed=DEFAULT_SEED,
-                    verbose=False,
-                )
+                llm = llama_cpp.Llama(model_path=str(path), verbose=False, **options)
         except (ValueError, RuntimeError, OSError) as exc:
             raise PasoError(
                 f"llama.cpp cannot load {path} ({exc}); is it a complete GGUF model file "
@@ -248,7 +276,7 @@ class Runtime:
             n_ctx=int(llm.n_ctx()),
             size_bytes=int(llama_cpp.llama_model_size(llm.model)),
         )
-        return cls(llm, info)
+        return cls(llm, info, logits_all=bool(options.get("logits_all", False)))
 
     def load_vector(self, path: str | Path) -> LoadedVector:
         """Read a control vector and check it fits this model (it is applied by `set_steering`)."""
@@ -343,12 +371,69 @@ class Runtime:
                     f"{self.info.file_name} (blocks 1..{self.info.n_layer - 1}, n_embd {self.info.n_embd})"
                 )
             buffer[int(block) - 1] = values
+        self.set_vector_buffer(buffer)
+
+    def set_vector_buffer(self, buffer: np.ndarray | None) -> None:
+        """Steer with a whole buffer as llama.cpp takes it, [(n_layer - 1), n_embd] with row 0 = block 1
+        (float32); None clears the steering. A no-op when the same buffer is already applied."""
+        if buffer is None:
+            self._apply(None)
+            self._applied_key = (False,)
+            return
+        buffer = np.ascontiguousarray(buffer, dtype=np.float32)
         if not np.isfinite(buffer).all():
             raise PasoError("a steering direction holds NaN or infinite values; it cannot be applied")
         key = ("raw", hashlib.sha256(buffer.tobytes()).hexdigest())
         if key != self._applied_key:
             self._apply(buffer)
             self._applied_key = key
+
+    def apply_lora(self, path: str | Path, scale: float = 1.0) -> LoraHandle:
+        """Load the LoRA GGUF adapter at `path` and apply it at `scale`; close the handle to remove it."""
+        from paso_local.lora_adapter import LoraHandle
+
+        llm = self._live()
+        return LoraHandle(llm.model, llm.ctx, path, scale, on_change=self.reset)
+
+    # --- tokens and logits (eval's generate readout, check-model) -----------------------------------------
+
+    @property
+    def n_vocab(self) -> int:
+        return int(self._live().n_vocab())
+
+    def reset(self) -> None:
+        """Forget every evaluated token: the next evaluation starts from an empty cache."""
+        self._live().reset()
+        self._chunked_upto = 0
+
+    def eval_tokens(self, tokens: Sequence[int], *, after: int) -> None:
+        """Evaluate `tokens` after the first `after` tokens evaluated so far, whose KV cache is kept
+        (llama-cpp-python removes the cache beyond its n_tokens before decoding). llama.cpp's failures
+        surface as RuntimeError."""
+        llm = self._live()
+        llm.n_tokens = after
+        self._chunked_upto = min(self._chunked_upto, after)
+        llm.eval(list(tokens))
+
+    def last_logits(self) -> np.ndarray:
+        """float32 [n_vocab], a copy of the logits at the last evaluated position."""
+        pointer = _llama_api().llama_get_logits(self._live().ctx)
+        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
+
+    def all_logits(self, count: int) -> np.ndarray:
+        """float64 [count, n_vocab] at the first `count` evaluated positions (needs `logits_all`)."""
+        if not self._logits_all:
+            raise ValueError("open the runtime with logits_all=True to read every position")
+        return np.array(self._live().scores[:count], dtype=np.float64)
+
+    def is_end_token(self, token: int) -> bool:
+        """Whether `token` ends a generation (llama.cpp's end-of-generation set)."""
+        return bool(_llama_api().llama_vocab_is_eog(self._vocab, int(token)))
+
+    def _live(self) -> Any:
+        if self._llm is None:
+            raise PasoError("the model runtime is closed")
+        return self._llm
 
     def batch_logits(
         self,

@@ -38,12 +38,11 @@ def test_align_dpo_writes_an_adapter_llama_cpp_applies(tmp_path, papi_dev, smoll
 
     with Runtime.open(smollm2_path, n_ctx=512, n_threads=2) as runtime:
         tokens = runtime.chat_format.encode_chat([{"role": "user", "content": "Hi"}])
-        llm = runtime._llm
 
         def logits() -> np.ndarray:
-            llm.reset()
-            llm.eval(tokens)
-            return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
+            runtime.reset()
+            runtime.eval_tokens(tokens, after=0)
+            return runtime.last_logits()
 
         base = logits()
         with apply_lora(runtime, out):

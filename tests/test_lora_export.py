@@ -37,10 +37,9 @@ def setup(smollm2_path):
 
 
 def llama_logprobs(runtime, tokens: list[int]) -> np.ndarray:
-    llm = runtime._llm
-    llm.reset()
-    llm.eval(tokens)
-    logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+    runtime.reset()
+    runtime.eval_tokens(tokens, after=0)
+    logits = runtime.last_logits().astype(np.float64)
     shifted = logits - logits.max()
     return shifted - np.log(np.exp(shifted).sum())
 

@@ -3,9 +3,8 @@
 Every item is the paper's question (`paso_local.questionnaire_prompt`) in the model's own chat template.
 The tokens all items share (the system prompt: ~2k tokens for the few-shot prompt, and the start of the
 question) are evaluated ONCE per system prompt and steering; each item then evaluates only its own suffix,
-after cutting the KV cache back to the shared prefix (`Llama.n_tokens = prefix; Llama.eval(suffix)`:
-llama-cpp-python removes the cache beyond `n_tokens` before decoding). benchmarks/eval_speed.py measures
-this against re-evaluating every prompt and against save_state/load_state.
+after cutting the KV cache back to the shared prefix (`Runtime.eval_tokens(suffix, after=prefix)`).
+benchmarks/eval_speed.py measures this against re-evaluating every prompt and against save_state/load_state.
 
 Per item, two readouts from the same forward passes:
 - the five-option distribution (`paso_local.readout`): P1 = next token after the prompt, P2 = next token
@@ -23,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from paso_local.inventory import Item
 from paso_local.questionnaire_prompt import PARSE_WINDOW, item_messages, parse_reply
 from paso_local.readout import expected_answer, median_answer, option_distribution
 from paso_local.steered_scoring import SteeredScorer, common_prefix_length
+
+if TYPE_CHECKING:
+    from paso_local.runtime import Runtime
 
 READOUTS = ("distribution", "generate")
 MAX_NEW_TOKENS = 15  # the paper's max_new_tokens
@@ -50,37 +53,27 @@ class Asker:
     """Asks items through one loaded `Runtime`; reuse it across subjects and methods (the vocabulary scan and
     the model load happen once)."""
 
-    def __init__(self, runtime: object, readout: str = "distribution"):
-        import llama_cpp
-
+    def __init__(self, runtime: Runtime, readout: str = "distribution"):
         if readout not in READOUTS:
             raise PasoError(f"--readout {readout!r}: choose one of {', '.join(READOUTS)}")
         self.runtime = runtime
         self.readout = readout
         self.chat_format = runtime.chat_format
-        self._llm = runtime_llama(runtime)
-        self._n_vocab = int(self._llm.n_vocab())
-        self._n_ctx = int(self._llm.n_ctx())
+        self.n_vocab = runtime.n_vocab  # a closed runtime is refused here, not at the first question
+        self._n_ctx = int(runtime.info.n_ctx)
         self._scorer = SteeredScorer(runtime)
         self.options = self._scorer.options
-        vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-        self._is_end = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, int(token)))
         self.prompt_tokens = 0  # tokens evaluated, for speed figures
         self.prefix_tokens = 0
 
-    def _logits(self) -> np.ndarray:
-        """The last evaluated position's logits (llama-cpp-python keeps none unless logits_all)."""
-        return np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self._n_vocab,)).copy()
-
     def _eval(self, tokens: Sequence[int], at: int) -> np.ndarray:
         """Cut the KV cache back to `at` tokens, evaluate `tokens` after them, return the last logits."""
-        self._llm.n_tokens = at
         try:
-            self._llm.eval(list(tokens))
+            self.runtime.eval_tokens(tokens, after=at)
         except RuntimeError as exc:
             raise PasoError(f"llama.cpp failed while evaluating a question: {exc}") from exc
         self.prompt_tokens += len(tokens)
-        return self._logits()
+        return self.runtime.last_logits()
 
     def encode(self, system_prompt: str, items: Sequence[Item]) -> list[list[int]]:
         prompts = [self.chat_format.encode_chat(item_messages(item, system_prompt)) for item in items]
@@ -106,7 +99,7 @@ class Asker:
             return self._ask_batched(system_prompt, items, on_item)
         prompts = self.encode(system_prompt, items)
         prefix = common_prefix_length(prompts)
-        self._llm.reset()
+        self.runtime.reset()
         if prefix:
             self._eval(prompts[0][:prefix], 0)
             self.prefix_tokens += prefix
@@ -168,7 +161,7 @@ class Asker:
         logits = first
         while len(produced) < MAX_NEW_TOKENS:
             token = int(np.argmax(logits))
-            if self._is_end(token):
+            if self.runtime.is_end_token(token):
                 break
             produced.append(token)
             if len(self.chat_format.detokenize(produced)) >= PARSE_WINDOW:
@@ -179,15 +172,6 @@ class Asker:
                 logits = self._eval([token], position)
             position += 1
         return self.chat_format.detokenize(produced)
-
-
-def runtime_llama(runtime: object) -> object:
-    """The `llama_cpp.Llama` inside a `paso_local.runtime.Runtime` (eval needs tokens and logits, which the
-    Runtime's chat API does not expose)."""
-    llm = getattr(runtime, "llama", None) or getattr(runtime, "_llm", None)
-    if llm is None:
-        raise PasoError("the model runtime is closed")
-    return llm
 
 
 def timed(function: Callable[[], object]) -> tuple[object, float]:

@@ -1,7 +1,7 @@
 """The DPO and PPO baselines in eval: per subject, a LoRA adapter trained on the 120 alignment answers
 (converters.lora_align, through the aligner the command layer passes in: exactly what `paso-local align
---method dpo|ppo` trains), written as a llama.cpp LoRA GGUF, applied to the same loaded llama.cpp model (paso_local.lora_adapter) and asked the 180 held-out items
-with the paper's system prompt, like `base`.
+--method dpo|ppo` trains), written as a llama.cpp LoRA GGUF, applied to the same loaded llama.cpp model
+(`Runtime.apply_lora`) and asked the 180 held-out items with the paper's system prompt, like `base`.
 
 Per subject the JSON adds `train_seconds` (hyper-parameter choice + final training), `peak_rss_mb` (peak
 resident memory of the process during that subject's training, VmHWM after a reset) and the chosen
