@@ -2,13 +2,17 @@
 
 On disk it is a llama.cpp control-vector GGUF: tensors `direction.L` (F32, 1-D, n_embd) for L >= 1, added to the
 output of 0-based block L. llama.cpp rejects a whole file holding any other tensor, so everything else of ours
-(per-domain vectors included) lives in metadata under the `paso.` namespace.
+(per-domain vectors included) lives in metadata under the `paso.` namespace: the keys align writes
+(`aligned_metadata`) and the ones the runtime reads back (`META_*`, `domain_vectors`, `vector_model_name`) are
+all named here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,11 @@ PASO_PREFIX = "paso."
 KEY_FORMAT_VERSION = "paso.format_version"
 JSON_SUFFIX = ".json"  # `paso.<key>.json` holds a structured value (list, dict, array) as a JSON string
 TENSOR_PREFIX = "direction."
+# `paso.<name>` keys (name as in ControlVector.metadata) the runtime reads back
+META_MODEL_SHA256 = "model_sha256"  # the model file's sha256: another file of the same shape is warned about
+META_DOMAINS = "domains"  # {"A": {"strength": s, "directions": {"L": [floats]}}, ...}: the chat's domain sliders
+MODEL_NAME_KEYS = ("model_file", "model_name", "model")  # what names the model a vector was made for, in order
+READOUT = "median of the option distribution (A..E marginalised over 'A', ' A', '(A', '(' + 'A')"
 # What every surface says about a vector that steers nothing (align kept it at strength 0).
 NO_DIRECTION = "your answers gave no reliable direction for this model: replies are unsteered"
 
@@ -91,6 +100,101 @@ class ControlVector:
         for layer, vec in self.directions.items():
             buf[layer - 1] = vec
         return buf
+
+
+@dataclass(frozen=True)
+class DomainVector:
+    """One domain's part of a vector: its aligned strength and its (unscaled) directions."""
+
+    strength: float
+    directions: dict[int, np.ndarray]
+
+
+def directions_json(directions: Mapping[int, np.ndarray]) -> dict[str, list[float]]:
+    """{"L": [floats]} for metadata (float32 values survive the JSON round trip exactly)."""
+    return {
+        str(b): [float(x) for x in np.asarray(v, dtype=np.float32)] for b, v in sorted(directions.items())
+    }
+
+
+def aligned_metadata(
+    *,
+    model_file: str,
+    model_sha256: str,
+    n_embd: int,
+    n_layer: int,
+    profile: str,
+    form: str,
+    usable_answers: int,
+    heads_k: int,
+    chosen_heads: list[tuple[int, int]],
+    placement: str,
+    strength: float,
+    unit_directions: Mapping[int, np.ndarray],
+    domains: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The `paso.*` record align writes beside the directions: where they come from, at which strength, and
+    each domain's part (`domains`: name -> {"strength", "directions"}) for the chat's domain sliders."""
+    from paso_local import __version__
+
+    return {
+        "model_file": model_file,
+        META_MODEL_SHA256: model_sha256,
+        "n_embd": int(n_embd),
+        "n_layer": int(n_layer),
+        "profile": profile,
+        "form": form,
+        "usable_answers": int(usable_answers),
+        "heads_k": int(heads_k),
+        "chosen_heads": [[int(layer), int(head)] for layer, head in chosen_heads],
+        "placement": placement,
+        "strength": float(strength),
+        "readout": READOUT,
+        "unit_directions": directions_json(unit_directions),
+        META_DOMAINS: {
+            d: {"strength": float(p["strength"]), "directions": directions_json(p["directions"])}
+            for d, p in domains.items()
+        },
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "paso_local_version": __version__,
+    }
+
+
+def vector_model_name(vector: ControlVector) -> str:
+    """The model a vector was made for, in words (its file name when the metadata has one)."""
+    meta = vector.metadata
+    for key in MODEL_NAME_KEYS:
+        if meta.get(key):
+            return f"{meta[key]} ({vector.model_hint})"
+    return f"a {vector.model_hint} model"
+
+
+def domain_vectors(vector: ControlVector, path: Path) -> dict[str, DomainVector]:
+    """The per-domain parts in metadata["domains"] (optional: {} without it), validated against the vector."""
+    raw = vector.metadata.get(META_DOMAINS)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PasoError(
+            f"control vector {path}: metadata 'domains' is not a mapping; re-run `paso-local align`"
+        )
+    domains = {}
+    for name, part in raw.items():
+        where = f"control vector {path}: domains[{name!r}]"
+        try:
+            strength = float(part.get("strength", 1.0))
+            directions = {
+                int(k): np.asarray(v, dtype=np.float32) for k, v in dict(part["directions"]).items()
+            }
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise PasoError(f"{where} is damaged ({exc}); re-run `paso-local align`") from exc
+        for layer, values in directions.items():
+            if layer < 1 or values.shape != (vector.n_embd,):
+                raise PasoError(
+                    f"{where}: layer {layer} has shape {values.shape}; want ({vector.n_embd},), layer >= 1"
+                )
+        domains[str(name)] = DomainVector(strength, directions)
+    return domains
 
 
 def write_control_vector(vector: ControlVector, path: Path) -> Path:

@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from paso_local.controlvector import ControlVector, read_control_vector
+from paso_local.controlvector import (
+    META_MODEL_SHA256,
+    ControlVector,
+    DomainVector,
+    domain_vectors,
+    read_control_vector,
+    vector_model_name,
+)
 from paso_local.errors import PasoError
 
 if TYPE_CHECKING:
@@ -105,14 +112,6 @@ class GenerationStats:
     finish_reason: str  # "stop" (end of turn), "length" (max tokens), "context" (window full), "cancelled"
     steered: bool
     strength: float
-
-
-@dataclass(frozen=True)
-class DomainVector:
-    """One domain's part of a vector: its aligned strength and its (unscaled) directions."""
-
-    strength: float
-    directions: dict[int, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -282,7 +281,7 @@ class Runtime:
         """Read a control vector and check it fits this model (it is applied by `set_steering`)."""
         path = Path(path).expanduser()
         vector = read_control_vector(path)
-        made_for = _vector_model_name(vector)
+        made_for = vector_model_name(vector)
         info = self.info
         model = f"{info.file_name} ({info.architecture}, n_embd {info.n_embd}, {info.n_layer} layers)"
         realign = f"run `paso-local align --model {info.path}` to make one for it"
@@ -297,7 +296,7 @@ class Runtime:
                 f"but the loaded model is {model}. Use the vector made for this model, or {realign}."
             )
         warnings = []
-        expected = vector.metadata.get("model_sha256")
+        expected = vector.metadata.get(META_MODEL_SHA256)
         if expected:
             from paso_local.modelfiles import file_sha256
 
@@ -307,7 +306,7 @@ class Runtime:
                     f"{info.file_name} (same shape, other sha256): the steering may not mean what it did; "
                     f"{realign}."
                 )
-        loaded = LoadedVector(path, vector, _domain_vectors(vector, path), tuple(warnings))
+        loaded = LoadedVector(path, vector, domain_vectors(vector, path), tuple(warnings))
         if self._applied_key != (False,):
             self._apply(None)
             self._applied_key = (False,)
@@ -720,39 +719,3 @@ def _cvec_function() -> tuple[str, Any]:
         "this llama-cpp-python has no control-vector function "
         f"({', '.join(CVEC_FUNCTIONS)}); install llama-cpp-python 0.3.x"
     )
-
-
-def _vector_model_name(vector: ControlVector) -> str:
-    meta = vector.metadata
-    for key in ("model_file", "model_name", "model"):
-        if meta.get(key):
-            return f"{meta[key]} ({vector.model_hint})"
-    return f"a {vector.model_hint} model"
-
-
-def _domain_vectors(vector: ControlVector, path: Path) -> dict[str, DomainVector]:
-    """metadata["domains"] = {"A": {"strength": s, "directions": {"L": [floats]}}, ...}; optional."""
-    raw = vector.metadata.get("domains")
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise PasoError(
-            f"control vector {path}: metadata 'domains' is not a mapping; re-run `paso-local align`"
-        )
-    domains = {}
-    for name, part in raw.items():
-        where = f"control vector {path}: domains[{name!r}]"
-        try:
-            strength = float(part.get("strength", 1.0))
-            directions = {
-                int(k): np.asarray(v, dtype=np.float32) for k, v in dict(part["directions"]).items()
-            }
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise PasoError(f"{where} is damaged ({exc}); re-run `paso-local align`") from exc
-        for layer, values in directions.items():
-            if layer < 1 or values.shape != (vector.n_embd,):
-                raise PasoError(
-                    f"{where}: layer {layer} has shape {values.shape}; want ({vector.n_embd},), layer >= 1"
-                )
-        domains[str(name)] = DomainVector(strength, directions)
-    return domains
