@@ -114,3 +114,30 @@ def _vector(model: GGUFTransformer, value: Any, shape: tuple[int, ...], what: st
     if tuple(tensor.shape) != shape:
         raise ValueError(f"{what} has shape {tuple(tensor.shape)}, expected {shape}")
     return tensor.to(model.dtype)
+
+
+@contextmanager
+def record_block_span_means(
+    model: GGUFTransformer, starts: torch.Tensor, ends: torch.Tensor
+) -> Iterator[dict[int, tuple[torch.Tensor, torch.Tensor]]]:
+    """Yields a dict each forward fills: block -> (float32 [B, D] mean of the block's output over positions
+    start..end-1 of each row, float32 [B] mean residual norm over positions 1..end-1 of the row). Rows are
+    right-padded: positions from `ends` on are never read."""
+    recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def recorder(layer: int):  # noqa: ANN202 - a torch forward hook
+        def hook(module: torch.nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> None:
+            h = output.float()  # [B, S, D]
+            pos = torch.arange(h.shape[1])[None, :]
+            span = ((pos >= starts[:, None]) & (pos < ends[:, None])).float()  # [B, S]
+            real = ((pos >= 1) & (pos < ends[:, None])).float()
+            means = (h * span[..., None]).sum(1) / span.sum(1, keepdim=True).clamp_min(1)
+            norms = (h.norm(dim=-1) * real).sum(1) / real.sum(1).clamp_min(1)
+            recorded[layer] = (means, norms)
+
+        return hook
+
+    with ExitStack() as stack:
+        for layer, block in enumerate(model.blocks):
+            stack.callback(block.register_forward_hook(recorder(layer)).remove)
+        yield recorded
