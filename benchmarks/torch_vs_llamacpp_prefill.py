@@ -21,7 +21,7 @@ import time
 import torch
 
 from converters.check_model import TOKENS_PER_BATCH, LlamaLogits, peak_rss_mb, prompt_tokens, token_batches
-from converters.model import load_model, right_padded
+from converters.model import load_model, pad_right
 from paso_local.chat_format import ChatFormat
 from paso_local.modelfiles import resolve_model
 
@@ -29,7 +29,8 @@ from paso_local.modelfiles import resolve_model
 def torch_prefill_seconds(model, prompts: list[list[int]]) -> float:
     started = time.perf_counter()
     for batch in token_batches(prompts, TOKENS_PER_BATCH):
-        tokens, last = right_padded([prompts[i] for i in batch])
+        tokens, lengths = pad_right([prompts[i] for i in batch], 0)
+        last = lengths - 1
         h = model.run_blocks(model.embed(tokens))
         model.final_logits(h[torch.arange(len(batch)), last][:, None])
     return time.perf_counter() - started

@@ -14,9 +14,6 @@ runs no forward pass here.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.model import fast_dtype
-from paso_local.errors import PasoError
+from converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
+from converters.model import fast_dtype, pad_right
 from paso_local.inventory import Item
 from paso_local.modelfiles import file_sha256
-from paso_local.paths import cache_dir
 from paso_local.progress import progress_bar
 from paso_local.questionnaire_prompt import (
     AGREE_LETTER,
@@ -39,7 +35,6 @@ from paso_local.questionnaire_prompt import (
     prompt_fingerprint,
 )
 from paso_local.readout import OptionTokens, option_distribution
-from paso_local.storage import atomic_write_bytes
 
 CACHE_VERSION = 4  # bump whenever what the pass records or how it computes it changes
 ITEMS_PER_BATCH = 8  # x 3 prompts
@@ -65,7 +60,7 @@ class ItemActivations:
 def activation_cache_key(
     model_sha256: str, items: Sequence[Item], checkpoint_block: int, system_prompt: str = SYSTEM_PROMPT
 ) -> str:
-    payload = json.dumps(
+    return cache_key(
         {
             "version": CACHE_VERSION,
             "model_sha256": model_sha256,
@@ -73,23 +68,12 @@ def activation_cache_key(
             "items": [(i.number, i.text) for i in items],
             "checkpoint_block": checkpoint_block,
             "dtype": str(fast_dtype()),  # the pass's numerics: bfloat16 or float32 by CPU
-        },
-        sort_keys=True,
+        }
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def activation_cache_path(key: str) -> Path:
-    return cache_dir() / "activations" / f"{key}.npz"
-
-
-def pad_right(sequences: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded token batch [B, S] and the rows' lengths [B] (causal: pads never affect real positions)"""
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
-    tokens = torch.full((len(sequences), int(lengths.max())), pad, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        tokens[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-    return tokens, lengths
+    return cache_path("activations", key)
 
 
 def readout_prompt(
@@ -211,25 +195,16 @@ _FIELDS = (
 
 def load_cached(path: Path) -> ItemActivations | None:
     """The cached activations, or None when absent or unreadable (then they are recomputed and rewritten)."""
-    if not path.is_file():
+    values = load_arrays(path, ("checkpoint_block", *_FIELDS))
+    if values is None:
         return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            values = {name: data[name] for name in _FIELDS}
-            return ItemActivations(checkpoint_block=int(data["checkpoint_block"]), **values)
-    except (OSError, ValueError, KeyError):
-        return None
+    return ItemActivations(checkpoint_block=int(values.pop("checkpoint_block")), **values)
 
 
 def save_cached(path: Path, acts: ItemActivations) -> None:
-    buffer = io.BytesIO()
-    np.savez(
-        buffer, checkpoint_block=np.int64(acts.checkpoint_block), **{f: getattr(acts, f) for f in _FIELDS}
+    save_arrays(
+        path, checkpoint_block=np.int64(acts.checkpoint_block), **{f: getattr(acts, f) for f in _FIELDS}
     )
-    try:
-        atomic_write_bytes(path, buffer.getvalue())
-    except PasoError:
-        pass  # the cache only saves time: an unwritable cache directory must not stop align
 
 
 def item_activations(

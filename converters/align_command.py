@@ -4,9 +4,6 @@ where the answers come from, where the vector goes, the report, and what the per
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,29 +22,15 @@ from converters.strength import COARSE_GRID, FOLDS
 from paso_local.errors import PasoError
 from paso_local.memory import peak_rss_mb
 from paso_local.modelfiles import file_sha256, resolve_model
-from paso_local.paths import ensure_private_dir
 from paso_local.progress import status
 from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE
+from paso_local.storage import check_output_writable, write_report
 
 
 @dataclass
 class AlignResult:
     vector_path: Path
     report: dict[str, Any]
-
-
-def check_output_writable(path: Path) -> None:
-    """Fail before the long work when the output cannot be written (the write itself is atomic)."""
-    if path.exists() and path.is_dir():
-        raise PasoError(f"--out {path} is a directory; give a file name such as {path / 'vector.gguf'}")
-    try:
-        ensure_private_dir(path.parent)
-    except OSError as exc:
-        raise PasoError(f"cannot create the directory for {path}: {exc.strerror or exc}") from exc
-    if not path.parent.is_dir():
-        raise PasoError(f"cannot write the control vector to {path}: {path.parent} is not a directory")
-    if not os.access(path.parent, os.W_OK):
-        raise PasoError(f"cannot write the control vector to {path}: {path.parent} is not writable")
 
 
 def align(
@@ -97,7 +80,7 @@ def align(
         runtime=runtime,
     )
     plan = plan_alignment(request)  # every refusal before the output check and any model pass
-    check_output_writable(out_path)
+    check_output_writable(out_path, what="the control vector", example="vector.gguf")
     outcome = align_answers(plan)
     from paso_local.controlvector import write_control_vector
 
@@ -228,16 +211,6 @@ def describe(report: Mapping[str, Any]) -> str:
             "cross-validation on your answers. A larger model (--model) may do better."
         )
     return text
-
-
-def write_report(report: Mapping[str, Any], destination: str) -> None:
-    text = json.dumps(report, indent=2) + "\n"
-    if destination == "-":
-        sys.stdout.write(text)
-        return
-    from paso_local.storage import atomic_write_text
-
-    atomic_write_text(Path(destination).expanduser(), text)
 
 
 def run_align(args: argparse.Namespace) -> int:

@@ -224,12 +224,13 @@ def _torch_logits(
     model: Any, prompts: list[list[int]], batches: list[list[int]], advance: Callable[[int], None]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits at each prompt's last position [N, V] and each block's median residual norm [n_layer]."""
-    from converters.model import right_padded
+    from converters.model import pad_right
 
     logits = np.zeros((len(prompts), model.config.vocab_size), dtype=np.float64)
     norms: list[list[torch.Tensor]] = [[] for _ in range(model.config.n_layer)]
     for batch in batches:
-        tokens, last = right_padded([prompts[i] for i in batch])
+        tokens, lengths = pad_right([prompts[i] for i in batch], 0)
+        last = lengths - 1
         real = torch.arange(tokens.shape[1])[None, :] <= last[:, None]  # [B, S]
         real[:, 0] = False  # the first position's outsized activations stay out of the typical norm
         h = model.embed(tokens)

@@ -14,9 +14,6 @@ then trained on all the items with the chosen values. The 180 held-out items are
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
-import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
 from converters.dpo import PAIR_STYLES, DPOSettings, preference_pairs, reference_option_logprobs, train_dpo
 from converters.lora import (
     AnswerInputs,
@@ -42,11 +40,9 @@ from converters.ppo import PPOSettings, ReplyParser, reference_logprobs, train_p
 from paso_local.errors import PasoError
 from paso_local.inventory import form_items
 from paso_local.memory import peak_rss_mb, reset_peak_rss
-from paso_local.paths import cache_dir
 from paso_local.progress import progress_bar
 from paso_local.questionnaire_prompt import prompt_fingerprint
 from paso_local.readout import OptionTokens, median_answer
-from paso_local.storage import atomic_write_bytes
 
 METHODS = ("dpo", "ppo")
 RANK = 4
@@ -123,45 +119,33 @@ class LoraAligner:
     def _inputs(self) -> AnswerInputs:
         from paso_local.modelfiles import file_sha256
 
-        key = hashlib.sha256(
-            json.dumps(
-                [
-                    CACHE_VERSION,
-                    file_sha256(self.model_path),
-                    prompt_fingerprint(),
-                    self.numbers,
-                    self.config.first_layer,
-                ]
-            ).encode()
-        ).hexdigest()
-        path = cache_dir() / "lora_inputs" / f"{key}.npz"
-        if path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as data:
-                    fields = {name: torch.from_numpy(data[name].copy()) for name in _TENSOR_FIELDS}
-                    numbers = [int(n) for n in data["item_numbers"]]
-                return AnswerInputs(
-                    item_numbers=numbers,
-                    first_layer=self.config.first_layer,
-                    output_weight=self._output_weight(),
-                    **fields,
-                )
-            except (OSError, ValueError, KeyError):
-                pass
+        key = cache_key(
+            [
+                CACHE_VERSION,
+                file_sha256(self.model_path),
+                prompt_fingerprint(),
+                self.numbers,
+                self.config.first_layer,
+            ]
+        )
+        path = cache_path("lora_inputs", key)
+        cached = load_arrays(path, ("item_numbers", *_TENSOR_FIELDS))
+        if cached is not None:
+            return AnswerInputs(
+                item_numbers=[int(n) for n in cached["item_numbers"]],
+                first_layer=self.config.first_layer,
+                output_weight=self._output_weight(),
+                **{name: torch.from_numpy(cached[name].copy()) for name in _TENSOR_FIELDS},
+            )
         with _quiet_progress(
             self.show_progress, f"model activations below block {self.config.first_layer}", 1
         ):
             inputs = prepare_inputs(self.model, self.chat_format, self.items, self.options)
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
+        save_arrays(
+            path,
             item_numbers=np.asarray(inputs.item_numbers),
             **{name: getattr(inputs, name).numpy() for name in _TENSOR_FIELDS},
         )
-        try:
-            atomic_write_bytes(path, buffer.getvalue())
-        except (OSError, PasoError):
-            pass  # the cache is an optimisation only
         return inputs
 
     def _output_weight(self) -> torch.Tensor:
@@ -332,6 +316,7 @@ def run_align_lora(args: argparse.Namespace) -> int:
     from paso_local.modelfiles import file_sha256, resolve_model
     from paso_local.profile import ProfileStore
     from paso_local.progress import status
+    from paso_local.storage import check_output_writable, write_report
 
     method = args.method
     if method not in METHODS:
@@ -343,10 +328,7 @@ def run_align_lora(args: argparse.Namespace) -> int:
         if getattr(args, "out", None)
         else lora_path_for(args.profile, model_path, method)
     )
-    if out.is_dir():
-        raise PasoError(
-            f"--out {out} is a directory; give a file name such as {out / (method + '-lora.gguf')}"
-        )
+    check_output_writable(out, what="the LoRA adapter", example=f"{method}-lora.gguf")
     aligner = LoraAligner(model_path, form=profile.form)
     result = aligner.align(profile.usable_answers(), method)
     path = result.write(
@@ -373,11 +355,5 @@ def run_align_lora(args: argparse.Namespace) -> int:
         f"your answers; {result.seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB"
     )
     if getattr(args, "json", None):
-        text = json.dumps(report, indent=2) + "\n"
-        if args.json == "-":
-            print(text, end="")
-        else:
-            from paso_local.storage import atomic_write_text
-
-            atomic_write_text(Path(args.json).expanduser(), text)
+        write_report(report, args.json)
     return 0

@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -467,12 +467,13 @@ def check_tensor_shapes(model_file: GGUFModelFile) -> None:
         )
 
 
-def right_padded(rows: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded [B, S] token tensor and each row's last real position [B]."""
-    if not rows or any(len(r) == 0 for r in rows):
+def pad_right(sequences: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded token batch [B, S] (int64) and the rows' lengths [B]; a row's last real position is its
+    length - 1 (causal: pads never affect real positions)."""
+    if not sequences or any(len(s) == 0 for s in sequences):
         raise ValueError("every row needs at least one token")
-    width = max(len(r) for r in rows)
-    padded = np.full((len(rows), width), pad, dtype=np.int64)
-    for i, row in enumerate(rows):
-        padded[i, : len(row)] = row
-    return torch.from_numpy(padded), torch.tensor([len(r) - 1 for r in rows], dtype=torch.long)
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    tokens = torch.full((len(sequences), int(lengths.max())), pad, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        tokens[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return tokens, lengths

@@ -16,9 +16,6 @@ Like the letter activations these depend on the model and the items only: cached
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,14 +24,12 @@ import numpy as np
 import torch
 
 from converters.activations import pad_right
+from converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
 from converters.model import fast_dtype
-from paso_local.errors import PasoError
 from paso_local.inventory import Item
 from paso_local.modelfiles import file_sha256
-from paso_local.paths import cache_dir
 from paso_local.progress import progress_bar
 from paso_local.questionnaire_prompt import SYSTEM_PROMPT
-from paso_local.storage import atomic_write_bytes
 
 CACHE_VERSION = 1
 DENIAL = "It is not true that {statement}"
@@ -99,7 +94,7 @@ def compute_statement_activations(
 def statement_cache_path(
     model_sha256: str, items: Sequence[Item], system_prompt: str, denied: bool = False
 ) -> Path:
-    payload = json.dumps(
+    key = cache_key(
         {
             "version": CACHE_VERSION,
             "model_sha256": model_sha256,
@@ -107,11 +102,9 @@ def statement_cache_path(
             "system_prompt": system_prompt,
             "statements": [(i.number, spoken(i, denied)) for i in items],
             "dtype": str(fast_dtype()),
-        },
-        sort_keys=True,
+        }
     )
-    key = hashlib.sha256(payload.encode("utf-8")).hexdigest()
-    return cache_dir() / "activations" / f"statements-{key}.npz"
+    return cache_path("activations", key, prefix="statements-")
 
 
 def statement_activations(
@@ -127,14 +120,9 @@ def statement_activations(
     """(activations [N, n_layer, n_head, head_dim] in the order of `items`, cache_hit); `denied`: of each
     statement's denial."""
     path = statement_cache_path(file_sha256(model_path), items, system_prompt, denied)
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                numbers, acts = data["item_numbers"], data["acts"]
-            if [int(n) for n in numbers] == [i.number for i in items]:
-                return acts, True
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache: recompute and rewrite
+    cached = load_arrays(path, ("item_numbers", "acts"))
+    if cached is not None and [int(n) for n in cached["item_numbers"]] == [i.number for i in items]:
+        return cached["acts"], True
     acts = compute_statement_activations(
         load_model(),
         load_chat_format(),
@@ -143,10 +131,5 @@ def statement_activations(
         show_progress=show_progress,
         denied=denied,
     )
-    buffer = io.BytesIO()
-    np.savez(buffer, item_numbers=np.asarray([i.number for i in items], dtype=np.int64), acts=acts)
-    try:
-        atomic_write_bytes(path, buffer.getvalue())
-    except PasoError:
-        pass  # the cache only saves time: an unwritable cache directory must not stop align
+    save_arrays(path, item_numbers=np.asarray([i.number for i in items], dtype=np.int64), acts=acts)
     return acts, False

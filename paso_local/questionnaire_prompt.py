@@ -1,7 +1,8 @@
 """The paper's questionnaire prompt (PAS, Zhu et al. 2025): one IPIP statement, answered with one letter A..E.
 
 Shared by `align` (contrastive activations, cross-validation) and `eval`, so both ask exactly the same
-question. Letters map to answers A=5 (Very Accurate) ... E=1 (Very Inaccurate).
+question. The one place of the 1..5 answer scale (`ANSWER_LABELS`, which onboarding and eval's few-shot prompt
+show too) and of its letters: A=5 (Very Accurate) ... E=1 (Very Inaccurate).
 """
 
 from __future__ import annotations
@@ -11,20 +12,22 @@ import re
 
 from paso_local.inventory import Item
 
+ANSWER_LABELS: dict[int, str] = {  # the IPIP answer scale, 1..5
+    1: "Very Inaccurate",
+    2: "Moderately Inaccurate",
+    3: "Neither Accurate Nor Inaccurate",
+    4: "Moderately Accurate",
+    5: "Very Accurate",
+}
+LETTERS = "ABCDE"
+LETTER_VALUE = {letter: 5 - i for i, letter in enumerate(LETTERS)}  # A=5 ... E=1
+VALUE_LETTER = {value: letter for letter, value in LETTER_VALUE.items()}
 SYSTEM_PROMPT = "You are a helpful, honest and concise assistant."
 QUESTION_TEMPLATE = (
     'Given a statement of you: "You {statement}."\n'
     "Please choose from the following options to identify how accurately this statement describes you.\n"
-    "Options:\n"
-    "(A). Very Accurate\n"
-    "(B). Moderately Accurate\n"
-    "(C). Neither Accurate Nor Inaccurate\n"
-    "(D). Moderately Inaccurate\n"
-    "(E). Very Inaccurate"
+    "Options:\n" + "\n".join(f"({letter}). {ANSWER_LABELS[LETTER_VALUE[letter]]}" for letter in LETTERS)
 )
-LETTERS = "ABCDE"
-LETTER_VALUE = {letter: 5 - i for i, letter in enumerate(LETTERS)}  # A=5 ... E=1
-VALUE_LETTER = {value: letter for letter, value in LETTER_VALUE.items()}
 # What align's PAS probes contrast: the paper's answer letters ("A" against "E" after the question), the
 # statements said in the model's own voice, agreed against rejected ones, or each statement against its denial
 # (converters.statement_activations); "auto" cross-validates all three on the person's answers.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,3 +56,27 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_report(report: Mapping[str, Any], destination: str) -> None:
+    """A command's --json report: indented JSON to the file `destination` (written atomically), '-' for stdout."""
+    text = json.dumps(report, indent=2) + "\n"
+    if destination == "-":
+        sys.stdout.write(text)
+        return
+    atomic_write_text(Path(destination).expanduser(), text)
+
+
+def check_output_writable(path: Path, *, what: str, example: str) -> None:
+    """Fail before a long computation when its --out file cannot be written (the write itself is atomic).
+    `what` names the file in the message, `example` is a file name to suggest when `path` is a directory."""
+    if path.exists() and path.is_dir():
+        raise PasoError(f"--out {path} is a directory; give a file name such as {path / example}")
+    try:
+        ensure_private_dir(path.parent)
+    except OSError as exc:
+        raise PasoError(f"cannot create the directory for {path}: {exc.strerror or exc}") from exc
+    if not path.parent.is_dir():
+        raise PasoError(f"cannot write {what} to {path}: {path.parent} is not a directory")
+    if not os.access(path.parent, os.W_OK):
+        raise PasoError(f"cannot write {what} to {path}: {path.parent} is not writable")

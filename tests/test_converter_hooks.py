@@ -12,7 +12,7 @@ from tiny_gguf import TinySpec, write_tiny_model
 
 from converters.check_model import LlamaLogits, compare
 from converters.hooks import block_output_steering, head_steering, record_head_inputs
-from converters.model import load_model, right_padded
+from converters.model import load_model, pad_right
 
 TOKENS = [261, 72, 101, 108, 108, 111, 32, 116, 104, 101, 114, 101, 44, 32, 259, 32, 99, 97, 116, 46]
 
@@ -79,7 +79,8 @@ def test_recorder_matches_a_computation_by_hand(qwen2_path):
 def test_recorder_positions_pick_each_rows_last_token_in_a_padded_batch(qwen2_path):
     model = load_model(qwen2_path)
     rows = [TOKENS[:5], TOKENS, TOKENS[4:13]]
-    tokens, last = right_padded(rows, pad=0)
+    tokens, lengths = pad_right(rows, pad=0)
+    last = lengths - 1
     with record_head_inputs(model, layers=[1, 2], positions=last) as batched:
         model.run_blocks(model.embed(tokens))
     assert sorted(batched) == [1, 2]

@@ -10,7 +10,7 @@ import torch
 from tiny_gguf import TinySpec, write_tiny_model
 
 from converters.check_model import LlamaLogits, check_model, compare
-from converters.model import load_model, right_padded
+from converters.model import load_model, pad_right
 
 SEQUENCE = [261, 72, 101, 108, 108, 111, 32, 116, 104, 101, 114, 101, 44, 32, 259, 32, 99, 97, 116, 46] * 2
 
@@ -63,7 +63,8 @@ def test_a_wrong_rope_layout_would_be_caught(tiny_models):
 def test_right_padded_batch_rows_equal_single_rows(tiny_models):
     model = load_model(tiny_models["qwen2"])
     rows = [SEQUENCE[:7], SEQUENCE[:19], SEQUENCE[3:15]]
-    tokens, last = right_padded(rows, pad=0)
+    tokens, lengths = pad_right(rows, pad=0)
+    last = lengths - 1
     batched = model(tokens)
     for i, row in enumerate(rows):
         alone = model(torch.tensor([row]))[0]
@@ -91,7 +92,7 @@ def test_rows_continuing_a_shared_prefix_equal_the_whole_rows(tiny_models, name)
     model = load_model(tiny_models[name])
     shared = 9
     rows = [SEQUENCE[:14], SEQUENCE[:21], SEQUENCE[:9] + SEQUENCE[30:40]]
-    tokens, _ = right_padded(rows, pad=0)
+    tokens, _ = pad_right(rows, pad=0)
     whole = model.embed(tokens)
     prefix, rest = whole[:1, :shared], whole[:, shared:]
     push = torch.randn(model.config.n_embd)

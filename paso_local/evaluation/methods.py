@@ -22,16 +22,9 @@ from dataclasses import dataclass
 
 from paso_local.errors import PasoError
 from paso_local.inventory import DOMAINS, facets, form_items
-from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE, SYSTEM_PROMPT
+from paso_local.questionnaire_prompt import ANSWER_LABELS, DEFAULT_CONTRAST, DEFAULT_SITE, SYSTEM_PROMPT
 from paso_local.scoring import score_answers
 
-ANSWER_LABELS = {
-    5: "Very Accurate",
-    4: "Moderately Accurate",
-    3: "Neither Accurate Nor Inaccurate",
-    2: "Moderately Inaccurate",
-    1: "Very Inaccurate",
-}
 FEWSHOT_LEAD = "Here are some of your behaviors and your level of recognition towards them;"
 
 

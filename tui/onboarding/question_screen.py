@@ -8,8 +8,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
 
+from paso_local.questionnaire_prompt import ANSWER_LABELS
 from tui.onboarding.messages import Answered, QuitChosen, Skipped, WentBack
-from tui.onboarding.session import ANSWER_LABELS, LETTER_TO_ANSWER, QuestionnaireSession
+from tui.onboarding.session import LETTER_TO_ANSWER, QuestionnaireSession
 from tui.onboarding.widgets.answer_options import AnswerOptions
 from tui.onboarding.widgets.question_progress import QuestionProgress
 

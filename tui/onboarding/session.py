@@ -8,23 +8,10 @@ from pathlib import Path
 
 from paso_local.inventory import Item
 from paso_local.profile import Profile, ProfileStore, now_iso, validate_profile_name
+from paso_local.questionnaire_prompt import LETTER_VALUE
 from tui.onboarding.pace import Clock, PaceTracker, describe_time_left
 
-ANSWER_LABELS: dict[int, str] = {
-    1: "Very Inaccurate",
-    2: "Moderately Inaccurate",
-    3: "Neither Accurate Nor Inaccurate",
-    4: "Moderately Accurate",
-    5: "Very Accurate",
-}
-LETTER_TO_ANSWER: dict[str, int] = {
-    "a": 5,
-    "b": 4,
-    "c": 3,
-    "d": 2,
-    "e": 1,
-}  # the paper's letters: A = Very Accurate
-ANSWER_TO_LETTER: dict[int, str] = {v: k.upper() for k, v in LETTER_TO_ANSWER.items()}
+LETTER_TO_ANSWER: dict[str, int] = {letter.lower(): v for letter, v in LETTER_VALUE.items()}  # the keys a..e
 
 
 @dataclass(frozen=True)

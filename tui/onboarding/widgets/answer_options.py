@@ -7,15 +7,15 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from paso_local.questionnaire_prompt import ANSWER_LABELS, VALUE_LETTER
 from tui.onboarding.messages import Answered
-from tui.onboarding.session import ANSWER_LABELS, ANSWER_TO_LETTER
 
 
 def option_label(value: int) -> Text:
     """`1  E  Very Inaccurate`: the digit key, the paper's letter, the wording."""
     label = Text()
     label.append(f" {value} ", style="bold")
-    label.append(f" {ANSWER_TO_LETTER[value]} ", style="dim")
+    label.append(f" {VALUE_LETTER[value]} ", style="dim")
     label.append(f"  {ANSWER_LABELS[value]}")
     return label
 
