@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from paso_local.errors import PasoError
+from paso_local.evaluation.aligning import SubjectAlignment
 from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE
 
 
@@ -26,57 +27,51 @@ def use_torch_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def answered(answers: Mapping[int, int]) -> dict[int, int]:
+    """The answers given (0 = unanswered is dropped)."""
+    return {n: a for n, a in answers.items() if a}
+
+
 class TorchAligner:
     """The `paso_local.evaluation.aligning.Aligner` eval runs with: align, keyed align and LoRA training."""
 
     def align_to_file(
-        self,
-        model_path: Path,
-        answers: Mapping[int, int],
-        out: Path,
-        name: str,
-        threads: int | None = None,
-        contrast: str | None = None,
-        site: str | None = None,
-        runtime: Any = None,
+        self, request: SubjectAlignment, out: Path, name: str, contrast: str | None, site: str | None
     ) -> tuple[Path, dict[str, Any]]:
-        """Run align on `answers` (300-form item number -> 0..5; 0 dropped) and write the vector to `out`.
-        Returns the vector's path and align's report (strength, cross-validated scores, seconds).
-        `threads` caps torch's CPU threads, like eval's llama.cpp threads; `runtime`: eval's llama.cpp runtime
-        of the same model, which align's cross-validation then scores with (no second model load)."""
-        use_torch_threads(threads)
+        """Run align on the request's answers (0s dropped) and write the vector to `out`. Returns the
+        vector's path and align's report (strength, cross-validated scores, seconds)."""
+        use_torch_threads(request.threads)
         from converters.align_command import align
 
         result = align(
-            model=str(model_path),
+            model=str(request.model_path),
             profile_name=name,
             out=str(out),
-            answers_override={n: a for n, a in answers.items() if a},
+            answers_override=answered(request.answers),
             form="120",
             show_progress=False,
             contrast=contrast or DEFAULT_CONTRAST,
             site=site or DEFAULT_SITE,
-            threads=threads,
-            runtime=runtime,
+            threads=request.threads,
+            runtime=request.runtime,
         )
         return result.vector_path, result.report
 
     def align_keyed_to_dir(
-        self,
-        model_path: Path,
-        answers: Mapping[int, int],
-        out_dir: Path,
-        by: str,
-        threads: int | None = None,
-        runtime: Any = None,
+        self, request: SubjectAlignment, out_dir: Path, by: str
     ) -> tuple[dict[str, Path | None], dict[str, Any]]:
         """One control-vector file per item group (None: that group is asked unsteered), and the report."""
-        use_torch_threads(threads)
+        use_torch_threads(request.threads)
         from converters.keyed_align import align_keyed
 
         out_dir.mkdir(parents=True, exist_ok=True)
         groups, report = align_keyed(
-            model_path, {n: a for n, a in answers.items() if a}, out_dir, by, runtime=runtime, threads=threads
+            request.model_path,
+            answered(request.answers),
+            out_dir,
+            by,
+            runtime=request.runtime,
+            threads=request.threads,
         )
         return {g: v.path for g, v in groups.items()}, report
 
@@ -106,7 +101,7 @@ class LoraTrainer:
 
     def adapter_for(self, subject: Any, method: str) -> tuple[Path, dict]:
         """Train `method` on the subject's 120 answers; the adapter's path and the cost figures."""
-        result = self.aligner.align({n: a for n, a in subject.alignment.items() if a}, method)
+        result = self.aligner.align(answered(subject.alignment), method)
         path = result.write(
             self.workdir / f"subject-{subject.index}.{method}.gguf", self.aligner.architecture
         )

@@ -23,17 +23,13 @@ def build_control_vector(
     directions: Mapping[int, np.ndarray],
     strength: float,
     model_path: Path,
-    model_sha256: str,
-    profile: str,
-    form: str,
-    usable_answers: int,
-    heads_k: int,
-    chosen_heads: list[tuple[int, int]],
-    placement: str,
     cv: Mapping[str, Any],
     domains: Mapping[str, Mapping[str, Any]],
+    **record: Any,
 ) -> ControlVector:
-    """`directions` are at unit strength; the file holds strength x directions (block 0 never appears)."""
+    """`directions` are at unit strength; the file holds strength x directions (block 0 never appears).
+    `record`: the rest of align's record as `aligned_metadata` takes it (model_sha256, profile, form,
+    usable_answers, heads_k, chosen_heads, placement); `cv`: the cross-validation's figures, added last."""
     scaled = {
         b: (np.asarray(v, dtype=np.float32) * np.float32(strength)).astype(np.float32)
         for b, v in directions.items()
@@ -41,18 +37,12 @@ def build_control_vector(
     }
     metadata = aligned_metadata(
         model_file=Path(model_path).name,
-        model_sha256=model_sha256,
         n_embd=n_embd,
         n_layer=n_layer,
-        profile=profile,
-        form=form,
-        usable_answers=usable_answers,
-        heads_k=heads_k,
-        chosen_heads=chosen_heads,
-        placement=placement,
         strength=strength,
         unit_directions=directions,
         domains=domains,
+        **record,
     )
     metadata.update(cv)
     return ControlVector(model_hint=model_hint, directions=scaled, n_embd=int(n_embd), metadata=metadata)

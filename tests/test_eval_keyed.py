@@ -44,7 +44,7 @@ def test_each_group_is_asked_with_its_own_vector(tmp_path, monkeypatch, papi_dev
     calls = []
 
     class FakeAligner:
-        def align_keyed_to_dir(self, model_path, answers, out_dir, by, threads=None, runtime=None):
+        def align_keyed_to_dir(self, request, out_dir, by):
             calls.append(by)
             return {"A": None, "C": None, "E": files["E"], "N": files["N"], "O": None}, {"keyed_by": by}
 

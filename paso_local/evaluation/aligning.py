@@ -4,8 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class SubjectAlignment:
+    """One subject's alignment as eval asks for it."""
+
+    model_path: Path
+    answers: Mapping[int, int]  # 300-form item number -> 0..5 (0: unanswered, dropped)
+    threads: int | None = None  # caps torch's CPU threads, like eval's llama.cpp threads
+    runtime: Any = None  # eval's llama.cpp runtime of the same model: align scores with it (no second load)
 
 
 class AdapterTrainer(Protocol):
@@ -17,28 +28,13 @@ class AdapterTrainer(Protocol):
 
 class Aligner(Protocol):
     def align_to_file(
-        self,
-        model_path: Path,
-        answers: Mapping[int, int],
-        out: Path,
-        name: str,
-        threads: int | None = None,
-        contrast: str | None = None,
-        site: str | None = None,
-        runtime: Any = None,
+        self, request: SubjectAlignment, out: Path, name: str, contrast: str | None, site: str | None
     ) -> tuple[Path, dict[str, Any]]:
-        """A person's answers -> their control-vector file at `out`, as `paso-local align` writes it, and
-        align's report; `runtime`: eval's llama.cpp runtime of the same model, for align to score with."""
+        """The person's control-vector file at `out`, as `paso-local align` writes it, and align's report."""
         ...
 
     def align_keyed_to_dir(
-        self,
-        model_path: Path,
-        answers: Mapping[int, int],
-        out_dir: Path,
-        by: str,
-        threads: int | None = None,
-        runtime: Any = None,
+        self, request: SubjectAlignment, out_dir: Path, by: str
     ) -> tuple[dict[str, Path | None], dict[str, Any]]:
         """One control-vector file per item group (None: that group is asked unsteered), and the report."""
         ...

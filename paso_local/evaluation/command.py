@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from paso_local.errors import PasoError
-from paso_local.evaluation.aligning import Aligner
+from paso_local.evaluation.aligning import Aligner, SubjectAlignment
 from paso_local.evaluation.asking import Asker, ItemReading
 from paso_local.evaluation.lora_methods import LORA_METHODS, run_lora_methods
 from paso_local.evaluation.methods import Method, parse_methods
@@ -110,6 +110,10 @@ class Evaluation:
             raise PasoError("the align pipeline is not available; the pas methods need it")
         return self._aligner
 
+    def request(self, subject: SplitSubject) -> SubjectAlignment:
+        """What the aligner needs for this subject: their 120 answers, this run's model, threads, runtime."""
+        return SubjectAlignment(self.model_path, subject.alignment, self.threads, self.runtime)
+
     @property
     def workdir(self) -> Path:
         """Where this run's vectors and adapters are written (removed on close)."""
@@ -129,14 +133,7 @@ class Evaluation:
             started = time.perf_counter()
             out = Path(self._workdir.name) / f"subject-{subject.index}-{contrast}-{site}.gguf"
             path, report = self.aligner.align_to_file(
-                self.model_path,
-                subject.alignment,
-                out,
-                f"eval-case-{subject.case}",
-                threads=self.threads,
-                contrast=contrast,
-                site=site,
-                runtime=self.runtime,
+                self.request(subject), out, f"eval-case-{subject.case}", contrast, site
             )
             seconds = time.perf_counter() - started
             summary = {
@@ -170,9 +167,7 @@ class Evaluation:
         assert method.keyed_by is not None
         started = time.perf_counter()
         out = Path(self._workdir.name) / f"subject-{subject.index}-{method.name}"
-        files, report = self.aligner.align_keyed_to_dir(
-            self.model_path, subject.alignment, out, method.keyed_by, self.threads, runtime=self.runtime
-        )
+        files, report = self.aligner.align_keyed_to_dir(self.request(subject), out, method.keyed_by)
         spent = time.perf_counter() - started
         started = time.perf_counter()
         items = held_out_items()
