@@ -421,7 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' for stdout)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
     p.set_defaults(handler=cmd_eval)
-    return parser
+    from paso_local.assessment.arguments import add_assess_command  # `assess`: its options and handler
+
+    return add_assess_command(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
