@@ -519,7 +519,7 @@ async def test_a_compare_of_an_unsaved_reply_is_saved_beside_it_once_there_is_ro
         await settle(pilot, app)
         assert views(app)[-1][1:] == ("compare · unsteered", "plain")
         free_the_disk(store)
-        assert app.chat.save_unsaved() is None
+        assert app.chat.session.save_unsaved() is None
         reply, compare = store.load(app.chat.conversation_id).messages[1:]
         assert (reply.content, compare.content, compare.compare_of) == (LONG_REPLY, "plain", reply.id)
 

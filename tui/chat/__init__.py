@@ -46,8 +46,8 @@ def closing_status(app: ChatApp) -> int:
     """Once the app has closed: save what is still unsaved (space may have been freed meanwhile) and close
     the store. 1, with a line on stderr, when messages could not be saved or the app failed; else 0."""
     try:
-        error = app.chat.save_unsaved()
-        unsaved = len(app.chat.unsaved)
+        error = app.chat.session.save_unsaved()
+        unsaved = len(app.chat.session.unsaved)
     finally:
         app.store.close()
     if error is not None:

@@ -4,7 +4,6 @@ that reaches the UI only through `call_from_thread`; every failure becomes a not
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,9 +17,8 @@ from textual.widgets import Footer, Input
 
 from paso_local.controlvector import NO_DIRECTION
 from paso_local.conversations import ConversationStore
-from paso_local.errors import PasoError
 from paso_local.invocation import with_command_name
-from paso_local.runtime import DEFAULT_SEED, UNSTEERED, GenerationStats, Steering
+from paso_local.runtime import DEFAULT_SEED, UNSTEERED, Steering
 from tui.chat.backend import BackendInfo, ChatBackend
 from tui.chat.conversations_screen import ConversationsScreen
 from tui.chat.messages import (
@@ -32,43 +30,14 @@ from tui.chat.messages import (
     ReplyStreamed,
     SteeringChanged,
 )
+from tui.chat.session import ChatSession, Unsaved, compare_steering, describe, replay, reply_caption
+from tui.chat.streaming import stream_reply
 from tui.chat.widgets.conversation_view import ConversationView
 from tui.chat.widgets.message_view import MessageView
 from tui.chat.widgets.prompt_input import PromptInput
 from tui.chat.widgets.reply_row import ReplyRow
 from tui.chat.widgets.status_line import StatusLine, steering_text
 from tui.chat.widgets.steering_panel import SteeringPanel
-
-FLUSH_SECONDS = 0.05  # the worker hands text to the UI at most 20 times a second
-
-
-def describe(exc: BaseException) -> str:
-    return with_command_name(str(exc)) if isinstance(exc, PasoError) else f"{type(exc).__name__}: {exc}"
-
-
-def reply_caption(steering: Steering, *, compare: bool = False) -> str:
-    how = f"steered ×{steering.strength:.2f}" if steering.enabled else "unsteered"
-    return f"{'compare' if compare else 'assistant'} · {how}"
-
-
-@dataclass
-class SavedAs:
-    """Where a conversation is stored: `id` is None until its first message is saved."""
-
-    id: int | None = None
-
-
-@dataclass
-class Unsaved:
-    """A message that is on screen and in the history but not yet in the store (saved with the next reply)."""
-
-    conversation: SavedAs
-    role: str
-    content: str
-    steered: bool = False
-    strength: float | None = None
-    row: ReplyRow | None = None  # a reply's row: it learns its stored id once saved
-    compare_of: ReplyRow | None = None  # a compare reply: the row of the reply it sits beside
 
 
 @dataclass
@@ -119,10 +88,7 @@ class ChatScreen(Screen):
             compare_strength=compare_strength,
         )
         self.info: BackendInfo | None = None
-        self.history: list[dict] = []
-        self.saved_as = SavedAs()
-        self.unsaved: list[Unsaved] = []  # oldest first; kept when the store cannot be written
-        self.save_error: str | None = None
+        self.session = ChatSession(store, profile_name)
         self.job: Job | None = None
         self._job_ids = 0
         self._stop = threading.Event()
@@ -158,7 +124,15 @@ class ChatScreen(Screen):
 
     @property
     def conversation_id(self) -> int | None:
-        return self.saved_as.id
+        return self.session.conversation_id
+
+    @property
+    def history(self) -> list[dict]:
+        return self.session.history
+
+    @property
+    def unsaved(self) -> list[Unsaved]:
+        return self.session.unsaved
 
     def _steering_label(self) -> str:
         return steering_text(self.steering_now(), self.panel.has_vector, vector_empty=self.panel.vector_empty)
@@ -202,28 +176,13 @@ class ChatScreen(Screen):
         self._post(ModelLoaded(info))
 
     def _generate(self, job_id: int, messages: list[dict], steering: Steering, seed: int) -> None:
-        stats: GenerationStats | None = None
-        pending: list[str] = []
-        try:
-            stream = self.backend.generate(messages, steering, self._stop, seed=seed)
-            flushed = float("-inf")  # the first piece shows at once
-            for piece in stream:
-                pending.append(piece)
-                if time.monotonic() - flushed >= FLUSH_SECONDS:
-                    if not self._post(ReplyStreamed(job_id, "".join(pending))):
-                        return
-                    pending.clear()
-                    flushed = time.monotonic()
-            stats = stream.stats
-        except Exception as exc:  # shown to the person; the app keeps running
-            self._post(GenerationFailed(job_id, describe(exc)))
-            return
-        self._post(ReplyFinished(job_id, "".join(pending), stats))
+        stream_reply(self.backend, self._post, job_id, messages, steering, self._stop, seed)
 
     # --- model events --------------------------------------------------------------------------------------
 
     async def on_model_loaded(self, event: ModelLoaded) -> None:
         self.info = event.info
+        self.session.model_name = event.info.model_name
         self.panel.configure(event.info)
         self.status.show(
             model=event.info.model_name,
@@ -246,10 +205,13 @@ class ChatScreen(Screen):
         if self.info is None:
             self.notify("The model is still loading (or failed to load).", severity="warning")
             return False
+        return not self._busy()
+
+    def _busy(self) -> bool:
+        """A reply is being written (said to the person): nothing else may start."""
         if self.job is not None:
             self.notify("Still writing: press Esc to stop it first.", severity="warning")
-            return False
-        return True
+        return self.job is not None
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -262,7 +224,7 @@ class ChatScreen(Screen):
         user_view = await self.conversation.add_message("user", text, caption="you")
         view = await self.conversation.add_reply(caption=reply_caption(steering), steered=steering.enabled)
         job = self._new_job("reply", view, steering, prompt=text, user_view=user_view)
-        self._run_job(job, [*self.history, {"role": "user", "content": text}])
+        self._run_job(job, self.session.messages_with(text))
 
     def _new_job(self, kind: str, view: MessageView, steering: Steering, **extra: object) -> Job:
         self._job_ids += 1
@@ -297,55 +259,16 @@ class ChatScreen(Screen):
             job.view.set_caption(job.view.caption + " · stopped")
         self.status.show(stats=stats, activity="ready")
         self.conversation.follow()
-        self._record(job)
+        if job.kind == "reply":
+            self.session.record_reply(job.prompt, job.view.text, job.steering, job.row)
+        else:
+            self.session.record_compare(job.view.text, job.steering, job.row)
         self._save_with_notice()
 
-    def _record(self, job: Job) -> None:
-        """Keep the finished reply in the history and queue it (with the person's message) for the store."""
-        text = job.view.text
-        strength = job.steering.strength if job.steering.enabled else None
-        steered = job.steering.enabled
-        if job.kind == "reply":
-            self.history += [{"role": "user", "content": job.prompt}, {"role": "assistant", "content": text}]
-            self.unsaved.append(Unsaved(self.saved_as, "user", job.prompt or ""))
-            self.unsaved.append(Unsaved(self.saved_as, "assistant", text, steered, strength, row=job.row))
-        else:
-            self.unsaved.append(
-                Unsaved(self.saved_as, "assistant", text, steered, strength, compare_of=job.row)
-            )
-
-    def save_unsaved(self) -> str | None:
-        """Write the queued messages in order; None when all are saved, else why the first one failed (it
-        and the rest stay queued for the next try)."""
-        while self.unsaved:
-            entry = self.unsaved[0]
-            try:
-                self._store(entry)
-            except Exception as exc:  # a full disk, a locked or damaged store: reported, kept in memory
-                return describe(exc)
-            self.unsaved.pop(0)
-        return None
-
-    def _store(self, entry: Unsaved) -> None:
-        if entry.conversation.id is None:
-            model = self.info.model_name if self.info else ""
-            entry.conversation.id = self.store.create(entry.content, model=model, profile=self.profile_name)
-        compare_of = entry.compare_of.stored_id if entry.compare_of is not None else None
-        stored = self.store.add_message(
-            entry.conversation.id,
-            entry.role,
-            entry.content,
-            steered=entry.steered,
-            strength=entry.strength,
-            compare_of=compare_of,
-        )
-        if entry.row is not None:
-            entry.row.stored_id = stored
-
     def _save_with_notice(self) -> None:
-        error = self.save_unsaved()
+        error = self.session.save_unsaved()
         if error is not None:
-            count = len(self.unsaved)
+            count = len(self.session.unsaved)
             self.notify(
                 f"{error}. {count} message{'s' if count != 1 else ''} kept here; saving again after the "
                 "next reply.",
@@ -353,9 +276,9 @@ class ChatScreen(Screen):
                 severity="error",
                 timeout=20,
             )
-        elif self.save_error is not None:
+        elif self.session.save_error is not None:
             self.notify("The conversation is saved again.", title="Saved")
-        self.save_error = error
+        self.session.save_error = error
 
     async def on_generation_failed(self, event: GenerationFailed) -> None:
         job = self._current(event.job)
@@ -407,16 +330,9 @@ class ChatScreen(Screen):
         if not self.panel.has_vector:
             self.notify(f"{self._why_unsteered()}: nothing to compare.", severity="warning")
             return
-        current = self.panel.steering
-        if row.steered:
-            strength = self.panel.compare_strength
-            steering = (
-                Steering(strength > 0, strength, current.domain_strengths) if strength > 0 else UNSTEERED
-            )
-        else:
-            steering = Steering(True, current.strength, current.domain_strengths)
+        steering = compare_steering(row.steered, self.panel.steering, self.panel.compare_strength)
         view = await self.conversation.add_compare(row, caption=reply_caption(steering, compare=True))
-        self._run_job(self._new_job("compare", view, steering), self.history[:-1])
+        self._run_job(self._new_job("compare", view, steering), self.session.messages_for_compare())
 
     def _why_unsteered(self) -> str:
         if self.panel.vector_empty:
@@ -443,19 +359,16 @@ class ChatScreen(Screen):
         self.status.show(activity=f"compare regenerates {how}")
 
     async def action_new_conversation(self) -> None:
-        if self.job is not None:
-            self.notify("Still writing: press Esc to stop it first.", severity="warning")
+        if self._busy():
             return
         await self.conversation.clear()
-        self.history = []
-        self.saved_as = SavedAs()  # messages of the old one still queued keep their own SavedAs
+        self.session.start_new()
         if self.info is not None:
             self.status.show(context=(0, self.info.n_ctx), activity="new conversation")
         self.prompt.focus()
 
     def action_open_conversations(self) -> None:
-        if self.job is not None:
-            self.notify("Still writing: press Esc to stop it first.", severity="warning")
+        if self._busy():
             return
         try:
             summaries = self.store.list()
@@ -471,33 +384,11 @@ class ChatScreen(Screen):
     async def open_conversation(self, conversation_id: int) -> None:
         """Show a saved conversation and continue it."""
         try:
-            saved = self.store.load(conversation_id)
+            saved = self.session.open(conversation_id)
         except Exception as exc:  # shown, never a crash
             self.notify(describe(exc), title="Conversations", severity="error")
             return
-        view = self.conversation
-        await view.clear()
-        for message in saved.messages:
-            steering = Steering(message.steered, message.strength or 0.0)
-            if message.role == "user":
-                await view.add_message("user", message.content, caption="you")
-            elif message.role == "system":
-                await view.add_message("note", message.content, caption="system")
-            elif message.compare_of is None:
-                await view.add_reply(
-                    message.content,
-                    caption=reply_caption(steering),
-                    stored_id=message.id,
-                    steered=message.steered,
-                )
-            else:
-                row = view.row_for(message.compare_of)
-                if row is not None:
-                    await view.add_compare(
-                        row, message.content, caption=reply_caption(steering, compare=True)
-                    )
-        self.history = saved.history()
-        self.saved_as = SavedAs(saved.id)
+        await self.conversation.show_saved(replay(saved))
         self.prompt.set_history([m.content for m in saved.messages if m.role == "user"])
         self.status.show(context=self._context_of_history(), activity=f"opened “{saved.title}”")
         self.prompt.focus()

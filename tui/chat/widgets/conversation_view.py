@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from textual.containers import VerticalScroll
 
+from tui.chat.session import Replayed
 from tui.chat.widgets.message_view import MessageView
 from tui.chat.widgets.reply_row import ReplyRow
 
@@ -58,6 +61,21 @@ class ConversationView(VerticalScroll):
         """Keep the newest text in view unless the person scrolled up to read."""
         if self.max_scroll_y - self.scroll_y <= 3:
             self.scroll_end(animate=False)
+
+    async def show_saved(self, messages: Sequence[Replayed]) -> None:
+        """Show a saved conversation again (tui.chat.session.replay), in place of what is shown."""
+        await self.clear()
+        for shown in messages:
+            if shown.kind in ("user", "note"):
+                await self.add_message(shown.kind, shown.content, caption=shown.caption)
+            elif shown.kind == "reply":
+                await self.add_reply(
+                    shown.content, caption=shown.caption, stored_id=shown.stored_id, steered=shown.steered
+                )
+            elif shown.compare_of is not None:
+                row = self.row_for(shown.compare_of)
+                if row is not None:
+                    await self.add_compare(row, shown.content, caption=shown.caption)
 
     async def clear(self) -> None:
         await self.remove_children()

@@ -1,0 +1,101 @@
+"""The chat's conversation state without a screen: history, saving (and keeping what cannot be saved), the
+compare decision and the replay of a saved conversation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paso_local.conversations import ConversationStore
+from paso_local.errors import PasoError
+from paso_local.runtime import UNSTEERED, Steering
+from tui.chat.session import ChatSession, Replayed, compare_steering, replay, reply_caption
+
+
+@dataclass
+class Row:
+    stored_id: int | None = None
+
+
+def test_a_reply_and_its_compare_are_saved_in_order_and_only_the_reply_is_history():
+    with ConversationStore() as store:
+        session = ChatSession(store, "default")
+        session.model_name = "m.gguf"
+        row = Row()
+        assert session.messages_with("Hi") == [{"role": "user", "content": "Hi"}]
+        session.record_reply("Hi", "Hello.", Steering(True, 1.5), row)
+        assert session.save_unsaved() is None and row.stored_id is not None
+        session.record_compare("Hey.", UNSTEERED, row)
+        assert session.save_unsaved() is None and session.unsaved == []
+        assert session.history == [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+        ]
+        assert session.messages_for_compare() == [{"role": "user", "content": "Hi"}]
+        saved = store.load(session.conversation_id)
+        assert (saved.title, saved.model, saved.profile) == ("Hi", "m.gguf", "default")
+        assert [(m.role, m.content, m.steered, m.strength, m.compare_of) for m in saved.messages] == [
+            ("user", "Hi", False, None, None),
+            ("assistant", "Hello.", True, 1.5, None),
+            ("assistant", "Hey.", False, None, row.stored_id),
+        ]
+
+
+class FailingStore:
+    def __init__(self) -> None:
+        self.fail = True
+        self.rows: list[tuple] = []
+
+    def create(self, title: str, *, model: str = "", profile: str = "") -> int:
+        if self.fail:
+            raise PasoError("the disk is full")
+        return 7
+
+    def add_message(self, conversation_id: int, role: str, content: str, **extra: object) -> int:
+        self.rows.append((conversation_id, role, content))
+        return len(self.rows)
+
+
+def test_what_cannot_be_saved_stays_queued_and_is_saved_with_the_next_try():
+    store = FailingStore()
+    session = ChatSession(store, "default")
+    session.record_reply("Hi", "Hello.", UNSTEERED, Row())
+    assert session.save_unsaved() == "the disk is full"
+    assert [u.role for u in session.unsaved] == ["user", "assistant"]
+    store.fail = False
+    assert session.save_unsaved() is None
+    assert store.rows == [(7, "user", "Hi"), (7, "assistant", "Hello.")] and session.conversation_id == 7
+
+
+def test_a_new_conversation_forgets_the_history_but_not_the_old_queue():
+    store = FailingStore()
+    session = ChatSession(store, "default")
+    session.record_reply("Hi", "Hello.", UNSTEERED, Row())
+    session.start_new()
+    assert session.history == [] and session.conversation_id is None and len(session.unsaved) == 2
+    assert session.unsaved[0].conversation is not session.saved_as
+
+
+def test_compare_regenerates_the_other_way():
+    current = Steering(True, 1.2, {"N": 0.5})
+    assert compare_steering(True, current, 0.0) == UNSTEERED
+    assert compare_steering(True, current, 0.4) == Steering(True, 0.4, {"N": 0.5})
+    assert compare_steering(False, current, 0.4) == Steering(True, 1.2, {"N": 0.5})
+
+
+def test_a_saved_conversation_replays_with_the_captions_it_was_shown_with():
+    with ConversationStore() as store:
+        cid = store.create("Hi")
+        store.add_message(cid, "system", "Be brief.")
+        store.add_message(cid, "user", "Hi")
+        reply = store.add_message(cid, "assistant", "Hello.", steered=True, strength=1.5)
+        store.add_message(cid, "assistant", "Hey.", steered=False, compare_of=reply)
+        session = ChatSession(store, "default")
+        saved = session.open(cid)
+    assert session.conversation_id == cid and session.history == saved.history()
+    assert replay(saved) == [
+        Replayed("note", "Be brief.", "system"),
+        Replayed("user", "Hi", "you"),
+        Replayed("reply", "Hello.", reply_caption(Steering(True, 1.5)), reply, True),
+        Replayed("compare", "Hey.", reply_caption(UNSTEERED, compare=True), compare_of=reply),
+    ]
+    assert reply_caption(Steering(True, 1.5)) == "assistant · steered ×1.50"

@@ -1,0 +1,171 @@
+"""The conversation behind the chat screen, as plain state (no Textual here): the history the model sees, the
+messages queued for the store and their saving, what a compare regenerates, and how a saved conversation is
+shown again. The screen (chat_screen.py) draws it and runs the model; this is tested without a screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from paso_local.conversations import Conversation, ConversationStore
+from paso_local.errors import PasoError
+from paso_local.invocation import with_command_name
+from paso_local.runtime import UNSTEERED, Steering
+
+
+class StoredRow(Protocol):
+    """A reply on screen: it learns its stored id once saved (compare replies are saved beside it)."""
+
+    stored_id: int | None
+
+
+def describe(exc: BaseException) -> str:
+    return with_command_name(str(exc)) if isinstance(exc, PasoError) else f"{type(exc).__name__}: {exc}"
+
+
+def reply_caption(steering: Steering, *, compare: bool = False) -> str:
+    how = f"steered ×{steering.strength:.2f}" if steering.enabled else "unsteered"
+    return f"{'compare' if compare else 'assistant'} · {how}"
+
+
+def compare_steering(reply_steered: bool, current: Steering, compare_strength: float) -> Steering:
+    """What a compare regenerates the last reply with: unsteered (or at the compare strength) when it was
+    steered, steered at the current strength when it was not."""
+    if reply_steered:
+        if compare_strength > 0:
+            return Steering(True, compare_strength, current.domain_strengths)
+        return UNSTEERED
+    return Steering(True, current.strength, current.domain_strengths)
+
+
+@dataclass
+class SavedAs:
+    """Where a conversation is stored: `id` is None until its first message is saved."""
+
+    id: int | None = None
+
+
+@dataclass
+class Unsaved:
+    """A message that is on screen and in the history but not yet in the store (saved with the next reply)."""
+
+    conversation: SavedAs
+    role: str
+    content: str
+    steered: bool = False
+    strength: float | None = None
+    row: StoredRow | None = None  # a reply's row: it learns its stored id once saved
+    compare_of: StoredRow | None = None  # a compare reply: the row of the reply it sits beside
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One saved message as the screen shows it again. `kind`: user, note, reply or compare."""
+
+    kind: str
+    content: str
+    caption: str
+    stored_id: int | None = None
+    steered: bool = False
+    compare_of: int | None = None  # a compare: the stored id of the reply it sits beside
+
+
+def replay(saved: Conversation) -> list[Replayed]:
+    """A saved conversation's messages in the order and with the captions the chat showed them."""
+    shown = []
+    for message in saved.messages:
+        steering = Steering(message.steered, message.strength or 0.0)
+        if message.role == "user":
+            shown.append(Replayed("user", message.content, "you"))
+        elif message.role == "system":
+            shown.append(Replayed("note", message.content, "system"))
+        elif message.compare_of is None:
+            shown.append(
+                Replayed("reply", message.content, reply_caption(steering), message.id, message.steered)
+            )
+        else:
+            caption = reply_caption(steering, compare=True)
+            shown.append(Replayed("compare", message.content, caption, compare_of=message.compare_of))
+    return shown
+
+
+class ChatSession:
+    """One conversation: what the model sees next, and what still has to reach the store. A message that
+    cannot be saved (a full disk, a locked store) stays queued and is saved with the next reply."""
+
+    def __init__(self, store: ConversationStore, profile_name: str) -> None:
+        self.store = store
+        self.profile_name = profile_name
+        self.model_name = ""  # stored with a new conversation once the model is loaded
+        self.history: list[dict] = []
+        self.saved_as = SavedAs()
+        self.unsaved: list[Unsaved] = []  # oldest first
+        self.save_error: str | None = None
+
+    @property
+    def conversation_id(self) -> int | None:
+        return self.saved_as.id
+
+    def messages_with(self, text: str) -> list[dict]:
+        """What the model is asked for a reply to `text`."""
+        return [*self.history, {"role": "user", "content": text}]
+
+    def messages_for_compare(self) -> list[dict]:
+        """What the model is asked to write the last reply again: the history before it."""
+        return self.history[:-1]
+
+    def record_reply(self, prompt: str | None, text: str, steering: Steering, row: StoredRow) -> None:
+        """Keep a finished reply (and the person's message) in the history and queue both for the store."""
+        strength = steering.strength if steering.enabled else None
+        self.history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
+        self.unsaved.append(Unsaved(self.saved_as, "user", prompt or ""))
+        self.unsaved.append(Unsaved(self.saved_as, "assistant", text, steering.enabled, strength, row=row))
+
+    def record_compare(self, text: str, steering: Steering, of_row: StoredRow) -> None:
+        """Queue a finished compare reply, saved beside the reply it regenerates (not in the history)."""
+        strength = steering.strength if steering.enabled else None
+        self.unsaved.append(
+            Unsaved(self.saved_as, "assistant", text, steering.enabled, strength, compare_of=of_row)
+        )
+
+    def save_unsaved(self) -> str | None:
+        """Write the queued messages in order; None when all are saved, else why the first one failed (it
+        and the rest stay queued for the next try)."""
+        while self.unsaved:
+            entry = self.unsaved[0]
+            try:
+                self._store(entry)
+            except Exception as exc:  # a full disk, a locked or damaged store: reported, kept in memory
+                return describe(exc)
+            self.unsaved.pop(0)
+        return None
+
+    def _store(self, entry: Unsaved) -> None:
+        if entry.conversation.id is None:
+            entry.conversation.id = self.store.create(
+                entry.content, model=self.model_name, profile=self.profile_name
+            )
+        compare_of = entry.compare_of.stored_id if entry.compare_of is not None else None
+        stored = self.store.add_message(
+            entry.conversation.id,
+            entry.role,
+            entry.content,
+            steered=entry.steered,
+            strength=entry.strength,
+            compare_of=compare_of,
+        )
+        if entry.row is not None:
+            entry.row.stored_id = stored
+
+    def start_new(self) -> None:
+        """An empty conversation; messages of the old one still queued keep their own SavedAs."""
+        self.history = []
+        self.saved_as = SavedAs()
+
+    def open(self, conversation_id: int) -> Conversation:
+        """Continue a saved conversation: its history is what the model sees next. Raises what the store
+        raises (nothing changes then)."""
+        saved = self.store.load(conversation_id)
+        self.history = saved.history()
+        self.saved_as = SavedAs(saved.id)
+        return saved
