@@ -1,6 +1,7 @@
 """DPO and PPO baselines for one person: LoRA adapters trained in torch on the GGUF model, written as
-llama.cpp LoRA GGUFs. `paso-local align --method dpo|ppo` calls `run_align_lora`; eval calls
-`LoraAligner.align`.
+llama.cpp LoRA GGUFs. `paso-local align --method dpo|ppo` runs converters.lora_command; eval calls
+`LoraAligner.align` (converters.eval_aligner). The trainer's inputs are cached by converters.lora_inputs, its
+hyper-parameters chosen by converters.lora_selection.
 
 Fixed choices (not tuned on anyone's answers): LoRA rank 4, alpha 8, on q, o, gate, up, down of the last block
 (converters.lora explains why there); DPO beta 0.1; PPO 4 samples per item, clip 0.2, KL coefficient 0.05,
@@ -13,8 +14,6 @@ then trained on all the items with the chosen values. The 180 held-out items are
 
 from __future__ import annotations
 
-import argparse
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,24 +23,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
-from converters.dpo import PAIR_STYLES, DPOSettings, preference_pairs, reference_option_logprobs, train_dpo
+from converters.dpo import DPOSettings, preference_pairs, reference_option_logprobs, train_dpo
 from converters.lora import (
-    AnswerInputs,
     LoraAdapter,
     LoraConfig,
     OptionIndex,
     open_training_model,
     option_distributions,
-    prepare_inputs,
 )
 from converters.lora_export import write_lora_gguf
+from converters.lora_inputs import answer_inputs, quiet_progress
+from converters.lora_selection import choose_hyperparameters, split_for_validation
 from converters.ppo import PPOSettings, ReplyParser, reference_logprobs, train_ppo
 from paso_local.errors import PasoError
 from paso_local.inventory import form_items
 from paso_local.memory import peak_rss_mb, reset_peak_rss
 from paso_local.progress import progress_bar
-from paso_local.questionnaire_prompt import prompt_fingerprint
 from paso_local.readout import OptionTokens, median_answer
 
 METHODS = ("dpo", "ppo")
@@ -67,6 +64,24 @@ class LoraAlignResult:
     peak_rss_mb: float
     n_answers: int
     report: dict[str, Any] = field(default_factory=dict)
+
+    def as_report(self, profile: str, adapter_path: Path, model_path: Path) -> dict[str, Any]:
+        """`paso-local align --method dpo|ppo --json`: what was trained, chosen and spent."""
+        return {
+            "method": self.method,
+            "profile": profile,
+            "adapter_path": str(adapter_path),
+            "model": str(model_path),
+            "rank": self.config.rank,
+            "alpha": self.config.alpha,
+            "first_layer": self.config.first_layer,
+            "chosen": self.chosen,
+            "selection": self.selection,
+            "history": self.history,
+            "usable_answers": self.n_answers,
+            "seconds": round(self.seconds, 1),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+        }
 
     def write(self, path: str | Path, architecture: str, extra: Mapping[str, Any] | None = None) -> Path:
         metadata = {
@@ -107,52 +122,22 @@ class LoraAligner:
         self.config = LoraConfig(rank=rank, alpha=alpha, first_layer=n_layer - 1)
         self.items = form_items(form)
         self.numbers = [i.number for i in self.items]
-        self.inputs = self._inputs()
-        with _quiet_progress(show_progress, "reference model answers", 1):
+        self.inputs = answer_inputs(
+            self.model,
+            self.chat_format,
+            self.items,
+            self.options,
+            model_path=self.model_path,
+            first_layer=self.config.first_layer,
+            show_progress=show_progress,
+        )
+        with quiet_progress(show_progress, "reference model answers", 1):
             self.reference = reference_option_logprobs(self.model, self.inputs, self.index)
         self._reference_full: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def architecture(self) -> str:
         return self.model.config.arch
-
-    def _inputs(self) -> AnswerInputs:
-        from paso_local.modelfiles import file_sha256
-
-        key = cache_key(
-            [
-                CACHE_VERSION,
-                file_sha256(self.model_path),
-                prompt_fingerprint(),
-                self.numbers,
-                self.config.first_layer,
-            ]
-        )
-        path = cache_path("lora_inputs", key)
-        cached = load_arrays(path, ("item_numbers", *_TENSOR_FIELDS))
-        if cached is not None:
-            return AnswerInputs(
-                item_numbers=[int(n) for n in cached["item_numbers"]],
-                first_layer=self.config.first_layer,
-                output_weight=self._output_weight(),
-                **{name: torch.from_numpy(cached[name].copy()) for name in _TENSOR_FIELDS},
-            )
-        with _quiet_progress(
-            self.show_progress, f"model activations below block {self.config.first_layer}", 1
-        ):
-            inputs = prepare_inputs(self.model, self.chat_format, self.items, self.options)
-        save_arrays(
-            path,
-            item_numbers=np.asarray(inputs.item_numbers),
-            **{name: getattr(inputs, name).numpy() for name in _TENSOR_FIELDS},
-        )
-        return inputs
-
-    def _output_weight(self) -> torch.Tensor:
-        from converters.gguf_reader import TOKEN_EMBD
-
-        head = TOKEN_EMBD if self.model.config.tied_output else self.model.output.weight_name
-        return self.model.model_file.dequantize(head)
 
     def reference_full(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._reference_full is None:
@@ -161,7 +146,7 @@ class LoraAligner:
 
     # --- training ---------------------------------------------------------------------------------------
 
-    def _train(
+    def train(
         self,
         method: str,
         adapter: LoraAdapter,
@@ -206,7 +191,7 @@ class LoraAligner:
             on_step=on_step,
         )
 
-    def _steps(self, method: str, n_items: int, epochs: int) -> int:
+    def steps(self, method: str, n_items: int, epochs: int) -> int:
         batches = -(-n_items // (DPOSettings.batch_items if method == "dpo" else PPOSettings.batch_items))
         return batches * epochs * (1 if method == "dpo" else PPOSettings.inner_epochs)
 
@@ -241,38 +226,25 @@ class LoraAligner:
                 f"{method} needs at least {MIN_ANSWERS} answered items of the form, got {len(answered)}"
             )
         answers = {n: int(answers[n]) for n in answered}
-        shuffled = answered[:]
-        random.Random(seed).shuffle(shuffled)
-        n_val = max(1, int(round(VALIDATION_FRACTION * len(shuffled))))
-        val, train = sorted(shuffled[:n_val]), sorted(shuffled[n_val:])
-
-        base_error = self.validation_error(None, answers, val)
-        selection = [{"lr": 0.0, "epochs": 0, "pairs": "-", "validation_error": base_error}]
-        styles = PAIR_STYLES if method == "dpo" else ("-",)
-        grid = [(lr, style) for style in styles for lr in learning_rates]
-        total = sum(self._steps(method, len(train), max_epochs) for _ in grid)
-        with progress_bar(
-            f"{method}: choosing lr and epochs on your answers", total, enabled=self.show_progress
-        ) as bar:
-            for lr, style in grid:
-                adapter = LoraAdapter.create(self.model, self.config, seed=seed)
-
-                def scored(
-                    epoch: int, lr: float = lr, style: str = style, adapter: LoraAdapter = adapter
-                ) -> None:
-                    error = self.validation_error(adapter, answers, val)
-                    selection.append({"lr": lr, "epochs": epoch, "pairs": style, "validation_error": error})
-
-                self._train(method, adapter, answers, train, lr, max_epochs, seed, scored, bar.advance, style)
-        best = min(selection, key=lambda c: (round(c["validation_error"], 9), c["epochs"], c["lr"]))
+        val, train = split_for_validation(answered, seed)
+        best, selection = choose_hyperparameters(
+            self,
+            method,
+            answers,
+            train,
+            val,
+            learning_rates=learning_rates,
+            max_epochs=max_epochs,
+            seed=seed,
+        )
         lr, epochs, style = float(best["lr"]), int(best["epochs"]), str(best["pairs"])
         adapter = LoraAdapter.create(self.model, self.config, seed=seed)
         with progress_bar(
             f"{method}: training on all {len(answered)} answers",
-            max(self._steps(method, len(answered), epochs), 1),
+            max(self.steps(method, len(answered), epochs), 1),
             enabled=self.show_progress,
         ) as bar:
-            history = self._train(
+            history = self.train(
                 method, adapter, answers, answered, lr, epochs, seed, None, bar.advance, style
             )
         return LoraAlignResult(
@@ -286,74 +258,3 @@ class LoraAligner:
             peak_rss_mb=peak_rss_mb(),
             n_answers=len(answered),
         )
-
-
-class _quiet_progress:
-    """A one-step progress bar around a block of work."""
-
-    def __init__(self, enabled: bool, description: str, total: int):
-        self._bar = progress_bar(description, total, enabled=enabled)
-
-    def __enter__(self) -> None:
-        self._inner = self._bar.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:
-            self._inner.advance()
-        self._bar.__exit__(*exc)
-
-
-def lora_path_for(profile_name: str, model_path: Path, method: str) -> Path:
-    """Default output: beside the profile's control vectors, named by the model file's hash and the method."""
-    from paso_local.modelfiles import file_sha256
-    from paso_local.vector_store import vectors_dir
-
-    return vectors_dir(profile_name) / f"{file_sha256(model_path)[:16]}.{method}-lora.gguf"
-
-
-def run_align_lora(args: argparse.Namespace) -> int:
-    """`paso-local align --method dpo|ppo`: the profile's answers -> a llama.cpp LoRA GGUF."""
-    from paso_local.modelfiles import file_sha256, resolve_model
-    from paso_local.profile import ProfileStore
-    from paso_local.progress import status
-    from paso_local.storage import check_output_writable, write_report
-
-    method = args.method
-    if method not in METHODS:
-        raise PasoError(f"--method {method!r}: choose one of {', '.join(METHODS)} (or pas)")
-    profile = ProfileStore().load(args.profile)
-    model_path = resolve_model(args.model)
-    out = (
-        Path(args.out).expanduser()
-        if getattr(args, "out", None)
-        else lora_path_for(args.profile, model_path, method)
-    )
-    check_output_writable(out, what="the LoRA adapter", example=f"{method}-lora.gguf")
-    aligner = LoraAligner(model_path, form=profile.form)
-    result = aligner.align(profile.usable_answers(), method)
-    path = result.write(
-        out, aligner.architecture, {"model_sha256": file_sha256(model_path), "profile": args.profile}
-    )
-    report = {
-        "method": method,
-        "profile": args.profile,
-        "adapter_path": str(path),
-        "model": str(model_path),
-        "rank": result.config.rank,
-        "alpha": result.config.alpha,
-        "first_layer": result.config.first_layer,
-        "chosen": result.chosen,
-        "selection": result.selection,
-        "history": result.history,
-        "usable_answers": result.n_answers,
-        "seconds": round(result.seconds, 1),
-        "peak_rss_mb": round(result.peak_rss_mb, 1),
-    }
-    status(
-        f"Wrote {path}\n  {method} LoRA (rank {result.config.rank}, block {result.config.first_layer}), "
-        f"lr {result.chosen['lr']:g}, {result.chosen['epochs']} epochs chosen on "
-        f"your answers; {result.seconds:.0f} s, peak {result.peak_rss_mb:.0f} MB"
-    )
-    if getattr(args, "json", None):
-        write_report(report, args.json)
-    return 0

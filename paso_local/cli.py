@@ -149,7 +149,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     if args.if_needed and _vector_is_current(args):
         return 0
     if args.method in ("dpo", "ppo"):
-        from converters.lora_align import run_align_lora
+        from converters.lora_command import run_align_lora
 
         return run_align_lora(args)
     from converters.align_command import run_align

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import converters.lora_align as lora_align
+import converters.lora_command as lora_command
 from paso_local.errors import PasoError
 
 
@@ -25,7 +26,7 @@ def test_align_dpo_writes_an_adapter_llama_cpp_applies(tmp_path, papi_dev, smoll
     monkeypatch.setattr(lora_align, "MAX_EPOCHS", 2)
     out, report_path = tmp_path / "dev0.dpo.gguf", tmp_path / "report.json"
     args = argparse.Namespace(profile="dev0", model=None, out=str(out), method="dpo", json=str(report_path))
-    assert lora_align.run_align_lora(args) == 0
+    assert lora_command.run_align_lora(args) == 0
     report = json.loads(report_path.read_text())
     assert report["method"] == "dpo" and report["adapter_path"] == str(out)
     assert report["usable_answers"] > 100 and report["seconds"] > 0 and report["peak_rss_mb"] > 0
@@ -61,4 +62,4 @@ def test_unknown_method_is_refused(tmp_path, papi_dev):
         profile="dev0", model=None, out=str(tmp_path / "x.gguf"), method="sft", json=None
     )
     with pytest.raises(PasoError, match="--method 'sft'"):
-        lora_align.run_align_lora(args)
+        lora_command.run_align_lora(args)
