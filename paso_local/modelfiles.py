@@ -31,7 +31,7 @@ def embedded_model_path() -> Path | None:
 def resolve_model(path: str | Path | None) -> Path:
     """The model to use: the given path or the embedded default, checked to be a whole GGUF file (from its
     header: fast) before anything is said or done about it."""
-    from paso_local.catalog import check_complete
+    from paso_local.gguf_header import check_complete
 
     if path:
         model = Path(path).expanduser()

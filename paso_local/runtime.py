@@ -1,4 +1,6 @@
-"""The one adapter over llama-cpp-python: load a GGUF model, apply a control vector, stream a chat reply.
+"""The one adapter over llama-cpp-python: load a GGUF model, apply a control vector, stream a chat reply,
+evaluate tokens and read logits (eval, check-model), apply a LoRA adapter. What `Llama` does not expose is in
+paso_local.llama_native; the steering values (`Steering`, `LoadedVector`) in paso_local.steering.
 
 Steering facts this module relies on (llama.cpp's llama_set_adapter_cvec): the vector is applied with
 `llama_set_adapter_cvec` as the FULL (n_layer - 1) * n_embd buffer, cleared with a null buffer, and every
@@ -10,41 +12,41 @@ A `Runtime` is not thread-safe: one thread at a time generates (the chat app use
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 import hashlib
 import os
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from paso_local.controlvector import (
-    META_MODEL_SHA256,
-    ControlVector,
-    DomainVector,
-    domain_vectors,
-    read_control_vector,
-    vector_model_name,
-)
+from paso_local.controlvector import META_MODEL_SHA256, domain_vectors, read_control_vector, vector_model_name
 from paso_local.errors import PasoError
+from paso_local.generation import (  # noqa: F401 - re-exported: the chat and ask import them from here
+    DEFAULT_SEED,
+    PREFILL_CHUNK,
+    ChatGeneration,
+    Generation,
+    GenerationStats,
+    Sampling,
+)
+from paso_local.llama_native import (  # noqa: F401 - VERBOSE_ENV and the params are imported from here too
+    VERBOSE_ENV,
+    cvec_function,
+    llama_api,
+    llama_context_params,
+    llama_model_params,
+    native_stderr_hidden,
+)
+from paso_local.steering import MAX_STRENGTH, UNSTEERED, LoadedVector, Steering  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from paso_local.lora_adapter import LoraHandle
 
 EXTRA_BUFFERS_ENV = "PASO_LOCAL_EXTRA_BUFFERS"
-VERBOSE_ENV = "PASO_LOCAL_VERBOSE"  # set by `paso-local --verbose`: llama.cpp's own log lines are shown
-CVEC_FUNCTIONS = ("llama_set_adapter_cvec", "llama_apply_adapter_cvec", "llama_control_vector_apply")
-DEFAULT_SEED = 0
-MAX_STRENGTH = 3.0  # --strength and the chat's strength controls run from 0 to this
-PREFILL_CHUNK = 128  # prompts are evaluated in batches starting at multiples of this (see Runtime._prefill)
 MIN_CONTEXT = 128
-REST_TOLERANCE = 1e-4  # relative size below which a vector counts as exactly the sum of its domain parts
 
 
 @dataclass(frozen=True)
@@ -65,108 +67,7 @@ class ModelInfo:
         return self.path.name
 
 
-@dataclass(frozen=True)
-class Steering:
-    """How to steer the next generation: on/off, overall strength, per-domain multipliers (default 1.0)."""
-
-    enabled: bool = True
-    strength: float = 1.0
-    domain_strengths: Mapping[str, float] = field(default_factory=dict)
-
-    def key(self) -> tuple:
-        """Equal keys mean llama.cpp needs no new buffer (off is off whatever the strengths say)."""
-        if not self.enabled:
-            return (False,)
-        return (
-            True,
-            float(self.strength),
-            tuple(sorted((k, float(v)) for k, v in self.domain_strengths.items())),
-        )
-
-
-UNSTEERED = Steering(enabled=False)
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Sampling settings; temperature 0 is greedy. The seed is fixed so a reply can be reproduced."""
-
-    temperature: float = 0.7
-    top_k: int = 40
-    top_p: float = 0.95
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    seed: int = DEFAULT_SEED
-    max_tokens: int = 512
-
-
-@dataclass(frozen=True)
-class GenerationStats:
-    tokens: int
-    prompt_tokens: int
-    prompt_seconds: float
-    decode_seconds: float
-    tokens_per_second: float
-    context_used: int
-    context_size: int
-    finish_reason: str  # "stop" (end of turn), "length" (max tokens), "context" (window full), "cancelled"
-    steered: bool
-    strength: float
-
-
-@dataclass(frozen=True)
-class LoadedVector:
-    """A control vector validated against the loaded model."""
-
-    path: Path
-    vector: ControlVector
-    domains: dict[str, DomainVector]
-    warnings: tuple[str, ...] = ()
-
-    def composed(self, steering: Steering) -> ControlVector:
-        """strength * (rest + sum_d m_d * s_d * dir_d), where rest is what the file's vector holds beyond its
-        domain parts (nothing, up to rounding, for align's vectors). All multipliers 1: the file's vector."""
-        multipliers = {d: float(m) for d, m in steering.domain_strengths.items() if d in self.domains}
-        if all(m == 1.0 for m in multipliers.values()):
-            return self.vector.scaled(steering.strength)
-        layers = sorted(set(self.vector.directions).union(*(p.directions for p in self.domains.values())))
-        zero = np.zeros(self.vector.n_embd, dtype=np.float64)
-        parts = {layer: zero.copy() for layer in layers}
-        scaled = {layer: zero.copy() for layer in layers}
-        for domain, part in self.domains.items():
-            weight = multipliers.get(domain, 1.0)
-            for layer, direction in part.directions.items():
-                parts[layer] += part.strength * direction
-                scaled[layer] += weight * part.strength * direction
-        combined = {layer: self.vector.directions.get(layer, zero).astype(np.float64) for layer in layers}
-        rest = {layer: combined[layer] - parts[layer] for layer in layers}
-        total = np.sqrt(sum(float(v @ v) for v in combined.values()))
-        if np.sqrt(sum(float(v @ v) for v in rest.values())) <= REST_TOLERANCE * max(total, 1e-30):
-            rest = {layer: zero for layer in layers}  # the file's vector is the sum of its parts
-        directions = {layer: (rest[layer] + scaled[layer]).astype(np.float32) for layer in layers}
-        return replace(self.vector, directions=directions).scaled(steering.strength)
-
-
-class Generation:
-    """An iterator of text pieces of one reply; `stats` is set once it is exhausted (or stopped)."""
-
-    def __init__(self, source: Callable[[Generation], Iterator[str]]):
-        self.stats: GenerationStats | None = None
-        self.text = ""
-        self._pieces = source(self)
-
-    def __iter__(self) -> Iterator[str]:
-        for piece in self._pieces:
-            self.text += piece
-            yield piece
-
-    def collect(self) -> str:
-        for _ in self:
-            pass
-        return self.text
-
-
-class Runtime:
+class Runtime(ChatGeneration):
     """A loaded model and its llama.cpp context, with optional steering. Close it (or use `with`)."""
 
     def __init__(self, llm: Any, info: ModelInfo, *, logits_all: bool = False):
@@ -178,7 +79,7 @@ class Runtime:
         self.chat_format = ChatFormat.from_llama(llm)
         self.vector: LoadedVector | None = None
         self._applied_key: tuple = (False,)
-        self._vocab = _llama_api().llama_model_get_vocab(llm.model)
+        self._vocab = llama_api().llama_model_get_vocab(llm.model)
         self._chunked_upto = 0  # the cached prompt positions below this were evaluated in whole chunks
         self._decoder: Any = None  # paso_local.llama_batch.SequenceDecoder, made on first use
 
@@ -340,7 +241,7 @@ class Runtime:
         """Set (or clear, for None) llama.cpp's control vector and drop the KV cache computed under the old
         one. The caller records the new steering key once this returns."""
         self._applied_key = (None,)  # unknown until it succeeds
-        name, function = _cvec_function()
+        name, function = cvec_function()
         if buffer is None:
             code = function(self._llm.ctx, None, 0, self.info.n_embd, -1, -1)
         else:
@@ -416,7 +317,7 @@ class Runtime:
 
     def last_logits(self) -> np.ndarray:
         """float32 [n_vocab], a copy of the logits at the last evaluated position."""
-        pointer = _llama_api().llama_get_logits(self._live().ctx)
+        pointer = llama_api().llama_get_logits(self._live().ctx)
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
 
     def all_logits(self, count: int) -> np.ndarray:
@@ -427,7 +328,7 @@ class Runtime:
 
     def is_end_token(self, token: int) -> bool:
         """Whether `token` ends a generation (llama.cpp's end-of-generation set)."""
-        return bool(_llama_api().llama_vocab_is_eog(self._vocab, int(token)))
+        return bool(llama_api().llama_vocab_is_eog(self._vocab, int(token)))
 
     def _live(self) -> Any:
         if self._llm is None:
@@ -454,7 +355,7 @@ class Runtime:
                 n_vocab=int(llm.n_vocab()),
                 n_ctx=self.info.n_ctx,
                 n_batch=int(llm.n_batch),
-                n_seq_max=int(_llama_api().llama_n_seq_max(llm.ctx)),
+                n_seq_max=int(llama_api().llama_n_seq_max(llm.ctx)),
             )
         llm.n_tokens = 0  # what llama-cpp-python's own eval cached is gone after this
         self._chunked_upto = 0
@@ -464,159 +365,6 @@ class Runtime:
             return self._decoder.logits_after_prefix(len(prefix), suffixes, outputs, per_batch=per_batch)
         finally:
             self._decoder.clear()
-
-    # --- generation ----------------------------------------------------------------------------------------
-
-    @property
-    def context_used(self) -> int:
-        return int(self._llm.n_tokens)
-
-    def count_tokens(self, messages: list[dict]) -> int:
-        return len(self.chat_format.encode_chat(messages))
-
-    def _context_words(self) -> str:
-        """The context's size in words, with what was asked for when llama.cpp rounded --n-ctx up."""
-        asked = int(getattr(getattr(self._llm, "context_params", None), "n_ctx", 0) or 0)
-        text = f"{self.info.n_ctx}-token context"
-        if asked and asked != self.info.n_ctx:
-            text += f" (--n-ctx {asked}, rounded up by llama.cpp)"
-        return text
-
-    def fit_messages(self, messages: list[dict], reserve: int) -> list[dict]:
-        """Drop the oldest turns (never a leading system message or the last message) until the prompt plus
-        `reserve` tokens fit the context."""
-        kept = list(messages)
-        budget = self.info.n_ctx - reserve
-        while self.count_tokens(kept) > budget:
-            first = 1 if kept and kept[0].get("role") == "system" else 0
-            if len(kept) - first <= 1:
-                raise PasoError(
-                    f"the message is {self.count_tokens(kept)} tokens; with {reserve} for the reply it "
-                    f"does not fit the {self._context_words()}. Shorten it or raise --n-ctx."
-                )
-            del kept[first]
-            while len(kept) - first > 1 and kept[first].get("role") == "assistant":
-                del kept[first]  # a history starts with the person's turn: many templates insist
-        return kept
-
-    def stream_chat(
-        self,
-        messages: list[dict],
-        *,
-        sampling: Sampling = Sampling(),
-        steering: Steering | None = None,
-        stop: threading.Event | None = None,
-    ) -> Generation:
-        """Stream the assistant's reply to `messages`. Applies `steering` first when given; setting `stop`
-        ends the reply after the current token."""
-        if steering is not None:
-            self.set_steering(steering)
-        reserve = min(sampling.max_tokens, max(self.info.n_ctx // 2, 1))
-        prompt = self.chat_format.encode_chat(self.fit_messages(messages, reserve))
-        event = stop or threading.Event()
-        return Generation(lambda generation: self._pieces(prompt, sampling, event, generation))
-
-    def _prefill(self, prompt: list[int]) -> list[int]:
-        """Evaluate `prompt` up to its last chunk in PREFILL_CHUNK batches that start at multiples of it,
-        reusing only whole chunks an earlier prompt evaluated the same way; return the rest for generate().
-
-        llama.cpp's numbers depend on how the tokens were batched: a reply on a cached prefix (a later turn)
-        and the same reply computed afresh (a compare's, after its steering change) would differ even with
-        the same seed. Batched the same way either way, they differ only by the steering."""
-        llm = self._llm
-        cached = llm._input_ids
-        limit = min(len(cached), len(prompt) - 1, self._chunked_upto)
-        common = 0
-        while common < limit and cached[common] == prompt[common]:
-            common += 1
-        start = common // PREFILL_CHUNK * PREFILL_CHUNK
-        last = (len(prompt) - 1) // PREFILL_CHUNK * PREFILL_CHUNK
-        llm.n_tokens = start  # eval() drops the cached cells from here on
-        for begin in range(start, last, PREFILL_CHUNK):
-            llm.eval(prompt[begin : begin + PREFILL_CHUNK])
-        self._chunked_upto = last
-        return prompt[last:]
-
-    def _pieces(
-        self, prompt: list[int], sampling: Sampling, stop: threading.Event, generation: Generation
-    ) -> Iterator[str]:
-        import llama_cpp
-
-        llm = self._llm
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        llm.set_seed(sampling.seed)
-        started = time.perf_counter()
-        first_at = last_at = None
-        produced = 0
-        finish = "stop"
-        try:
-            tokens = llm.generate(
-                self._prefill(prompt),
-                temp=sampling.temperature,
-                top_k=sampling.top_k,
-                top_p=sampling.top_p,
-                min_p=sampling.min_p,
-                repeat_penalty=sampling.repeat_penalty,
-                reset=False,
-            )
-            for token in tokens:
-                if stop.is_set():
-                    finish = "cancelled"
-                    break
-                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                    break
-                last_at = time.perf_counter()
-                if first_at is None:
-                    first_at = last_at
-                produced += 1
-                piece = decoder.decode(llm.detokenize([token]))
-                if piece:
-                    yield piece
-                if produced >= sampling.max_tokens:
-                    finish = "length"
-                    break
-                if llm.n_tokens + 1 >= self.info.n_ctx:
-                    finish = "context"
-                    break
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield tail
-        except RuntimeError as exc:  # llama_decode failures surface as RuntimeError
-            raise PasoError(f"llama.cpp failed while generating: {exc}") from exc
-        finally:
-            generation.stats = self._stats(produced, len(prompt), started, first_at, last_at, finish)
-
-    def _stats(
-        self,
-        produced: int,
-        prompt_tokens: int,
-        started: float,
-        first_at: float | None,
-        last_at: float | None,
-        finish: str,
-    ) -> GenerationStats:
-        now = time.perf_counter()
-        prompt_seconds = (first_at if first_at is not None else now) - started
-        decode_seconds = (last_at - first_at) if first_at is not None and last_at is not None else 0.0
-        if produced >= 2 and decode_seconds > 0:
-            rate = (produced - 1) / decode_seconds
-        else:
-            rate = produced / max(now - started, 1e-9)
-        strength = 0.0
-        if self._applied_key and self._applied_key[0] is True:
-            strength = float(self._applied_key[1])
-        return GenerationStats(
-            tokens=produced,
-            prompt_tokens=prompt_tokens,
-            prompt_seconds=prompt_seconds,
-            decode_seconds=decode_seconds,
-            tokens_per_second=rate,
-            context_used=self.context_used,
-            context_size=self.info.n_ctx,
-            finish_reason=finish,
-            steered=self.steered,
-            strength=strength,
-        )
 
     # --- lifetime ------------------------------------------------------------------------------------------
 
@@ -634,88 +382,3 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# --- helpers ------------------------------------------------------------------------------------------------
-
-_PARAMS_LOCK = threading.RLock()
-
-
-@contextmanager
-def _default_params(kind: str, overrides: Mapping[str, Any]) -> Iterator[None]:
-    """Override the fields of llama.cpp's default `kind` params ("model" or "context") that `Llama` starts
-    from, for the duration of one load only (fields this llama.cpp lacks are skipped)."""
-    import llama_cpp.llama_cpp as low
-
-    getter = f"llama_{kind}_default_params"
-    known = {name for name, _ in getattr(low, f"llama_{kind}_params")._fields_}
-    overrides = {k: v for k, v in overrides.items() if k in known}
-    with _PARAMS_LOCK:
-        original = getattr(low, getter)
-
-        def patched() -> Any:
-            params = original()
-            for key, value in overrides.items():
-                setattr(params, key, value)
-            return params
-
-        setattr(low, getter, patched)
-        try:
-            yield
-        finally:
-            setattr(low, getter, original)
-
-
-def llama_model_params(**overrides: Any) -> Any:
-    """llama-cpp-python's `Llama` exposes no `use_extra_bufts`: set it (and others) for one load."""
-    return _default_params("model", overrides)
-
-
-def llama_context_params(**overrides: Any) -> Any:
-    """`Llama` exposes neither `n_seq_max` nor `kv_unified`: set them for one load."""
-    return _default_params("context", overrides)
-
-
-@contextmanager
-def native_stderr_hidden() -> Iterator[None]:
-    """llama.cpp writes warnings such as "n_ctx_seq (512) > n_ctx_train (0)" straight to file descriptor 2
-    while it loads, whatever `verbose` says: point that descriptor at /dev/null for the load, unless
-    PASO_LOCAL_VERBOSE is set. Load failures still surface, as the exception `Llama` raises."""
-    if os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0"):
-        yield
-        return
-    import sys
-
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable descriptor 2 (an embedding host): nothing to hide
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _llama_api() -> Any:
-    import llama_cpp
-
-    return llama_cpp
-
-
-def _cvec_function() -> tuple[str, Any]:
-    """The newest control-vector entry point this llama-cpp-python has."""
-    api = _llama_api()
-    for name in CVEC_FUNCTIONS:
-        function = getattr(api, name, None)
-        if function is not None:
-            return name, function
-    raise PasoError(
-        "this llama-cpp-python has no control-vector function "
-        f"({', '.join(CVEC_FUNCTIONS)}); install llama-cpp-python 0.3.x"
-    )

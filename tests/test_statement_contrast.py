@@ -34,7 +34,7 @@ def test_a_one_sided_profile_is_refused_before_any_forward_pass(tmp_path, monkey
     import pytest
 
     import converters.align_command as align_command
-    import converters.align_pipeline as align_pipeline
+    import converters.align_inputs as align_inputs
     from converters.align_pipeline import statement_contrast_fits
     from paso_local.errors import PasoError
 
@@ -46,7 +46,7 @@ def test_a_one_sided_profile_is_refused_before_any_forward_pass(tmp_path, monkey
     def no_activations(*args, **kwargs):
         raise AssertionError("activations were computed before the contrast was checked")
 
-    monkeypatch.setattr(align_pipeline, "item_activations", no_activations)
+    monkeypatch.setattr(align_inputs, "item_activations", no_activations)
     with pytest.raises(PasoError, match="statement contrast needs at least 3 answers on each side"):
         align_command.align(
             model=None,

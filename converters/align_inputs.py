@@ -1,0 +1,287 @@
+"""Align's first two steps (converters.align_pipeline runs them): the plan (which answers count, which
+contrasts and sites to try; every refusal before any model work) and the activations the probes see (torch,
+cached per model), with the small pieces the later steps share (checkpoint block, W_o cache, model loading)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from converters.activations import ItemActivations, item_activations
+from converters.pas import MIN_USABLE_ANSWERS, Labels, person_labels, require_enough_answers
+from converters.strength import COARSE_GRID, FOLDS, make_folds
+from paso_local.errors import PasoError
+from paso_local.inventory import Item, form_items
+from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
+
+DEFAULT_HEADS = 24
+FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (torch's steered passes restart there)
+PLACEMENT_SHIFT = 1  # head vector of layer L added to the output of block L-1 (0: block L); measured closer
+MIN_DOMAIN_LABELS = 6  # non-neutral answers a domain needs for its own vector
+MIN_SIDE_STATEMENTS = 3  # statement contrast: answers needed on each side (agree / disagree) per fit
+WEIGHT_CACHE_BYTES = 1 << 30
+SCORING_BACKENDS = ("llama", "torch")  # torch: the float32 reference the llama.cpp choice is measured against
+
+
+# --- small shared pieces -------------------------------------------------------------------------------------
+
+
+def checkpoint_block(n_layer: int) -> int:
+    """Torch's steered passes restart at this block (>= 1: llama.cpp never steers block 0)."""
+    return min(max(1, int(round(FIRST_LAYER_FRACTION * n_layer))), n_layer - 1 - PLACEMENT_SHIFT)
+
+
+def first_eligible_layer(n_layer: int) -> int:
+    """Heads from this layer on may be chosen: their vectors, placed PLACEMENT_SHIFT blocks earlier, start at
+    the checkpoint block."""
+    return checkpoint_block(n_layer) + PLACEMENT_SHIFT
+
+
+class WoCache:
+    """W_o per layer as float32 numpy, dequantised once per run."""
+
+    def __init__(self, model: Any):
+        self._model = model
+        self._weights: dict[int, np.ndarray] = {}
+
+    def __call__(self, layer: int) -> np.ndarray:
+        if layer not in self._weights:
+            self._weights[layer] = self._model.attn_output_weight(layer).float().numpy()
+        return self._weights[layer]
+
+
+def restricted(answers: Mapping[int, int], numbers: Sequence[int]) -> dict[int, int]:
+    keep = {int(n) for n in numbers}
+    return {n: a for n, a in answers.items() if n in keep}
+
+
+def summed(vectors: Sequence[Mapping[int, np.ndarray]]) -> dict[int, np.ndarray]:
+    out: dict[int, np.ndarray] = {}
+    for vector in vectors:
+        for b, v in vector.items():
+            out[b] = out.get(b, 0) + v
+    return {b: np.asarray(v, dtype=np.float32) for b, v in sorted(out.items())}
+
+
+def load_torch_model(model_path: Path, dtype: torch.dtype | None = None) -> Any:
+    from converters.gguf_reader import read_config
+    from converters.model import fast_dtype, load_model
+
+    dtype = dtype or fast_dtype()
+    config = read_config(model_path)
+    d, q, kv, f = (
+        config.n_embd,
+        config.n_head * config.head_dim,
+        config.n_head_kv * config.head_dim,
+        config.n_ff,
+    )
+    block_bytes = (d * (2 * q + 2 * kv) + 3 * d * f) * torch.finfo(dtype).bits // 8
+    blocks = int(max(2, min(config.n_layer, WEIGHT_CACHE_BYTES // max(block_bytes, 1))))
+    return load_model(model_path, dtype=dtype, cache_blocks=blocks)
+
+
+def lazy_torch_model(model_path: Path, dtype: torch.dtype | None = None) -> Callable[[], Any]:
+    """The torch model, loaded on the first call only (an activation-cache hit may never need it)."""
+    return functools.cache(lambda: load_torch_model(model_path, dtype))
+
+
+# --- step 1: the plan ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlignRequest:
+    """What align is asked to do. `runtime`: an open llama.cpp runtime of the same model to score with (eval
+    passes its own); None opens one for the cross-validation."""
+
+    model_path: Path
+    answers: Mapping[int, int]
+    form: str = "120"
+    profile: str = "default"
+    heads: int = DEFAULT_HEADS
+    coarse: Sequence[float] = COARSE_GRID
+    contrast: str = DEFAULT_CONTRAST
+    site: str = DEFAULT_SITE
+    scoring: str = "llama"
+    threads: int | None = None
+    show_progress: bool = True
+    runtime: Any = None
+
+
+@dataclass(frozen=True)
+class AlignPlan:
+    request: AlignRequest
+    config: Any  # converters.gguf_reader.ModelConfig
+    items: list[Item]
+    answers: dict[int, int]  # item number -> 1..5, the form's items only
+    contrasts: list[str]  # the contrasts to cross-validate
+    head_sites: bool
+    residual_site: bool
+    min_layer: int
+
+
+def plan_alignment(request: AlignRequest) -> AlignPlan:
+    """Every check that needs no model pass, with a message saying what to do."""
+    from converters.gguf_reader import read_config
+
+    config = read_config(request.model_path)  # PasoError for a damaged or unsupported model
+    items = form_items(request.form)
+    numbers = [i.number for i in items]
+    answers = {n: a for n, a in restricted(request.answers, numbers).items() if 1 <= a <= 5}
+    require_enough_answers(
+        person_labels(answers, numbers), MIN_USABLE_ANSWERS, f"profile {request.profile!r}"
+    )
+    contrast, site = request.contrast, request.site
+    if contrast not in CONTRASTS:
+        raise PasoError(f"--contrast {contrast!r}: choose one of {', '.join(CONTRASTS)}")
+    if site not in SITES:
+        raise PasoError(f"--site {site!r}: choose one of {', '.join(SITES)}")
+    if request.scoring not in SCORING_BACKENDS:
+        raise PasoError(f"scoring {request.scoring!r}: choose one of {', '.join(SCORING_BACKENDS)}")
+    if site == "residual" and contrast != "letter":
+        raise PasoError(
+            f"--site residual reads the residual stream at the answer letter: use it with --contrast letter "
+            f"(not {contrast!r}), or --site auto"
+        )
+    contrasts = [c for c in CONTRASTS if c != "auto"] if contrast == "auto" else [contrast]
+    if "statement" in contrasts and not statement_contrast_fits(answers, numbers):
+        if contrast == "statement":
+            raise PasoError(
+                f"the statement contrast needs at least {MIN_SIDE_STATEMENTS} answers on each side (4-5 and "
+                "1-2) in every cross-validation fold; this profile takes one side almost always. "
+                "Use --contrast letter (or auto)."
+            )
+        contrasts.remove("statement")  # auto: the others, and no statement activations to compute
+    min_layer = first_eligible_layer(config.n_layer)
+    eligible = (config.n_layer - min_layer) * config.n_head
+    if not 1 <= request.heads <= eligible:
+        raise PasoError(
+            f"--heads {request.heads}: choose 1..{eligible} (heads of layers {min_layer}..{config.n_layer - 1})"
+        )
+    return AlignPlan(
+        request,
+        config,
+        items,
+        answers,
+        contrasts,
+        site in ("heads", "auto"),
+        site in ("residual", "auto"),
+        min_layer,
+    )
+
+
+def statement_contrast_fits(answers: Mapping[int, int], numbers: Sequence[int]) -> bool:
+    """Whether every cross-validation fold's training answers take both sides (`can_fit`): the folds are the
+    ones align cross-validates, over the form's answered items in form order."""
+    answered = [int(n) for n in numbers if int(n) in answers]
+    folds = make_folds(len(answered), FOLDS)
+    return all(
+        can_fit(person_labels(restricted(answers, np.delete(answered, fold).tolist()), numbers), True)
+        for fold in folds
+    )
+
+
+def can_fit(labels: Labels, one_sided: bool) -> bool:
+    """A paired contrast always has both sides (A and E, or a statement and its denial, of every item); the
+    one-sided statement contrast needs statements the person agrees with AND statements they reject."""
+    if not one_sided:
+        return True
+    agreed = int(labels.agrees.sum())
+    return min(agreed, len(labels.agrees) - agreed) >= MIN_SIDE_STATEMENTS
+
+
+# --- step 2: activations -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContrastActivations:
+    """What the probes of one contrast see, per item [N, n_layer, n_head, head_dim]: `agree` is the person's
+    side when they agree with the item, `disagree` its pair when they do not; without a pair (the statement
+    contrast) the person's side is the statements they agree with against those they reject."""
+
+    agree: np.ndarray
+    disagree: np.ndarray | None
+
+    @property
+    def one_sided(self) -> bool:
+        return self.disagree is None
+
+
+def letter_contrast(acts: ItemActivations) -> ContrastActivations:
+    return ContrastActivations(acts.agree, acts.disagree)
+
+
+@dataclass
+class Activations:
+    acts: ItemActivations
+    sources: dict[str, ContrastActivations]
+    cache_hit: bool
+    torch_model: Callable[[], Any]
+    seconds: float
+
+
+def letter_activations(
+    model_path: Path,
+    items: Sequence[Item],
+    n_layer: int,
+    torch_model: Callable[[], Any],
+    show: bool = False,
+    chat_format: Callable[[], Any] | None = None,
+) -> tuple[ItemActivations, bool]:
+    """The A / E / readout activations of `items` (cached per model; nothing is loaded on a cache hit).
+    `chat_format`: a loader the caller shares with its other passes (the header parse takes seconds)."""
+    from paso_local.chat_format import ChatFormat
+    from paso_local.readout import OptionTokens
+
+    chat_format = chat_format or functools.cache(lambda: ChatFormat.from_model(model_path))
+    return item_activations(
+        model_path,
+        items,
+        checkpoint_block(n_layer),
+        load_model=torch_model,
+        load_chat_format=chat_format,
+        load_tokens=lambda: OptionTokens.from_chat_format(chat_format()),
+        show_progress=show,
+    )
+
+
+def read_activations(plan: AlignPlan) -> Activations:
+    """The letter contrast's activations (and the statement / negation ones when they are tried)."""
+    from paso_local.chat_format import ChatFormat
+
+    started = time.perf_counter()
+    path, show = plan.request.model_path, plan.request.show_progress
+    torch_model = lazy_torch_model(path)
+    chat_format = functools.cache(lambda: ChatFormat.from_model(path))
+    acts, cache_hit = letter_activations(
+        path, plan.items, plan.config.n_layer, torch_model, show, chat_format
+    )
+    sources = {"letter": letter_contrast(acts)}
+    if {"statement", "negation"} & set(plan.contrasts):
+        from converters.statement_activations import statement_activations
+
+        def spoken(denied: bool) -> np.ndarray:
+            nonlocal cache_hit
+            found, hit = statement_activations(
+                path,
+                plan.items,
+                load_model=torch_model,
+                load_chat_format=chat_format,
+                show_progress=show,
+                denied=denied,
+            )
+            cache_hit = cache_hit and hit
+            return found
+
+        said = spoken(False)
+        if "statement" in plan.contrasts:
+            sources["statement"] = ContrastActivations(said, None)
+        if "negation" in plan.contrasts:
+            sources["negation"] = ContrastActivations(said, spoken(True))
+    return Activations(acts, sources, cache_hit, torch_model, time.perf_counter() - started)

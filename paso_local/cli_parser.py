@@ -1,0 +1,307 @@
+"""The `paso-local` command line: every subcommand's options (the handlers live in paso_local.cli, which passes
+them in). Nothing here imports anything heavy."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from paso_local import __version__
+from paso_local.profile import DEFAULT_PROFILE
+from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
+
+Handler = Callable[[argparse.Namespace], int]
+UNFINISHED = 3  # onboard --if-needed: the person left the questionnaire before the end
+CHAT_KEYS = """keys in the chat:
+  Enter, up/down   send; walk through what you sent before
+  Esc              stop the reply being written (what was written is kept)
+  ctrl+r           compare: regenerate the last reply beside itself, unsteered (or at the sidebar's
+                   "Compare at" strength); an unsteered reply is regenerated steered
+  ctrl+t           steering on/off
+  ctrl+n, ctrl+o   new conversation, reopen a saved one
+  Tab, left/right  focus a strength in the sidebar and change it; Enter goes back to the message box
+  ctrl+q           quit
+"""
+
+
+def strength_value(text: str) -> float:
+    """--strength: a finite number in 0..MAX_STRENGTH (inf and nan are numbers to float(), not to us)."""
+    from paso_local.steering import MAX_STRENGTH
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or not 0.0 <= value <= MAX_STRENGTH:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside 0..{MAX_STRENGTH:g} (1.0 = the strength align chose, 0 = unsteered)"
+        )
+    return value
+
+
+def _add_profile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME",
+        help="whose profile to use (default: %(default)s)",
+    )
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"
+    )
+    parser.add_argument(
+        "--vector", metavar="FILE", help="control-vector GGUF (default: the profile's vector for the model)"
+    )
+    parser.add_argument(
+        "--strength",
+        type=strength_value,
+        metavar="X",
+        help="scale the vector by X, 0..3 (default 1.0: the aligned strength)",
+    )
+    parser.add_argument(
+        "--no-steer", action="store_true", help="run the model without the personality vector"
+    )
+    parser.add_argument(
+        "--adapter",
+        metavar="FILE",
+        help="also apply a LoRA adapter GGUF (from `paso-local align --method dpo|ppo`)",
+    )
+    parser.add_argument(
+        "--n-gpu-layers", type=int, default=0, metavar="N", help="layers to offload to a GPU (-1: all)"
+    )
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    parser.add_argument(
+        "--n-ctx", type=int, default=4096, metavar="N", help="context length in tokens (default %(default)s)"
+    )
+
+
+def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
+    """The parser; `handlers`: subcommand name -> the function that runs it."""
+    parser = argparse.ArgumentParser(
+        prog="paso-local",
+        description="An offline personal assistant aligned to your personality (PAS control vectors on llama.cpp). "
+        "Nothing leaves this machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"paso-local {__version__}")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show llama.cpp's own log lines (hidden by default)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_onboard_command(sub, handlers)
+    _add_profile_command(sub, handlers)
+    _add_align_command(sub, handlers)
+    _add_chat_command(sub, handlers)
+    _add_ask_command(sub, handlers)
+    _add_models_command(sub, handlers)
+    _add_check_model_command(sub, handlers)
+    _add_eval_command(sub, handlers)
+    return parser
+
+
+def _add_onboard_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "onboard",
+        help="answer the IPIP-NEO questionnaire (or import answers)",
+        description="Answer the IPIP-NEO questionnaire in the terminal, one statement at a time. "
+        "Progress is saved after every answer: quit any time and run it again to resume.",
+    )
+    _add_profile(p)
+    p.add_argument(
+        "--form", choices=["120", "300"], default="120", help="questionnaire length (default %(default)s)"
+    )
+    p.add_argument(
+        "--import",
+        dest="import_file",
+        metavar="FILE",
+        help="take answers from a PAPI-style JSON list (i1..i300) or an item,answer CSV instead of the TUI",
+    )
+    p.add_argument(
+        "--index", type=int, metavar="N", help="with --import of a JSON list: the N-th record (0-based)"
+    )
+    p.add_argument("--case", metavar="ID", help="with --import of a JSON list: the record whose `case` is ID")
+    p.add_argument(
+        "--replace", action="store_true", help="with --import: replace an existing profile's answers"
+    )
+    p.add_argument(
+        "--if-needed",
+        action="store_true",
+        help="for scripts: do nothing when the profile is complete, and exit with status "
+        f"{UNFINISHED} when the questionnaire is left before the end",
+    )
+    # quickstart.sh: what the farewell says to run to go on (hidden: for scripts that wrap onboard)
+    p.add_argument("--resume-command", metavar="CMD", help=argparse.SUPPRESS)
+    p.set_defaults(handler=handlers["onboard"])
+
+
+def _add_profile_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "profile",
+        help="show a profile's Big Five domain and facet scores",
+        description="Show a profile's Big Five domain and facet scores: the mean keyed answer on 1..5 and "
+        "0..100. A score needs at least half of its statements answered.",
+    )
+    _add_profile(p)
+    p.add_argument("--json", action="store_true", help="print the scores as JSON (1..5 scale)")
+    p.set_defaults(handler=handlers["profile"])
+
+
+def _add_align_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "align",
+        help="compute the PAS control vector for a profile and a model",
+        description="Compute PAS control vectors from the profile's answers (torch, on the GGUF model "
+        "itself), choose the strength by cross-validation on those answers, and export a llama.cpp "
+        "control-vector GGUF.",
+    )
+    _add_profile(p)
+    p.add_argument(
+        "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"
+    )
+    p.add_argument(
+        "--out", metavar="FILE", help="where to write the vector (default: the profile's data directory)"
+    )
+    p.add_argument(
+        "--heads", type=int, default=24, metavar="K", help="attention heads to steer (default %(default)s)"
+    )
+    p.add_argument(
+        "--contrast",
+        choices=CONTRASTS,
+        default=DEFAULT_CONTRAST,
+        help="pas: which contrast the vector is built from: the paper's answer letters, the statements in the "
+        "model's own voice (agreed against rejected), each statement against its denial (negation), or auto "
+        "(cross-validation on your answers picks); default %(default)s",
+    )
+    p.add_argument(
+        "--site",
+        choices=SITES,
+        default=DEFAULT_SITE,
+        help="pas: where the vector acts: the paper's chosen attention heads, the residual-stream mean "
+        "difference at one block (letter contrast), or auto (cross-validation picks); default %(default)s",
+    )
+    p.add_argument(
+        "--cv-scoring",
+        choices=("llama", "torch"),
+        default="llama",
+        help="pas: what asks the cross-validation's items with each candidate vector: llama.cpp, exactly as "
+        "the chat will run it (default), or the torch model in float32 (faster on some CPUs; see README)",
+    )
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for torch and llama.cpp (default: all cores)"
+    )
+    p.add_argument("--json", metavar="REPORT", help="also write a JSON report to REPORT ('-' for stdout)")
+    p.add_argument(
+        "--if-needed",
+        action="store_true",
+        help="pas: keep the vector when it is newer than the profile's answers (quickstart.sh re-runs)",
+    )
+    p.add_argument(
+        "--method",
+        choices=["pas", "dpo", "ppo"],
+        default="pas",
+        help="pas: a control vector (default); dpo or ppo: a LoRA adapter fine-tuned on your answers",
+    )
+    p.set_defaults(handler=handlers["align"])
+
+
+def _add_chat_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "chat",
+        help="the terminal chat app, steered by your vector",
+        description="Chat in the terminal with a local GGUF model through llama.cpp, steered by your "
+        "profile's personality vector. Conversations are saved after every reply.",
+        epilog=CHAT_KEYS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_profile(p)
+    _add_runtime(p)
+    p.set_defaults(handler=handlers["chat"])
+
+
+def _add_ask_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "ask",
+        help="ask one question and stream the answer to stdout",
+        description="Ask one question and stream the answer to stdout, steered like the chat. Notices go "
+        "to stderr, so stdout holds only the answer.",
+    )
+    p.add_argument("prompt", metavar="PROMPT", help="the question; '-' reads it from stdin")
+    _add_profile(p)
+    _add_runtime(p)
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=256,
+        metavar="N",
+        help="most tokens to generate (default %(default)s)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    p.set_defaults(handler=handlers["ask"])
+
+
+def _add_models_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list the embedded model and GGUF files found on this machine",
+        description="List the embedded model and the GGUF files in your model directories "
+        "(PASO_LOCAL_MODEL_DIRS, config.json's model_dirs) and where Ollama, LM Studio, llama.cpp and "
+        "Hugging Face keep them, with whether the profile has a vector for each. Only headers are read.",
+    )
+    _add_profile(p)
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(handler=handlers["models"])
+
+
+def _add_check_model_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "check-model",
+        help="check that the torch converter computes what llama.cpp computes",
+        description="Run prompts through llama.cpp and through paso-local's torch converter, plain and "
+        "with a random control vector, and compare the next-token distributions.",
+    )
+    p.add_argument(
+        "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"
+    )
+    p.add_argument(
+        "--prompts", type=int, default=20, metavar="N", help="prompts to compare (default %(default)s)"
+    )
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(handler=handlers["check-model"])
+
+
+def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="the paper's protocol (Aligned Score on held-out items) through llama.cpp",
+        description="Per subject of a PAPI-style file: align on the 120-form answers, ask the other 180 "
+        "items through llama.cpp and score them with the Aligned Score, beside references.",
+    )
+    p.add_argument(
+        "--subjects", required=True, metavar="FILE", help="PAPI-style JSON list of subjects (i1..i300)"
+    )
+    p.add_argument("--index", metavar="A:B", help="subjects A..B-1 of the file")
+    p.add_argument("--cases", metavar="ID,...", help="subjects by case id")
+    p.add_argument(
+        "--methods",
+        default="base,pas",
+        metavar="LIST",
+        help="comma-separated: base, fewshot, profile-prompt, pas, pas+fewshot, the pas variants (pas-letter, "
+        "pas-statement, pas-negation, pas-auto, pas-residual, pas-by-domain, pas-by-domain-key), dpo, ppo "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"
+    )
+    p.add_argument(
+        "--readout",
+        choices=["generate", "distribution"],
+        default="distribution",
+        help="greedy generation parsed like the paper, or the median of the five-option distribution",
+    )
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' for stdout)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    p.set_defaults(handler=handlers["eval"])
