@@ -168,3 +168,49 @@ def test_judge_without_chat_template_and_too_small_judge(tmp_path, capsys, tiny,
     assert code == 1 and "no chat template" in err
     code, _, err = assess(capsys, *common, "--judge-n-ctx", "512", "--out", str(tmp_path / "b"))
     assert code == 1 and "too long for the judge's 512-token context" in err
+
+
+def test_a_profile_with_the_300_form_and_its_own_vector(tmp_path, capsys, tiny):
+    """--profile: the held-out answers are the profile's own, and pas takes the profile's vector for the
+    model, found where `align` writes it (as the chat finds it)."""
+    from paso_local.profile import Profile, ProfileStore
+    from paso_local.vector_store import vector_path_for
+
+    ProfileStore().save(Profile(name="me", form="300", answers={n: n % 5 + 1 for n in range(1, 301)}))
+    common = ["--profile", "me", "--model", str(tiny), "--methods", "base,pas", *FAST]
+    code, _, err = assess(capsys, *common, "--out", str(tmp_path / "none"))
+    assert code == 1 and "has no vector for tiny.gguf" in err
+    path = vector_path_for("me", tiny)
+    path.parent.mkdir(parents=True)
+    directions = {1: np.ones(64, dtype=np.float32)}
+    write_control_vector(ControlVector("llama", directions, 64, {}), path)
+    out_json = tmp_path / "me.json"
+    code, out, err = assess(capsys, *common, "--out", str(tmp_path / "me"), "--json", str(out_json))
+    assert code == 0, err
+    document = json.loads(out_json.read_text())
+    assert document["subjects"] == 1 and list(document["methods"]) == ["base", "pas"]
+
+
+def test_a_120_form_profile_has_nothing_to_judge_against(capsys, tiny):
+    from paso_local.inventory import form_items
+    from paso_local.profile import Profile, ProfileStore
+
+    ProfileStore().save(Profile(name="short", form="120", answers={i.number: 3 for i in form_items("120")}))
+    code, _, err = assess(capsys, "--profile", "short", "--model", str(tiny), "--methods", "base", *FAST)
+    assert code == 1 and "no answers to the held-out statements" in err
+
+
+def test_a_prompt_that_leaves_no_room_for_a_reply_is_a_counted_skip(tmp_path, capsys, tiny, subjects):
+    """The replier's context (512 tokens) cannot hold profile-prompt's system prompt (~700 byte tokens): its
+    replies are skipped and counted, and the run goes on (the judge has its own, larger context)."""
+    out_json = tmp_path / "skips.json"
+    code, out, err = assess(
+        capsys, "--subjects", str(subjects), "--index", "0:1", "--model", str(tiny),
+        "--methods", "base,profile-prompt", *FAST, "--n-ctx", "512", "--judge-n-ctx", "2048",
+        "--out", str(tmp_path / "run"), "--json", str(out_json),
+    )  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(out_json.read_text())["methods"]
+    assert rows["profile-prompt"]["skipped"] == {"reply context": 2}
+    assert rows["profile-prompt"]["judged"] is None and rows["base"]["judged"] is not None
+    assert "reply context 2" in out

@@ -242,6 +242,12 @@ def document(config, validation, validation_seconds, methods, shared, records) -
         "methods": rows,
         "seconds": {"validation": round(validation_seconds, 2), "per_subject": seconds},
         "notes": NOTES,
+        "prompts": {
+            "open": prompts.OPEN_TEMPLATE,
+            "stances": prompts.STANCES,
+            "judge_system": prompts.JUDGE_SYSTEM,
+            "judge_user": prompts.JUDGE_USER,
+        },
     }
 
 
