@@ -105,9 +105,12 @@ def test_resume_after_an_interrupted_run_gives_the_same_table(tmp_path, capsys, 
 
     code, _, err = assess(capsys, *common, "--out", str(tmp_path / "cut"))
     assert code == 1 and "already holds an assessment" in err and "--resume" in err
+    kept = (tmp_path / "cut" / "subject-0.json").stat().st_mtime_ns
     code, resumed, err = assess(capsys, *common, "--out", str(tmp_path / "cut"), "--resume")
     assert code == 0, err
     assert table_of(resumed) == table_of(fresh)
+    assert (tmp_path / "cut" / "subject-0.json").stat().st_mtime_ns == kept  # read back, not redone
+    assert (tmp_path / "cut" / "subject-1.json").is_file()
 
     code, _, err = assess(
         capsys, *common[:-2], "--threads", "1", "--items", "3", "--out", str(tmp_path / "cut"), "--resume"

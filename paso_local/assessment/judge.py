@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from paso_local.assessment.models import LoadedModel, shared_prefix
+from paso_local.assessment.models import LoadedModel
 from paso_local.assessment.prompts import RATINGS, judge_messages
 from paso_local.errors import PasoError
 from paso_local.inventory import Item, held_out_items
@@ -164,23 +164,11 @@ class Judge:
 
     def rate(self, requests: Sequence[JudgeRequest]) -> list[Judgement]:
         """One Judgement per request, in order; a prompt the judge's context cannot hold is a counted skip."""
-        runtime = self.model.runtime
-        runtime.set_vector_directions(None)
-        prompts = [self._prompt(r) for r in requests]
-        rows = [k for k, p in enumerate(prompts) if self.model.fits(len(p))]
+        self.model.runtime.set_vector_directions(None)
+        rows, logits = self.model.read_ends([self._prompt(r) for r in requests])
         out = [Judgement(None, SKIP_JUDGE_CONTEXT) for _ in requests]
-        if not rows:
-            return out
-        kept = [prompts[k] for k in rows]
-        prefix = shared_prefix(kept, 2)
-        suffixes = [p[prefix:] for p in kept]
-        fitting = [k for k, s in zip(rows, suffixes, strict=True) if len(s) <= self.model.n_batch]
-        if not fitting:
-            return out
-        fitting_set = set(fitting)
-        suffixes = [s for k, s in zip(rows, suffixes, strict=True) if k in fitting_set]
-        logits = runtime.batch_logits(kept[0][:prefix], suffixes, 2)
-        probs = rating_probabilities(logits[:, 0], logits[:, 1], self.tokens)
-        for k, row in zip(fitting, probs, strict=True):
-            out[k] = Judgement(tuple(float(p) for p in row))
+        if rows:
+            probs = rating_probabilities(logits[:, 0], logits[:, 1], self.tokens)
+            for k, row in zip(rows, probs, strict=True):
+                out[k] = Judgement(tuple(float(p) for p in row))
         return out

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from paso_local.errors import PasoError
 from paso_local.modelfiles import embedded_model_path, resolve_model
 
@@ -25,6 +27,19 @@ class LoadedModel:
     def fits(self, tokens: int) -> bool:
         """Whether a prompt of `tokens` tokens (plus one for what the model writes next) fits the context."""
         return tokens + 1 <= self.n_ctx
+
+    def read_ends(self, prompts: list[list[int]]) -> tuple[list[int], np.ndarray]:
+        """Logits at the last two tokens of each prompt that fits (the context, and one decode after their
+        shared prefix), under the current steering: (the indices of those prompts, [len, 2, n_vocab])."""
+        rows = [k for k, p in enumerate(prompts) if self.fits(len(p))]
+        if not rows:
+            return [], np.zeros((0, 2, 0), dtype=np.float32)
+        prefix = shared_prefix([prompts[k] for k in rows], 2)
+        rows = [k for k in rows if len(prompts[k]) - prefix <= self.n_batch]
+        if not rows:
+            return [], np.zeros((0, 2, 0), dtype=np.float32)
+        suffixes = [prompts[k][prefix:] for k in rows]
+        return rows, self.runtime.batch_logits(prompts[rows[0]][:prefix], suffixes, 2)
 
     def close(self) -> None:
         self.runtime.close()

@@ -17,7 +17,7 @@ import numpy as np
 from paso_local.assessment.coherence import reply_nll
 from paso_local.assessment.judge import Judge, Judgement, JudgeRequest
 from paso_local.assessment.methods import AssessMethod
-from paso_local.assessment.models import LoadedModel, shared_prefix
+from paso_local.assessment.models import LoadedModel
 from paso_local.assessment.prompts import open_messages, roundtrip_messages, stance_messages
 from paso_local.assessment.validation import Validation, validate_judge
 from paso_local.errors import PasoError
@@ -72,44 +72,37 @@ class Replier:
 
     def write(self, messages: list[dict]) -> dict:
         """One reply: text, tokens generated, why it stopped; a prompt with no room left is a counted skip."""
-        try:
-            generation = self.model.runtime.stream_chat(messages, sampling=self.settings.sampling_for())
-            text = generation.collect()
-        except PasoError as exc:
-            if "does not fit" not in str(exc):
-                raise
+        runtime = self.model.runtime
+        sampling = self.settings.sampling_for()
+        reserve = min(sampling.max_tokens, max(self.model.n_ctx // 2, 1))  # what stream_chat keeps free
+        if runtime.count_tokens(messages) > self.model.n_ctx - reserve:
             return {"reply": None, "tokens": 0, "finish": None, "skip": SKIP_REPLY_CONTEXT}
+        generation = runtime.stream_chat(messages, sampling=sampling)
+        text = generation.collect()
         stats = generation.stats
         return {"reply": text, "tokens": stats.tokens, "finish": stats.finish_reason, "skip": None}
 
     def roundtrip(self, items: Sequence[Item], system_prompt: str, replies: Sequence[str | None]) -> list:
         """Per item, the questionnaire answer's distribution over 1..5 with the item's own reply in the
-        context (None: no reply, or the prompt does not fit). Under the method's current steering."""
+        context: a dict, SKIP_ROUNDTRIP_CONTEXT when the prompt does not fit, None without a reply. Under
+        the method's current steering."""
         encode = self.model.runtime.chat_format.encode_chat
+        asked = [k for k, reply in enumerate(replies) if reply is not None]
+        prompts = [
+            list(encode(roundtrip_messages(items[k], system_prompt, replies[k]))) + [self.options.paren_token]
+            for k in asked
+        ]
         out: list[dict | str | None] = [None] * len(items)
-        prompts, rows = [], []
-        for k, (item, reply) in enumerate(zip(items, replies, strict=True)):
-            if reply is None:
-                continue
-            prompt = list(encode(roundtrip_messages(item, system_prompt, reply))) + [self.options.paren_token]
-            if self.model.fits(len(prompt)):
-                prompts.append(prompt)
-                rows.append(k)
-            else:
-                out[k] = SKIP_ROUNDTRIP_CONTEXT
-        if not prompts:
-            return out
-        prefix = shared_prefix(prompts, 2)
-        suffixes = [p[prefix:] for p in prompts]
-        batchable = [(k, s) for k, s in zip(rows, suffixes, strict=True) if len(s) <= self.model.n_batch]
-        for k, s in zip(rows, suffixes, strict=True):
-            if len(s) > self.model.n_batch:
-                out[k] = SKIP_ROUNDTRIP_CONTEXT
-        if batchable:
-            logits = self.model.runtime.batch_logits(prompts[0][:prefix], [s for _, s in batchable], 2)
+        for k in asked:
+            out[k] = SKIP_ROUNDTRIP_CONTEXT
+        rows, logits = self.model.read_ends(prompts)
+        if rows:
             dist, mass = option_distribution(logits[:, 0], logits[:, 1], self.options)
-            for (k, _), d, m in zip(batchable, dist, mass, strict=True):
-                out[k] = {"dist": [round(float(v), DIGITS) for v in d], "mass": round(float(m), DIGITS)}
+            for row, d, m in zip(rows, dist, mass, strict=True):
+                out[asked[row]] = {
+                    "dist": [round(float(v), DIGITS) for v in d],
+                    "mass": round(float(m), DIGITS),
+                }
         return out
 
     def nll(self, item: Item, reply: str | None) -> dict:
