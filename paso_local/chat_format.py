@@ -126,7 +126,9 @@ class ChatFormat:
 
 def _token_text(llm: Any, token: int) -> str:
     """The same bos/eos strings llama-cpp-python hands its own chat formatter."""
-    return llm._model.token_get_text(token) if token >= 0 else ""
+    from paso_local.llama_native import token_text
+
+    return token_text(llm.model, token)
 
 
 def _check_messages(messages: Any) -> None:

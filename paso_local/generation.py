@@ -131,7 +131,7 @@ class ChatGeneration:
         and the same reply computed afresh (a compare's, after its steering change) would differ even with
         the same seed. Batched the same way either way, they differ only by the steering."""
         llm = self._llm
-        cached = llm._input_ids
+        cached = llm.input_ids[: llm.n_tokens]  # the tokens whose KV cache llama.cpp holds
         limit = min(len(cached), len(prompt) - 1, self._chunked_upto)
         common = 0
         while common < limit and cached[common] == prompt[common]:

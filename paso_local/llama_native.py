@@ -4,6 +4,7 @@ and the newest control-vector entry point."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -96,3 +97,18 @@ def cvec_function() -> tuple[str, Any]:
         "this llama-cpp-python has no control-vector function "
         f"({', '.join(CVEC_FUNCTIONS)}); install llama-cpp-python 0.3.x"
     )
+
+
+def model_description(model: Any) -> str:
+    """llama.cpp's one-line description of a loaded model (architecture, size, quantisation)."""
+    buffer = ctypes.create_string_buffer(1024)
+    llama_api().llama_model_desc(model, buffer, 1024)
+    return buffer.value.decode("utf-8")
+
+
+def token_text(model: Any, token: int) -> str:
+    """A token's text as the vocabulary stores it ("" for -1, no such token)."""
+    if token < 0:
+        return ""
+    api = llama_api()
+    return api.llama_vocab_get_text(api.llama_model_get_vocab(model), token).decode("utf-8")

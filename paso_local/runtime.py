@@ -38,6 +38,7 @@ from paso_local.llama_native import (  # noqa: F401 - VERBOSE_ENV and the params
     llama_api,
     llama_context_params,
     llama_model_params,
+    model_description,
     native_stderr_hidden,
 )
 from paso_local.steering import MAX_STRENGTH, UNSTEERED, LoadedVector, Steering  # noqa: F401 - re-exported
@@ -170,7 +171,7 @@ class Runtime(ChatGeneration):
             path=path.resolve(),
             architecture=meta.get("general.architecture", "unknown"),
             name=meta.get("general.name", path.stem),
-            description=llm._model.desc(),
+            description=model_description(llm.model),
             n_embd=int(llama_cpp.llama_model_n_embd(llm.model)),
             n_layer=int(llama_cpp.llama_model_n_layer(llm.model)),
             n_ctx=int(llm.n_ctx()),
