@@ -91,6 +91,19 @@ def answer_logits(model: Any, h: torch.Tensor, lengths: torch.Tensor) -> tuple[n
     return logits[:, 0], logits[:, 1]
 
 
+def item_prompts(
+    chat_format: Any, items: Sequence[Item], tokens: OptionTokens, system_prompt: str
+) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """Each item's prompts: answered with the agree letter, with the disagree letter, and the readout's."""
+    agree, disagree, paren = [], [], []
+    for item in items:
+        messages = item_messages(item, system_prompt)
+        agree.append(chat_format.encode_chat(messages, assistant_prefix=AGREE_LETTER))
+        disagree.append(chat_format.encode_chat(messages, assistant_prefix=DISAGREE_LETTER))
+        paren.append(readout_prompt(chat_format, item, tokens, system_prompt))
+    return agree, disagree, paren
+
+
 def compute_item_activations(
     model: Any,
     chat_format: Any,
@@ -107,12 +120,7 @@ def compute_item_activations(
 
     n_layer = model.config.n_layer
     pad = chat_format.eos_token_id
-    agree_prompts, disagree_prompts, paren_prompts = [], [], []
-    for item in items:
-        messages = item_messages(item, system_prompt)
-        agree_prompts.append(chat_format.encode_chat(messages, assistant_prefix=AGREE_LETTER))
-        disagree_prompts.append(chat_format.encode_chat(messages, assistant_prefix=DISAGREE_LETTER))
-        paren_prompts.append(readout_prompt(chat_format, item, tokens, system_prompt))
+    agree_prompts, disagree_prompts, paren_prompts = item_prompts(chat_format, items, tokens, system_prompt)
     paren_tokens, paren_lengths = pad_right(paren_prompts, pad)
     n, width = paren_tokens.shape
     heads: np.ndarray | None = None
