@@ -16,6 +16,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_assess_command(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the `assess` subcommand to the `paso-local` parser; returns the parser."""
+    # argparse has no public getter for the subcommands of a built parser: find its one subparsers action
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     p = sub.add_parser(
         "assess",
