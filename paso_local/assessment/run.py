@@ -23,6 +23,7 @@ from paso_local.assessment.validation import Validation, validate_judge
 from paso_local.errors import PasoError
 from paso_local.evaluation.split import SplitSubject
 from paso_local.inventory import Item
+from paso_local.progress import status
 from paso_local.questionnaire_prompt import SYSTEM_PROMPT
 from paso_local.readout import OptionTokens, option_distribution
 
@@ -52,6 +53,7 @@ class Replier:
     def __init__(self, model: LoadedModel, settings: ReplySettings):
         self.model = model
         self.settings = settings
+        self._warned: set[str] = set()
         try:
             self.options = OptionTokens.from_chat_format(model.runtime.chat_format)
         except ValueError as exc:
@@ -67,7 +69,11 @@ class Replier:
         if subject is None and method.vector.per_subject:
             raise ValueError(f"method {method.name} needs a subject for its vector")
         path = method.vector.for_subject(subject) if subject is not None else method.vector.path
-        runtime.load_vector(path)
+        loaded = runtime.load_vector(path)
+        for warning in loaded.warnings:
+            if warning not in self._warned:
+                self._warned.add(warning)
+                status(f"Warning: {warning}")
         runtime.set_steering(Steering(enabled=True, strength=self.settings.strength))
 
     def write(self, messages: list[dict]) -> dict:
