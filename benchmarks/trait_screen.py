@@ -205,7 +205,9 @@ def describe(name: str, block: int, n_layer: int, heads: int, persona_items: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model")
     parser.add_argument("--json", required=True)
     parser.add_argument("--candidates", default=DEFAULT_CANDIDATES)
