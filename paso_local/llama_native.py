@@ -112,3 +112,40 @@ def token_text(model: Any, token: int) -> str:
         return ""
     api = llama_api()
     return api.llama_vocab_get_text(api.llama_model_get_vocab(model), token).decode("utf-8")
+
+
+def rpc_supported() -> bool:
+    """Whether this llama-cpp-python was built with llama.cpp's RPC backend (-DGGML_RPC=on)."""
+    supports = getattr(llama_api(), "llama_supports_rpc", None)
+    return bool(supports and supports())
+
+
+_REGISTERED_RPC: set[str] = set()
+
+
+def register_rpc_servers(endpoints: list[str]) -> None:
+    """Add each rpc-server to llama.cpp's device registry (what llama.cpp's own `--rpc` does), once per
+    process: the next model loaded offloads its layers to them. Check each address first
+    (paso_local.rpc.check_servers): llama.cpp ends the process on one it cannot reach."""
+    from llama_cpp._ggml import libggml  # llama-cpp-python's handle on libggml; it binds none of these
+
+    pointer = ctypes.c_void_p
+    libggml.ggml_backend_reg_by_name.restype = pointer
+    libggml.ggml_backend_reg_by_name.argtypes = [ctypes.c_char_p]
+    libggml.ggml_backend_reg_get_proc_address.restype = pointer
+    libggml.ggml_backend_reg_get_proc_address.argtypes = [pointer, ctypes.c_char_p]
+    libggml.ggml_backend_register.restype = None
+    libggml.ggml_backend_register.argtypes = [pointer]
+    rpc = libggml.ggml_backend_reg_by_name(b"RPC")
+    address = libggml.ggml_backend_reg_get_proc_address(rpc, b"ggml_backend_rpc_add_server") if rpc else None
+    if not address:
+        raise PasoError("this llama-cpp-python's RPC backend has no ggml_backend_rpc_add_server (too old)")
+    add_server = ctypes.CFUNCTYPE(pointer, ctypes.c_char_p)(address)
+    for endpoint in endpoints:
+        if endpoint in _REGISTERED_RPC:
+            continue
+        registry = add_server(endpoint.encode())
+        if not registry:
+            raise PasoError(f"the rpc-server at {endpoint} offers no device; restart it")
+        libggml.ggml_backend_register(registry)
+        _REGISTERED_RPC.add(endpoint)

@@ -41,6 +41,7 @@ from paso_local.llama_native import (  # noqa: F401 - VERBOSE_ENV and the params
     model_description,
     native_stderr_hidden,
 )
+from paso_local.rpc import Endpoint, use_servers
 from paso_local.steering import MAX_STRENGTH, UNSTEERED, LoadedVector, Steering  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
@@ -93,15 +94,18 @@ class Runtime(ChatGeneration):
         *,
         n_ctx: int = 4096,
         n_threads: int | None = None,
-        n_gpu_layers: int = 0,
+        n_gpu_layers: int | None = None,
         extra_buffers: bool | None = None,
         n_seq_max: int = 1,
         n_batch: int = 512,
+        rpc_servers: Sequence[Endpoint] = (),
     ) -> Runtime:
         """Load a GGUF model. `extra_buffers` enables llama.cpp's CPU weight repacking (AMX / CPU_REPACK);
         None reads PASO_LOCAL_EXTRA_BUFFERS (default off: on some virtual machines AMX crashes llama.cpp).
         `n_seq_max` > 1 lets `batch_logits` run that many prompts at once (a unified KV cache of n_ctx cells
-        shared by all of them); `n_batch` is the most tokens one decode takes."""
+        shared by all of them); `n_batch` is the most tokens one decode takes. `rpc_servers`: llama.cpp
+        rpc-servers to split the model over (checked first); `n_gpu_layers` None offloads every layer to
+        them (and none when there are none)."""
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise PasoError(
@@ -118,6 +122,10 @@ class Runtime(ChatGeneration):
                 "on",
             )
         contexts = {"n_seq_max": n_seq_max, "kv_unified": True} if n_seq_max > 1 else {}
+        if rpc_servers:
+            use_servers(rpc_servers)
+        if n_gpu_layers is None:
+            n_gpu_layers = -1 if rpc_servers else 0
         return cls._load(
             path,
             extra_buffers=extra_buffers,

@@ -109,6 +109,7 @@ def open_scoring_runtime(
     threads: int | None = None,
     n_ctx: int = SCORING_CONTEXT,
     sequences: int = SCORING_SEQUENCES,
+    rpc_servers: tuple = (),
 ):
     """A llama.cpp runtime for scoring: `sequences` prompts per decode (1: the chat's own configuration; more:
     a unified KV cache with room for the prefix's sequence and theirs)."""
@@ -122,4 +123,5 @@ def open_scoring_runtime(
         n_threads=threads,
         n_seq_max=1 if sequences <= 1 else sequences + 1,
         n_batch=max(SCORING_BATCH_TOKENS, 128 * sequences),
+        rpc_servers=rpc_servers,
     )

@@ -26,6 +26,7 @@ from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_s
 from paso_local.inventory import held_out_items, item_group
 from paso_local.modelfiles import resolve_model
 from paso_local.progress import progress_bar, status
+from paso_local.rpc import chosen_servers
 from paso_local.subjects import load_subjects
 
 N_CTX = 4096
@@ -88,13 +89,20 @@ def score_readings(subject: SplitSubject, readings: list[ItemReading], seconds: 
 class Evaluation:
     """The model-side loop: one loaded runtime and asker for every method and subject."""
 
-    def __init__(self, model_path: Path, readout: str, threads: int | None, aligner: Aligner | None = None):
+    def __init__(
+        self,
+        model_path: Path,
+        readout: str,
+        threads: int | None,
+        aligner: Aligner | None = None,
+        rpc_servers: tuple = (),
+    ):
         from paso_local.steered_scoring import open_scoring_runtime
 
         self.model_path = model_path
         self.threads = threads
         self._aligner = aligner
-        self.runtime = open_scoring_runtime(model_path, threads=threads, n_ctx=N_CTX)
+        self.runtime = open_scoring_runtime(model_path, threads=threads, n_ctx=N_CTX, rpc_servers=rpc_servers)
         self.asker = Asker(self.runtime, readout)
         self._workdir = tempfile.TemporaryDirectory(prefix="paso-eval-")
         self._aligned: dict[tuple[int, str, str], tuple[Path, dict]] = {}  # by subject, contrast, site
@@ -296,10 +304,11 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
     pool = [split_subject(s) for s in subjects]
     targets = [split_subject(s) for s in chosen]
     model_path = resolve_model(args.model)
+    servers = chosen_servers(getattr(args, "rpc", None))
 
     references = reference_results(pool, targets)
     status(f"eval: {len(targets)} subjects x {', '.join(names)} on {model_path.name}")
-    evaluation = Evaluation(model_path, args.readout, threads, aligner)
+    evaluation = Evaluation(model_path, args.readout, threads, aligner, rpc_servers=servers)
     try:
         runs = run_methods(evaluation, methods, targets) if methods else {}
         if lora_names:

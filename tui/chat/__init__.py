@@ -14,12 +14,17 @@ def run_chat(args: argparse.Namespace) -> int:
     """Resolve the model up front (a missing one is a plain error), then run the app, which loads it."""
     from paso_local.modelfiles import resolve_model
     from paso_local.profile import validate_profile_name
+    from paso_local.rpc import check_usable, chosen_servers
     from paso_local.runtime import Steering
     from tui.chat.app import ChatApp
     from tui.chat.backend import RuntimeBackend, RuntimeOptions
+    from tui.chat.process_backend import ProcessBackend
 
     validate_profile_name(args.profile)
     model = resolve_model(args.model)
+    servers = chosen_servers(args.rpc)
+    if servers:
+        check_usable(servers)  # an unreachable server or a build without RPC is said here, before the app
     options = RuntimeOptions(
         model=str(model),
         profile=args.profile,
@@ -28,8 +33,10 @@ def run_chat(args: argparse.Namespace) -> int:
         threads=args.threads,
         n_gpu_layers=args.n_gpu_layers,
         adapter=getattr(args, "adapter", None),
+        rpc_servers=tuple(str(server) for server in servers),
     )
-    backend = RuntimeBackend(options)
+    # over RPC, llama.cpp ends its process when a server drops: the model runs in a child process then
+    backend = ProcessBackend(options) if servers else RuntimeBackend(options)
     strength = 1.0 if args.strength is None else float(args.strength)
     app = ChatApp(
         backend, profile_name=args.profile, steering=Steering(enabled=not args.no_steer, strength=strength)

@@ -55,7 +55,8 @@ class RuntimeOptions:
     vector: str | None = None
     n_ctx: int = 4096
     threads: int | None = None
-    n_gpu_layers: int = 0
+    n_gpu_layers: int | None = None  # None: every layer on the RPC servers when there are any, else none
+    rpc_servers: tuple[str, ...] = ()  # HOST:PORT of llama.cpp rpc-servers (see tui.chat.process_backend)
     max_tokens: int = CHAT_MAX_TOKENS
     adapter: str | None = None  # a LoRA GGUF (align --method dpo|ppo), applied for the whole session
 
@@ -70,6 +71,7 @@ class RuntimeBackend:
 
     def load(self) -> BackendInfo:
         from paso_local.modelfiles import resolve_model
+        from paso_local.rpc import parse_endpoint
         from paso_local.vector_store import choose_vector
 
         model = resolve_model(self.options.model)
@@ -79,6 +81,7 @@ class RuntimeBackend:
             n_ctx=self.options.n_ctx,
             n_threads=self.options.threads,
             n_gpu_layers=self.options.n_gpu_layers,
+            rpc_servers=[parse_endpoint(server) for server in self.options.rpc_servers],
         )
         notices = [notice] if notice else []
         try:

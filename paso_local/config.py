@@ -1,0 +1,42 @@
+"""<config>/config.json, the person's settings file (optional; `paso-local models` prints where it is).
+
+Keys read: "model_dirs" (directories to look for GGUF models in) and "rpc_servers" (llama.cpp rpc-server
+addresses the model is split over). This module owns the file: it reads it and says what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from paso_local.errors import PasoError
+from paso_local.paths import config_dir
+
+CONFIG_FILE = "config.json"
+
+
+def config_path() -> Path:
+    return config_dir() / CONFIG_FILE
+
+
+def read_config() -> dict[str, Any]:
+    """The settings, {} when there is no config.json."""
+    path = config_path()
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PasoError(f"{path} is not valid JSON ({exc}); fix or delete it") from exc
+    if not isinstance(data, dict):
+        raise PasoError(f"{path} must hold a JSON object such as {{\"model_dirs\": [...]}}; fix or delete it")
+    return data
+
+
+def string_list(key: str) -> list[str]:
+    """A config key that holds a list of strings ([] when absent); anything else is an error naming it."""
+    value = read_config().get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise PasoError(f'{config_path()}: "{key}" must be a list of strings, got {value!r:.80}')
+    return value
