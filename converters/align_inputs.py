@@ -128,9 +128,11 @@ class AlignPlan:
 
 def plan_alignment(request: AlignRequest) -> AlignPlan:
     """Every check that needs no model pass, with a message saying what to do."""
+    from converters.align_memory import check_align_memory
     from converters.gguf_reader import read_config
 
     config = read_config(request.model_path)  # PasoError for a damaged or unsupported model
+    check_align_memory(request.model_path, config)  # a model too big for this machine: refused here
     items = form_items(request.form)
     numbers = [i.number for i in items]
     answers = {n: a for n, a in restricted(request.answers, numbers).items() if 1 <= a <= 5}
