@@ -5,8 +5,8 @@ align refuses on, converters.align_memory) for them and for an 8B and a 70B Q4_K
 
 Each model: `paso-local align` on a dev subject in a fresh PASO_LOCAL_HOME (activations computed, then the
 cross-validation through llama.cpp), its resident memory sampled every 0.5 s from /proc (VmHWM, and the
-anonymous and file-backed parts), stopped after --seconds once the cross-validation has started (the peak's
-parts are all alive by then: the torch model, the activations and the llama.cpp context).
+anonymous and file-backed parts), stopped --seconds into the cross-validation (after the activations): the
+peak's parts are all alive by then (the torch model, the activations and the llama.cpp context).
 """
 
 from __future__ import annotations
@@ -66,11 +66,13 @@ def measure(model: Path, seconds: float, subject: int, threads: int) -> dict:
                                      stdout=out, stderr=subprocess.STDOUT)
             peak = {"VmHWM": 0, "RssAnon": 0, "RssFile": 0}
             started = time.monotonic()
+            scoring_since = None  # when the activations bar ended (its line is written then, off a terminal)
             while child.poll() is None:
                 now = status_kb(child.pid)
                 peak = {k: max(v, now.get(k, 0)) for k, v in peak.items()}
-                text = log.read_text(errors="replace")
-                if time.monotonic() - started > seconds and "Cross-validating" in text:
+                if scoring_since is None and "Model activations" in log.read_text(errors="replace"):
+                    scoring_since = time.monotonic()
+                if scoring_since is not None and time.monotonic() - scoring_since > seconds:
                     child.terminate()
                     child.wait()
                     break
