@@ -149,3 +149,23 @@ def register_rpc_servers(endpoints: list[str]) -> None:
             raise PasoError(f"the rpc-server at {endpoint} offers no device; restart it")
         libggml.ggml_backend_register(registry)
         _REGISTERED_RPC.add(endpoint)
+
+
+_ABORT_HOOK: Any = None  # kept alive: llama.cpp holds only the C pointer
+
+
+def explain_aborts(advice: str) -> None:
+    """llama.cpp ends the process with GGML_ABORT (over RPC: when a server drops mid-run). Make its last words
+    an `Error:` line with `advice` after llama.cpp's own message, instead of a bare backtrace."""
+    global _ABORT_HOOK
+    from llama_cpp._ggml import libggml
+
+    def said(message: bytes | None) -> None:
+        text = (message or b"").decode("utf-8", "replace").strip()
+        os.write(2, f"\nError: llama.cpp stopped: {text}. {advice}\n".encode())
+
+    hook_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+    libggml.ggml_set_abort_callback.restype = ctypes.c_void_p
+    libggml.ggml_set_abort_callback.argtypes = [hook_type]
+    _ABORT_HOOK = hook_type(said)
+    libggml.ggml_set_abort_callback(_ABORT_HOOK)

@@ -115,9 +115,14 @@ def check_usable(servers: tuple[Endpoint, ...]) -> None:
 def use_servers(servers: tuple[Endpoint, ...] | list[Endpoint]) -> None:
     """Check the servers (check_usable), then hand them to llama.cpp: the next model loaded is split over
     them."""
-    from paso_local.llama_native import register_rpc_servers
+    from paso_local.llama_native import explain_aborts, register_rpc_servers
 
     check_usable(tuple(servers))
+    names = ", ".join(str(server) for server in servers)
+    explain_aborts(
+        f"paso-local was using the rpc-servers {names}: if one stopped or its network dropped, start it again "
+        "and run the command again."
+    )
     register_rpc_servers([str(server) for server in servers])
 
 

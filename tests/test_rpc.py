@@ -196,3 +196,22 @@ def test_without_an_rpc_build_the_error_says_how_to_build_one():
     result = run_cli("ask", "hi", "--rpc", "127.0.0.1:50052", "--n-ctx", "512")
     assert result.returncode == 1
     assert "-DGGML_RPC=on" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_abort_inside_llama_cpp_ends_with_a_plain_error_line():
+    """Over RPC llama.cpp ends the process when a server drops (GGML_ABORT); its last words say what to do."""
+    import subprocess
+    import sys
+
+    script = (
+        "from paso_local.llama_native import explain_aborts\n"
+        "explain_aborts('Start the rpc-server again.')\n"
+        "from llama_cpp._ggml import libggml\n"
+        "libggml.ggml_abort(b'ggml-rpc.cpp', 35, b'Remote RPC server crashed or returned malformed response')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert (
+        "Error: llama.cpp stopped: ggml-rpc.cpp:35: Remote RPC server crashed or returned malformed response. "
+        "Start the rpc-server again." in result.stderr
+    )
