@@ -40,7 +40,7 @@ class ScriptedBackend:
         self.options = options
 
     def load(self):
-        return BackendInfo(model_name="scripted.gguf", n_ctx=512, notices=(f"pid {os.getpid()}",))
+        return BackendInfo(model_name="scripted.gguf", n_ctx=512)
 
     def generate(self, messages, steering, stop, *, seed=0):
         text = messages[-1]["content"]

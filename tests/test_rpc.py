@@ -215,3 +215,31 @@ def test_an_abort_inside_llama_cpp_ends_with_a_plain_error_line():
         "Error: llama.cpp stopped: ggml-rpc.cpp:35: Remote RPC server crashed or returned malformed response. "
         "Start the rpc-server again." in result.stderr
     )
+
+
+async def test_the_chat_survives_its_model_process_crashing_and_keeps_the_conversation():
+    from test_chat_app import SIZE, send, views, wait_for
+
+    from tui.chat.app import ChatApp
+
+    backend = scripted_backend()
+    app = ChatApp(backend)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.chat.info is not None, rounds=1500)
+            await send(pilot, app, "hi")
+            await wait_for(pilot, lambda: len(views(app)) == 2 and app.chat.job is None, rounds=1500)
+            await send(pilot, app, "crash")
+            await wait_for(pilot, lambda: any("Remote RPC server crashed" in n.message for n in app._notifications),
+                           rounds=1500)
+            await wait_for(pilot, lambda: app.chat.job is None, rounds=1500)
+            assert [v[2] for v in views(app)] == ["hi", "one two three"]  # the conversation is kept
+            assert app.is_running
+            app.chat.prompt.value = "again"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: len(views(app)) == 4 and app.chat.job is None, rounds=1500)
+            assert views(app)[-1][2] == "one two three"  # the next message started the model again
+            assert backend.restarts == 1
+    finally:
+        app.stop_and_wait()
+        backend.close()
