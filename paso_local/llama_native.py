@@ -123,12 +123,18 @@ def rpc_supported() -> bool:
 _REGISTERED_RPC: set[str] = set()
 
 
+def ggml_library() -> Any:
+    """ggml's functions as libllama sees them. Looked up through libllama's own handle, because a wheel holds
+    libggml.so and libggml.so.0 as two copies of one file: opening the other (llama_cpp._ggml does) loads a
+    second ggml whose device registry llama.cpp never reads (measured: 2 devices there, 1 in libllama's)."""
+    return llama_api().llama_cpp._lib
+
+
 def register_rpc_servers(endpoints: list[str]) -> None:
     """Add each rpc-server to llama.cpp's device registry (what llama.cpp's own `--rpc` does), once per
     process: the next model loaded offloads its layers to them. Check each address first
     (paso_local.rpc.check_servers): llama.cpp ends the process on one it cannot reach."""
-    from llama_cpp._ggml import libggml  # llama-cpp-python's handle on libggml; it binds none of these
-
+    libggml = ggml_library()
     pointer = ctypes.c_void_p
     libggml.ggml_backend_reg_by_name.restype = pointer
     libggml.ggml_backend_reg_by_name.argtypes = [ctypes.c_char_p]
@@ -151,6 +157,7 @@ def register_rpc_servers(endpoints: list[str]) -> None:
         _REGISTERED_RPC.add(endpoint)
 
 
+ABORT_PREFIX = "Error: llama.cpp stopped: "
 _ABORT_HOOK: Any = None  # kept alive: llama.cpp holds only the C pointer
 
 
@@ -158,11 +165,11 @@ def explain_aborts(advice: str) -> None:
     """llama.cpp ends the process with GGML_ABORT (over RPC: when a server drops mid-run). Make its last words
     an `Error:` line with `advice` after llama.cpp's own message, instead of a bare backtrace."""
     global _ABORT_HOOK
-    from llama_cpp._ggml import libggml
+    libggml = ggml_library()
 
     def said(message: bytes | None) -> None:
         text = (message or b"").decode("utf-8", "replace").strip()
-        os.write(2, f"\nError: llama.cpp stopped: {text}. {advice}\n".encode())
+        os.write(2, f"\n{ABORT_PREFIX}{text}\n{advice}\n".encode())
 
     hook_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
     libggml.ggml_set_abort_callback.restype = ctypes.c_void_p

@@ -51,7 +51,9 @@ def start_loopback_server(port: int | None = None, *, timeout: float = 30.0) -> 
 
 
 def serve(port: int) -> None:
-    from llama_cpp._ggml import libggml
+    from paso_local.llama_native import ggml_library
+
+    libggml = ggml_library()
 
     pointer = ctypes.c_void_p
     libggml.ggml_backend_reg_by_name.restype = pointer

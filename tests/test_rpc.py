@@ -206,13 +206,13 @@ def test_an_abort_inside_llama_cpp_ends_with_a_plain_error_line():
     script = (
         "from paso_local.llama_native import explain_aborts\n"
         "explain_aborts('Start the rpc-server again.')\n"
-        "from llama_cpp._ggml import libggml\n"
-        "libggml.ggml_abort(b'ggml-rpc.cpp', 35, b'Remote RPC server crashed or returned malformed response')\n"
+        "from paso_local.llama_native import ggml_library\n"
+        "ggml_library().ggml_abort(b'ggml-rpc.cpp', 35, b'Remote RPC server crashed or returned malformed response')\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert (
-        "Error: llama.cpp stopped: ggml-rpc.cpp:35: Remote RPC server crashed or returned malformed response. "
+        "Error: llama.cpp stopped: ggml-rpc.cpp:35: Remote RPC server crashed or returned malformed response\n"
         "Start the rpc-server again." in result.stderr
     )
 

@@ -4,6 +4,8 @@ llama-cpp-python (CMAKE_ARGS="-DGGML_RPC=on"); skipped, saying so, otherwise."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,13 @@ def random_vector(path, n_embd: int, n_layer: int, norm: float = 6.0):
     return path
 
 
+def resident_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 def replies(runtime: Runtime, vector_path) -> tuple[str, str]:
     runtime.load_vector(vector_path)
     plain = "".join(runtime.stream_chat(QUESTION, sampling=GREEDY, steering=UNSTEERED))
@@ -45,7 +54,10 @@ def test_rpc_loopback_gives_the_local_tokens_steered_and_unsteered(smollm2_path,
         local_plain, local_steered = replies(local, vector)
     server, endpoint = start_loopback_server()
     try:
+        before = resident_bytes(server.pid)
         with Runtime.open(smollm2_path, n_ctx=512, n_threads=1, rpc_servers=[endpoint]) as remote:
+            # the weights went to the server (a load that silently stayed on the CPU would pass the rest)
+            assert resident_bytes(server.pid) - before > 0.5 * smollm2_path.stat().st_size
             remote_plain, remote_steered = replies(remote, vector)
     finally:
         server.terminate()

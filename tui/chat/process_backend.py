@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from paso_local.errors import PasoError
+from paso_local.llama_native import ABORT_PREFIX
 from paso_local.runtime import DEFAULT_SEED, GenerationStats, Steering
 from tui.chat.backend import BackendInfo, RuntimeBackend, RuntimeOptions
 from tui.chat.session import describe
@@ -126,7 +127,9 @@ class ProcessBackend:
     def _crash_message(self) -> str:
         code = self._process.exitcode
         lines = [line.strip() for line in _read_tail(self._log).splitlines() if line.strip()]
-        why = f": {lines[-1]}" if lines else ""
+        said = [line.removeprefix(ABORT_PREFIX) for line in lines if line.startswith(ABORT_PREFIX)]
+        last = said[-1] if said else lines[-1] if lines else ""
+        why = f": {last}" if last else ""
         servers = ", ".join(self.options.rpc_servers) or "none"
         return (
             f"the model stopped (its process ended with status {code}{why}). RPC servers: {servers}; if one "
