@@ -243,3 +243,22 @@ async def test_the_chat_survives_its_model_process_crashing_and_keeps_the_conver
     finally:
         app.stop_and_wait()
         backend.close()
+
+
+@pytest.mark.model
+def test_the_model_in_a_child_process_writes_the_same_reply_as_in_process(smollm2_path):
+    from tui.chat.backend import RuntimeBackend
+
+    options = RuntimeOptions(model=str(smollm2_path), n_ctx=512, threads=1, max_tokens=24)
+    local = RuntimeBackend(options)
+    child = ProcessBackend(options)
+    try:
+        assert child.load().model_name == local.load().model_name
+        question = user("Name three colours.")
+        here = list(local.generate(question, UNSTEERED, threading.Event()))
+        there = list(child.generate(question, UNSTEERED, threading.Event()))
+        assert "".join(there) == "".join(here) and len(here) > 3
+        assert child.count_tokens(question) == local.count_tokens(question)
+    finally:
+        local.close()
+        child.close()
