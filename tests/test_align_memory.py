@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 import converters.align_memory as align_memory
-from converters.align_memory import BASE_BYTES, check_align_memory, projected_align_memory
+from converters.align_memory import BASE_BYTES, check_align_memory, gib, projected_align_memory
 from converters.gguf_reader import ModelConfig
 from paso_local.errors import PasoError
 
@@ -44,9 +44,12 @@ def test_a_big_output_head_is_counted_as_its_chunk_and_the_cache_at_two_blocks()
 def test_align_refuses_a_model_bigger_than_the_memory_available(tmp_path, monkeypatch):
     model = tmp_path / "big.gguf"
     model.write_bytes(b"\0" * 1000)
-    monkeypatch.setattr(align_memory, "available_memory_bytes", lambda: 2**30)
-    with pytest.raises(PasoError, match=r"align on big.gguf needs about 2\.7 GiB .*runtime 0\.6 GiB.*1\.0 GiB is"):
-        check_align_memory(model, dataclasses.replace(SMALL, n_ff=1_000_000))
-    assert check_align_memory(model, SMALL).total < 2**30  # a model that fits passes
+    available = projected_align_memory(SMALL, 1000).total + 1
+    monkeypatch.setattr(align_memory, "available_memory_bytes", lambda: available)
+    wide = dataclasses.replace(SMALL, n_ff=1_000_000)
+    need = gib(projected_align_memory(wide, 1000).total)
+    with pytest.raises(PasoError, match=rf"align on big.gguf needs about {need} .*runtime {gib(BASE_BYTES)}.*{gib(available)} is"):
+        check_align_memory(model, wide)
+    assert check_align_memory(model, SMALL).total < available  # a model that fits passes
     monkeypatch.setenv("PASO_LOCAL_MEMORY_CHECK", "0")
-    check_align_memory(model, dataclasses.replace(SMALL, n_ff=1_000_000))  # told to go on anyway
+    check_align_memory(model, wide)  # told to go on anyway
