@@ -5,8 +5,8 @@ align holds, at its peak (the cross-validation, after the activations): llama.cp
 model file memory-mapped and resident while it scores, plus its KV cache), the torch model's bounded
 working set (the weight cache of at most 1 GiB of dequantised blocks, one block in flight, the output head
 kept when small, else dequantised in 64 MB chunks), the form's activations, and the interpreter with torch
-and llama.cpp loaded. The last is a constant measured on this project's models
-(`benchmarks/align_memory.py` prints the projection beside the measured peak).
+and llama.cpp loaded, and per vocabulary entry. The last two are fit on the peaks measured on this project's
+models (`benchmarks/align_memory.py` prints the projection beside the measured peak).
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from paso_local.memory import available_memory_bytes
 
 GIB = 2**30
 MEMORY_CHECK_ENV = "PASO_LOCAL_MEMORY_CHECK"  # "0": align does not refuse on the projection
-BASE_BYTES = 600 * 2**20  # python, numpy, torch and llama.cpp loaded, measured (see the module docstring)
+BASE_BYTES = 600 * 2**20  # python, numpy, torch and llama.cpp loaded
+# Per vocabulary entry: the tokenizer's tables in Python and vocabulary-sized buffers. Fit on the peaks measured
+# here (benchmarks/align_memory.py): what the other parts leave unexplained is 8.7 KB per entry on SmolLM2
+# (49,152), 6.3 and 5.7 KB on Qwen2.5-Coder 0.5B and 1.5B (151,936); the largest, rounded up, is used.
+VOCAB_ENTRY_BYTES = 9 * 2**10
 PROMPT_TOKENS = 96  # the longest item prompt of the form, rounded up (its checkpoint activations are kept)
 SCORING_CONTEXT = 4096
 F32, F16 = 4, 2
@@ -60,6 +64,7 @@ def projected_align_memory(config, file_bytes: int, items: int = 120) -> MemoryP
             "torch block in flight": block,
             "torch output head": head if head <= OUTPUT_KEEP_BYTES else OUTPUT_CHUNK_BYTES,
             "activations": items * (2 * n_layer * d + PROMPT_TOKENS * d) * F32,
+            "vocabulary": config.vocab_size * VOCAB_ENTRY_BYTES,
             "runtime": BASE_BYTES,
         }
     )

@@ -7,7 +7,13 @@ import dataclasses
 import pytest
 
 import converters.align_memory as align_memory
-from converters.align_memory import BASE_BYTES, check_align_memory, gib, projected_align_memory
+from converters.align_memory import (
+    BASE_BYTES,
+    VOCAB_ENTRY_BYTES,
+    check_align_memory,
+    gib,
+    projected_align_memory,
+)
 from converters.gguf_reader import ModelConfig
 from paso_local.errors import PasoError
 
@@ -28,6 +34,7 @@ def test_the_projection_adds_up_what_align_holds():
         "torch block in flight": block,
         "torch output head": 1000 * 64 * 4,
         "activations": 120 * (2 * 4 * 64 + 96 * 64) * 4,
+        "vocabulary": 1000 * VOCAB_ENTRY_BYTES,
         "runtime": BASE_BYTES,
     }
 
