@@ -21,9 +21,10 @@ from paso_local.memory import available_memory_bytes
 GIB = 2**30
 MEMORY_CHECK_ENV = "PASO_LOCAL_MEMORY_CHECK"  # "0": align does not refuse on the projection
 BASE_BYTES = 600 * 2**20  # python, numpy, torch and llama.cpp loaded
-# Per vocabulary entry: the tokenizer's tables in Python and vocabulary-sized buffers. Fit on the peaks measured
+# Per vocabulary entry: the tokenizer's tables in Python and vocabulary-sized buffers. Fit on the peak RSS measured
 # here (benchmarks/align_memory.py): what the other parts leave unexplained is 8.7 KB per entry on SmolLM2
-# (49,152), 6.3 and 5.7 KB on Qwen2.5-Coder 0.5B and 1.5B (151,936); the largest, rounded up, is used.
+# (49,152) and on Qwen2.5-Coder-0.5B (151,936), 12 KB on the 1.5B of which 7 are its file counted a second time
+# (torch and llama.cpp both map it: the same pages); 9 KiB is used.
 VOCAB_ENTRY_BYTES = 9 * 2**10
 PROMPT_TOKENS = 96  # the longest item prompt of the form, rounded up (its checkpoint activations are kept)
 SCORING_CONTEXT = 4096
