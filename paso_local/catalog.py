@@ -62,9 +62,7 @@ def configured_dir_sources() -> list[tuple[str, Path]]:
         for p in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep)
         if p.strip()
     ]
-    if config_path().is_file():
-        where = str(config_path())
-        dirs += [(where, Path(p).expanduser()) for p in string_list("model_dirs")]
+    dirs += [(str(config_path()), Path(p).expanduser()) for p in string_list("model_dirs")]
     return dirs
 
 

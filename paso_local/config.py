@@ -6,12 +6,12 @@ addresses the model is split over). This module owns the file: it reads it and s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from paso_local.errors import PasoError
 from paso_local.paths import config_dir
+from paso_local.storage import read_json_object
 
 CONFIG_FILE = "config.json"
 
@@ -25,13 +25,11 @@ def read_config() -> dict[str, Any]:
     path = config_path()
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PasoError(f"{path} is not valid JSON ({exc}); fix or delete it") from exc
-    if not isinstance(data, dict):
-        raise PasoError(f"{path} must hold a JSON object such as {{\"model_dirs\": [...]}}; fix or delete it")
-    return data
+    return read_json_object(
+        path,
+        unreadable="{path} is not valid JSON ({exc}); fix or delete it",
+        not_object='{path} must hold a JSON object such as {{"model_dirs": [...]}}; fix or delete it',
+    )
 
 
 def string_list(key: str) -> list[str]:

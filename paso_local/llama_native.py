@@ -130,23 +130,31 @@ def ggml_library() -> Any:
     return llama_api().llama_cpp._lib
 
 
-def register_rpc_servers(endpoints: list[str]) -> None:
-    """Add each rpc-server to llama.cpp's device registry (what llama.cpp's own `--rpc` does), once per
-    process: the next model loaded offloads its layers to them. Check each address first
-    (paso_local.rpc.check_servers): llama.cpp ends the process on one it cannot reach."""
+def rpc_function(name: str, signature: Any) -> Any:
+    """A function of llama.cpp's RPC backend that it exports only by name (ggml_backend_reg_get_proc_address),
+    as a ctypes `signature`; a PasoError when this build has no RPC backend or no such function."""
     libggml = ggml_library()
     pointer = ctypes.c_void_p
     libggml.ggml_backend_reg_by_name.restype = pointer
     libggml.ggml_backend_reg_by_name.argtypes = [ctypes.c_char_p]
     libggml.ggml_backend_reg_get_proc_address.restype = pointer
     libggml.ggml_backend_reg_get_proc_address.argtypes = [pointer, ctypes.c_char_p]
+    rpc = libggml.ggml_backend_reg_by_name(b"RPC")
+    address = libggml.ggml_backend_reg_get_proc_address(rpc, name.encode()) if rpc else None
+    if not address:
+        raise PasoError(f"this llama-cpp-python's RPC backend has no {name} (no RPC, or too old)")
+    return signature(address)
+
+
+def register_rpc_servers(endpoints: list[str]) -> None:
+    """Add each rpc-server to llama.cpp's device registry (what llama.cpp's own `--rpc` does), once per
+    process: the next model loaded offloads its layers to them. Check each address first
+    (paso_local.rpc.check_servers): llama.cpp ends the process on one it cannot reach."""
+    libggml = ggml_library()
+    pointer = ctypes.c_void_p
     libggml.ggml_backend_register.restype = None
     libggml.ggml_backend_register.argtypes = [pointer]
-    rpc = libggml.ggml_backend_reg_by_name(b"RPC")
-    address = libggml.ggml_backend_reg_get_proc_address(rpc, b"ggml_backend_rpc_add_server") if rpc else None
-    if not address:
-        raise PasoError("this llama-cpp-python's RPC backend has no ggml_backend_rpc_add_server (too old)")
-    add_server = ctypes.CFUNCTYPE(pointer, ctypes.c_char_p)(address)
+    add_server = rpc_function("ggml_backend_rpc_add_server", ctypes.CFUNCTYPE(pointer, ctypes.c_char_p))
     for endpoint in endpoints:
         if endpoint in _REGISTERED_RPC:
             continue

@@ -1,4 +1,5 @@
-"""Atomic, owner-only writes for personal data: a crash leaves the old file or the new one, never half of one."""
+"""Atomic, owner-only writes for personal data: a crash leaves the old file or the new one, never half of one;
+and the read of a JSON object file that says what to do when it is damaged."""
 
 from __future__ import annotations
 
@@ -56,6 +57,18 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json_object(path: Path, *, unreadable: str, not_object: str) -> dict:
+    """A JSON file that must hold an object. The messages are templates of `{path}` (and `{exc}` in
+    `unreadable`) that say what to do; either failure is a PasoError naming the file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PasoError(unreadable.format(path=path, exc=exc)) from exc
+    if not isinstance(data, dict):
+        raise PasoError(not_object.format(path=path))
+    return data
 
 
 def write_report(report: Mapping[str, Any], destination: str) -> None:

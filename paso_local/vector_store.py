@@ -7,7 +7,6 @@ records which model file each vector was made for (for listings only: `find_vect
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from paso_local.errors import PasoError
 from paso_local.invocation import with_command_name
 from paso_local.modelfiles import file_sha256
 from paso_local.profile import ProfileStore
-from paso_local.storage import atomic_write_json
+from paso_local.storage import atomic_write_json, read_json_object
 
 VECTOR_DIR = "vectors"
 INDEX_FILE = "index.json"
@@ -64,13 +63,11 @@ def read_index(profile_name: str) -> dict[str, dict]:
     path = vectors_dir(profile_name) / INDEX_FILE
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PasoError(f"{path} is damaged ({exc}); delete it (the vectors themselves are kept)") from exc
-    if not isinstance(data, dict):
-        raise PasoError(f"{path} is not a vector index (expected a JSON object); delete it")
-    return data
+    return read_json_object(
+        path,
+        unreadable="{path} is damaged ({exc}); delete it (the vectors themselves are kept)",
+        not_object="{path} is not a vector index (expected a JSON object); delete it",
+    )
 
 
 def choose_vector(

@@ -51,24 +51,16 @@ def start_loopback_server(port: int | None = None, *, timeout: float = 30.0) -> 
 
 
 def serve(port: int) -> None:
-    from paso_local.llama_native import ggml_library
-
-    libggml = ggml_library()
+    from paso_local.llama_native import ggml_library, rpc_function
 
     pointer = ctypes.c_void_p
-    libggml.ggml_backend_reg_by_name.restype = pointer
-    libggml.ggml_backend_reg_by_name.argtypes = [ctypes.c_char_p]
-    libggml.ggml_backend_reg_get_proc_address.restype = pointer
-    libggml.ggml_backend_reg_get_proc_address.argtypes = [pointer, ctypes.c_char_p]
+    start = rpc_function(
+        "ggml_backend_rpc_start_server",
+        ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.POINTER(pointer)),
+    )
+    libggml = ggml_library()
     libggml.ggml_backend_dev_by_type.restype = pointer
     libggml.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
-    rpc = libggml.ggml_backend_reg_by_name(b"RPC")
-    if not rpc:
-        raise SystemExit("this llama-cpp-python has no RPC backend")
-    address = libggml.ggml_backend_reg_get_proc_address(rpc, b"ggml_backend_rpc_start_server")
-    start = ctypes.CFUNCTYPE(
-        None, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.POINTER(pointer)
-    )(address)
     devices = (pointer * 1)(libggml.ggml_backend_dev_by_type(0))  # GGML_BACKEND_DEVICE_TYPE_CPU
     start(f"127.0.0.1:{port}".encode(), None, 1, 1, devices)
 

@@ -5,11 +5,10 @@ directory made with other settings is refused rather than mixed."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from paso_local.errors import PasoError
-from paso_local.storage import atomic_write_json
+from paso_local.storage import atomic_write_json, read_json_object
 
 RUN_FILE = "run.json"
 
@@ -43,10 +42,8 @@ class Checkpoint:
 
     @staticmethod
     def _read(path: Path) -> dict:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise PasoError(f"{path} is damaged ({exc}); delete it and run again with --resume") from exc
-        if not isinstance(data, dict):
-            raise PasoError(f"{path} is not an assessment checkpoint; delete it and run again with --resume")
-        return data
+        return read_json_object(
+            path,
+            unreadable="{path} is damaged ({exc}); delete it and run again with --resume",
+            not_object="{path} is not an assessment checkpoint; delete it and run again with --resume",
+        )
