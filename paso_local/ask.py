@@ -37,6 +37,19 @@ def decode_utf8(data: bytes, what: str) -> str:
         ) from exc
 
 
+def profile_messages(args: argparse.Namespace) -> list[dict]:
+    """The profile prompt as the system message, when wanted and the profile has answers. Why there is
+    none goes to stderr only when --profile-prompt asked for it (else the vector's notice says it)."""
+    from paso_local.profile_prompt import profile_prompt_for, profile_prompt_wanted
+
+    if not profile_prompt_wanted(args.profile_prompt):
+        return []
+    text, notice = profile_prompt_for(args.profile)
+    if notice and args.profile_prompt:
+        print(notice, file=sys.stderr)
+    return [{"role": "system", "content": text}] if text else []
+
+
 def run_ask(args: argparse.Namespace) -> int:
     from paso_local.modelfiles import resolve_model
     from paso_local.rpc import chosen_servers
@@ -50,6 +63,7 @@ def run_ask(args: argparse.Namespace) -> int:
     vector_path, notice = choose_vector(args.profile, model, explicit=args.vector, no_steer=args.no_steer)
     if notice:
         print(notice, file=sys.stderr)
+    messages = profile_messages(args)
     strength = 1.0 if args.strength is None else float(args.strength)
     servers = chosen_servers(args.rpc)
     with Runtime.open(
@@ -70,7 +84,7 @@ def run_ask(args: argparse.Namespace) -> int:
             else:
                 steering = Steering(enabled=True, strength=strength)
         generation = runtime.stream_chat(
-            [{"role": "user", "content": prompt}],
+            [*messages, {"role": "user", "content": prompt}],
             sampling=Sampling(max_tokens=args.max_tokens),
             steering=steering,
         )
@@ -91,6 +105,7 @@ def run_ask(args: argparse.Namespace) -> int:
             "tokens_per_second": round(stats.tokens_per_second, 2),
             "steered": stats.steered,
             "strength": stats.strength if stats.steered else 0.0,
+            "profile_prompt": bool(messages),
             "adapter": getattr(args, "adapter", None),
         }
         print(json.dumps(result, ensure_ascii=False, allow_nan=False))

@@ -20,6 +20,8 @@ CHAT_KEYS = """keys in the chat:
   ctrl+r           compare: regenerate the last reply beside itself, unsteered (or at the sidebar's
                    "Compare at" strength); an unsteered reply is regenerated steered
   ctrl+t           steering on/off
+  ctrl+p           the profile prompt on/off (from this conversation on if nothing is sent yet, else
+                   from the next one)
   ctrl+n, ctrl+o   new conversation, reopen a saved one
   Tab, left/right  focus a strength in the sidebar and change it; Enter goes back to the message box
   ctrl+q           quit
@@ -74,6 +76,13 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-steer", action="store_true", help="run the model without the personality vector"
+    )
+    parser.add_argument(
+        "--profile-prompt",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="describe you to the model in the system prompt: your Big Five domain and facet scores from "
+        'the profile (default: on, or config.json\'s "profile_prompt")',
     )
     parser.add_argument(
         "--adapter",

@@ -1,7 +1,8 @@
 """<config>/config.json, the person's settings file (optional; `paso-local models` prints where it is).
 
-Keys read: "model_dirs" (directories to look for GGUF models in) and "rpc_servers" (llama.cpp rpc-server
-addresses the model is split over). This module owns the file: it reads it and says what is wrong with it.
+Keys read: "model_dirs" (directories to look for GGUF models in), "rpc_servers" (llama.cpp rpc-server
+addresses the model is split over) and "profile_prompt" (true or false: whether chat and ask describe the
+person to the model in the system prompt). This module owns the file: it reads it and says what is wrong with it.
 """
 
 from __future__ import annotations
@@ -37,4 +38,12 @@ def string_list(key: str) -> list[str]:
     value = read_config().get(key, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise PasoError(f'{config_path()}: "{key}" must be a list of strings, got {value!r:.80}')
+    return value
+
+
+def flag(key: str, default: bool) -> bool:
+    """A config key that holds true or false (`default` when absent); anything else is an error naming it."""
+    value = read_config().get(key, default)
+    if not isinstance(value, bool):
+        raise PasoError(f'{config_path()}: "{key}" must be true or false, got {value!r:.80}')
     return value

@@ -44,8 +44,16 @@ def test_ask_json_end_to_end():
     done = ask("Name a colour.", "--json", "--max-tokens", "4", "--no-steer")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result) == {"text", "tokens", "tokens_per_second", "steered", "strength", "adapter"}
-    assert result["adapter"] is None
+    assert set(result) == {
+        "text",
+        "tokens",
+        "tokens_per_second",
+        "steered",
+        "strength",
+        "adapter",
+        "profile_prompt",
+    }
+    assert result["adapter"] is None and result["profile_prompt"] is False  # no profile, nothing to describe
     assert 1 <= result["tokens"] <= 4 and result["text"].strip()
     assert result["tokens_per_second"] > 0
     assert (result["steered"], result["strength"]) == (False, 0.0)
@@ -69,6 +77,33 @@ def test_ask_uses_the_profiles_vector_for_the_model(smollm2_path):
     result = json.loads(steered.stdout)
     assert (result["steered"], result["strength"]) == (True, 1.5)
     assert result["text"] != json.loads(plain.stdout)["text"]
+
+
+def test_ask_describes_the_profile_in_the_system_prompt_unless_told_not_to():
+    from paso_local.config import config_path
+
+    answers = {item.number: 1 + item.number % 5 for item in form_items("120")}
+    ProfileStore().save(Profile(name="default", answers=answers))
+    question = ("Describe yourself in one sentence.", "--json", "--max-tokens", "12", "--no-steer")
+    described, plain = ask(*question), ask(*question, "--no-profile-prompt")
+    assert described.returncode == plain.returncode == 0, described.stderr + plain.stderr
+    assert json.loads(described.stdout)["profile_prompt"] is True
+    assert json.loads(plain.stdout)["profile_prompt"] is False
+    assert json.loads(described.stdout)["text"] != json.loads(plain.stdout)["text"]
+    config_path().parent.mkdir(parents=True, exist_ok=True)
+    config_path().write_text('{"profile_prompt": false}')
+    assert json.loads(ask(*question).stdout)["profile_prompt"] is False
+    assert json.loads(ask(*question, "--profile-prompt").stdout)["profile_prompt"] is True
+    config_path().write_text('{"profile_prompt": "yes"}')
+    bad = ask(*question)
+    assert bad.returncode == 1 and '"profile_prompt" must be true or false' in bad.stderr
+    assert str(config_path()) in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_asking_for_the_profile_prompt_without_a_profile_says_why_there_is_none():
+    done = ask("Hello", "--max-tokens", "2", "--profile-prompt")
+    assert done.returncode == 0
+    assert "No profile prompt: there is no profile 'default' yet" in done.stderr
 
 
 def test_ask_without_a_profile_says_what_to_run():

@@ -12,10 +12,12 @@ from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
 from paso_local.inventory import form_items
 from paso_local.profile import Profile, ProfileStore
+from paso_local.profile_prompt import profile_prompt_for
 from paso_local.runtime import GenerationStats, Steering
 from tui.chat import closing_status
 from tui.chat.app import ChatApp
 from tui.chat.backend import BackendInfo
+from tui.chat.session import PROMPT_CAPTION, ProfilePrompt
 from tui.chat.widgets.message_view import MessageView
 from tui.chat.widgets.reply_row import ReplyRow
 from tui.chat.widgets.steering_panel import SteeringPanel
@@ -425,7 +427,8 @@ def test_chat_screen_snapshot(snap_compare):
         replies=[["I'd start with a **short walk**:\n\n- fresh air\n- a little movement\n\nThen tea."]],
         info=STEERED_INFO,
     )
-    app = ChatApp(backend)
+    text, _ = profile_prompt_for("default")
+    app = ChatApp(backend, profile_prompt=ProfilePrompt(text, on=True))  # what `paso-local chat` opens with
 
     async def chat(pilot) -> None:
         await loaded(pilot, app)
@@ -622,3 +625,60 @@ async def test_domain_names_are_whole_and_the_footer_says_ctrl_q():
             assert name in label and "◀ 1.00 ▶" in label
         shown = {key for key, active in app.screen.active_bindings.items() if active.binding.show}
         assert "ctrl+q" in shown and "ctrl+c" not in shown
+
+
+# --- the profile prompt --------------------------------------------------------------------------------------
+
+PERSON = "You are a person with this personality: Extraversion 4.5 (high). Answer as this person would."
+
+
+def notices(app: ChatApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_the_profile_prompt_is_shown_sent_and_kept_by_a_conversation_that_has_begun():
+    backend = FakeBackend(replies=[["Hello."], ["Hi."]])
+    app = ChatApp(backend, profile_prompt=ProfilePrompt(PERSON, on=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        assert views(app) == [("note", PROMPT_CAPTION, PERSON)]  # what the model is told, on screen
+        assert "profile in the prompt" in str(app.chat.status.render())
+        await send(pilot, app, "Hi")
+        await settle(pilot, app)
+        assert backend.calls[0][0] == [
+            {"role": "system", "content": PERSON},
+            {"role": "user", "content": "Hi"},
+        ]
+        await pilot.press("ctrl+p")  # off, but this conversation has begun: from the next one
+        assert "Profile prompt off from the next conversation (Ctrl+N); this one keeps its own." in notices(app)
+        assert "profile in the prompt" in str(app.chat.status.render())
+        await pilot.press("ctrl+n")
+        assert views(app) == [] and "no profile prompt" in str(app.chat.status.render())
+        await send(pilot, app, "Hey")
+        await settle(pilot, app)
+        assert backend.calls[1][0] == [{"role": "user", "content": "Hey"}]
+        first = app.store.list()[-1]
+        assert first.title == "Hi" and first.message_count == 3  # system, user, assistant
+
+
+async def test_ctrl_p_turns_the_profile_prompt_on_at_once_while_nothing_is_sent():
+    backend = FakeBackend(replies=[["Hello."]])
+    app = ChatApp(backend, profile_prompt=ProfilePrompt(PERSON, on=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        assert views(app) == [] and "no profile prompt" in str(app.chat.status.render())
+        await pilot.press("ctrl+p")
+        assert views(app) == [("note", PROMPT_CAPTION, PERSON)] and "Profile prompt on." in notices(app)
+        await send(pilot, app, "Hi")
+        await settle(pilot, app)
+        assert backend.calls[0][0][0] == {"role": "system", "content": PERSON}
+
+
+async def test_without_a_profile_ctrl_p_says_why_there_is_no_profile_prompt():
+    note = "No profile prompt: there is no profile 'default' yet (run `paso-local onboard`)."
+    app = ChatApp(FakeBackend(), profile_prompt=ProfilePrompt(None, on=True, note=note))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("ctrl+p")
+        assert note in notices(app) and views(app) == []
+        assert "no profile prompt" in str(app.chat.status.render())

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
 from paso_local.runtime import UNSTEERED, Steering
-from tui.chat.session import ChatSession, Replayed, compare_steering, replay, reply_caption
+from tui.chat.session import (
+    PROMPT_CAPTION,
+    ChatSession,
+    ProfilePrompt,
+    Replayed,
+    compare_steering,
+    replay,
+    reply_caption,
+)
 
 
 @dataclass
@@ -93,9 +101,63 @@ def test_a_saved_conversation_replays_with_the_captions_it_was_shown_with():
         saved = session.open(cid)
     assert session.conversation_id == cid and session.history == saved.history()
     assert replay(saved) == [
-        Replayed("note", "Be brief.", "system"),
+        Replayed("note", "Be brief.", PROMPT_CAPTION),
         Replayed("user", "Hi", "you"),
         Replayed("reply", "Hello.", reply_caption(Steering(True, 1.5)), reply, True),
         Replayed("compare", "Hey.", reply_caption(UNSTEERED, compare=True), compare_of=reply),
     ]
     assert reply_caption(Steering(True, 1.5)) == "assistant · steered ×1.50"
+
+
+PERSON = "You are a person with this personality: Extraversion 4.5 (high)."
+
+
+def test_the_profile_prompt_opens_the_conversation_is_saved_first_and_comes_back_when_reopened():
+    with ConversationStore() as store:
+        session = ChatSession(store, "default", ProfilePrompt(PERSON, on=True))
+        system = {"role": "system", "content": PERSON}
+        assert session.system_prompt == PERSON
+        assert session.messages_with("Hi") == [system, {"role": "user", "content": "Hi"}]
+        row = Row()
+        session.record_reply("Hi", "Hello.", UNSTEERED, row)
+        session.record_reply("More?", "Sure.", UNSTEERED, Row())
+        assert session.save_unsaved() is None
+        saved = store.load(session.conversation_id)
+        assert saved.title == "Hi"  # the person's first message, not the system prompt
+        assert [(m.role, m.content) for m in saved.messages] == [
+            ("system", PERSON),
+            ("user", "Hi"),
+            ("assistant", "Hello."),
+            ("user", "More?"),
+            ("assistant", "Sure."),
+        ]
+        assert replay(saved)[0] == Replayed("note", PERSON, PROMPT_CAPTION)
+        assert session.messages_for_compare()[:1] == [system]
+
+        later = ChatSession(store, "default", ProfilePrompt(PERSON, on=False))
+        assert later.history == [] and later.system_prompt is None
+        later.open(session.conversation_id)
+        assert later.system_prompt == PERSON  # a saved conversation keeps the system message it began with
+
+
+def test_turning_the_profile_prompt_off_applies_now_only_while_nothing_is_sent():
+    with ConversationStore() as store:
+        session = ChatSession(store, "default", ProfilePrompt(PERSON, on=True))
+        assert session.set_profile_prompt(False) is True
+        assert session.history == [] and session.messages_with("Hi") == [{"role": "user", "content": "Hi"}]
+        assert session.set_profile_prompt(True) is True and session.system_prompt == PERSON
+        session.record_reply("Hi", "Hello.", UNSTEERED, Row())
+        assert session.set_profile_prompt(False) is False  # sent already: this conversation keeps it
+        assert session.system_prompt == PERSON
+        session.start_new()
+        assert session.history == []  # the next one starts without it
+        session.record_reply("Hey", "Hi.", UNSTEERED, Row())
+        assert session.save_unsaved() is None
+        assert [m.role for m in store.load(session.conversation_id).messages] == ["user", "assistant"]
+
+
+def test_without_a_profile_there_is_no_prompt_to_turn_on():
+    with ConversationStore() as store:
+        session = ChatSession(store, "default", ProfilePrompt(None, on=True, note="No profile yet."))
+        assert session.system_prompt is None and session.prompt_on is False
+        assert session.set_profile_prompt(True) is True and session.history == []

@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from paso_local.errors import PasoError
-from paso_local.inventory import DOMAINS, facets, form_items
+from paso_local.inventory import form_items
+from paso_local.profile_prompt import profile_prompt
 from paso_local.questionnaire_prompt import ANSWER_LABELS, DEFAULT_CONTRAST, DEFAULT_SITE, SYSTEM_PROMPT
-from paso_local.scoring import score_answers
 
 FEWSHOT_LEAD = "Here are some of your behaviors and your level of recognition towards them;"
 
@@ -36,37 +36,6 @@ def fewshot_prompt(alignment: Mapping[int, int]) -> str:
         if alignment.get(item.number, 0)
     ]
     return FEWSHOT_LEAD + ";".join(lines)
-
-
-def _level(score: float) -> str:
-    if score < 2.5:
-        return "low"
-    if score <= 3.5:
-        return "average"
-    return "high"
-
-
-def profile_prompt(alignment: Mapping[int, int]) -> str:
-    """A compact description of the domain and facet scores (1..5) computed from the 120 alignment answers."""
-    scores = score_answers(alignment, form="120")
-    names = facets()
-    parts = []
-    for domain, domain_name in DOMAINS.items():
-        value = scores.domains[domain]
-        if value is None:
-            parts.append(f"{domain_name}: unknown")
-            continue
-        facet_text = ", ".join(
-            f"{names[code].lower()} {scores.facets[code]:.1f}"
-            for code in names
-            if code.startswith(domain) and scores.facets[code] is not None
-        )
-        parts.append(f"{domain_name} {value:.1f} ({_level(value)}; {facet_text})")
-    return (
-        "You are a person with this personality (Big Five scores from your own answers to the IPIP-NEO-120 "
-        "questionnaire, 1 = very low, 3 = average, 5 = very high): " + "; ".join(parts) + ". "
-        "Answer every question as this person would."
-    )
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,13 @@ def run_chat(args: argparse.Namespace) -> int:
     """Resolve the model up front (a missing one is a plain error), then run the app, which loads it."""
     from paso_local.modelfiles import resolve_model
     from paso_local.profile import validate_profile_name
+    from paso_local.profile_prompt import profile_prompt_for, profile_prompt_wanted
     from paso_local.rpc import check_usable, chosen_servers
     from paso_local.runtime import Steering
     from tui.chat.app import ChatApp
     from tui.chat.backend import RuntimeBackend, RuntimeOptions
     from tui.chat.process_backend import ProcessBackend
+    from tui.chat.session import ProfilePrompt
 
     validate_profile_name(args.profile)
     model = resolve_model(args.model)
@@ -38,8 +40,12 @@ def run_chat(args: argparse.Namespace) -> int:
     # over RPC, llama.cpp ends its process when a server drops: the model runs in a child process then
     backend = ProcessBackend(options) if servers else RuntimeBackend(options)
     strength = 1.0 if args.strength is None else float(args.strength)
+    text, note = profile_prompt_for(args.profile)
     app = ChatApp(
-        backend, profile_name=args.profile, steering=Steering(enabled=not args.no_steer, strength=strength)
+        backend,
+        profile_name=args.profile,
+        steering=Steering(enabled=not args.no_steer, strength=strength),
+        profile_prompt=ProfilePrompt(text, profile_prompt_wanted(args.profile_prompt), note),
     )
     try:
         app.run()

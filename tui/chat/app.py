@@ -12,6 +12,7 @@ from paso_local.profile import DEFAULT_PROFILE, ProfileStore
 from paso_local.runtime import Steering
 from tui.chat.backend import ChatBackend
 from tui.chat.chat_screen import ChatScreen
+from tui.chat.session import ProfilePrompt
 
 
 def profile_scores(profile_name: str) -> tuple[dict[str, float | None] | None, str | None]:
@@ -43,6 +44,7 @@ class ChatApp(App[None]):
         profile_name: str = DEFAULT_PROFILE,
         steering: Steering | None = None,
         compare_strength: float = 0.0,
+        profile_prompt: ProfilePrompt | None = None,
     ) -> None:
         super().__init__()
         self.backend = backend
@@ -56,6 +58,7 @@ class ChatApp(App[None]):
             profile_note=note,
             steering=steering or Steering(),
             compare_strength=compare_strength,
+            profile_prompt=profile_prompt or ProfilePrompt(),
         )
 
     def on_mount(self) -> None:

@@ -30,7 +30,17 @@ from tui.chat.messages import (
     ReplyStreamed,
     SteeringChanged,
 )
-from tui.chat.session import ChatSession, Unsaved, compare_steering, describe, replay, reply_caption
+from tui.chat.session import (
+    NO_PROFILE_PROMPT,
+    PROMPT_CAPTION,
+    ChatSession,
+    ProfilePrompt,
+    Unsaved,
+    compare_steering,
+    describe,
+    replay,
+    reply_caption,
+)
 from tui.chat.streaming import stream_reply
 from tui.chat.widgets.conversation_view import ConversationView
 from tui.chat.widgets.message_view import MessageView
@@ -60,6 +70,7 @@ class ChatScreen(Screen):
         Binding("escape", "stop", "stop"),
         Binding("ctrl+r", "compare", "compare"),
         Binding("ctrl+t", "toggle_steering", "steer on/off"),
+        Binding("ctrl+p", "toggle_profile_prompt", "profile prompt"),
         Binding("ctrl+n", "new_conversation", "new"),
         Binding("ctrl+o", "open_conversations", "history"),
         Binding("enter", "focus_prompt", "back to the message box", show=False),
@@ -75,6 +86,7 @@ class ChatScreen(Screen):
         profile_note: str | None,
         steering: Steering,
         compare_strength: float = 0.0,
+        profile_prompt: ProfilePrompt = NO_PROFILE_PROMPT,
     ) -> None:
         super().__init__()
         self.backend = backend
@@ -88,7 +100,7 @@ class ChatScreen(Screen):
             compare_strength=compare_strength,
         )
         self.info: BackendInfo | None = None
-        self.session = ChatSession(store, profile_name)
+        self.session = ChatSession(store, profile_name, profile_prompt)
         self.job: Job | None = None
         self._job_ids = 0
         self._stop = threading.Event()
@@ -143,9 +155,19 @@ class ChatScreen(Screen):
 
     # --- the worker thread ---------------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.prompt.focus()
+        self.status.show(prompt=self._prompt_label())
+        await self._show_opening()
         self._start_worker(self._load_model)
+
+    async def _show_opening(self) -> None:
+        """A new conversation that begins with the profile prompt shows it: what the model is told."""
+        if self.session.system_prompt is not None:
+            await self.conversation.add_message("note", self.session.system_prompt, caption=PROMPT_CAPTION)
+
+    def _prompt_label(self) -> str:
+        return "profile in the prompt" if self.session.system_prompt is not None else "no profile prompt"
 
     def _start_worker(self, work, *args: object) -> None:
         self.idle.clear()
@@ -351,6 +373,25 @@ class ChatScreen(Screen):
             return
         self.panel.set_enabled(not self.panel.steering.enabled)
 
+    async def action_toggle_profile_prompt(self) -> None:
+        """The profile prompt on or off: for this conversation while nothing is sent in it, else for the
+        next one (a conversation keeps the system message it began with)."""
+        if self.session.profile_prompt is None:
+            self.notify(self.session.prompt_note or "No profile prompt.", severity="warning")
+            return
+        if self._busy():
+            return
+        state = "on" if not self.session.prompt_on else "off"
+        if self.session.set_profile_prompt(not self.session.prompt_on):
+            await self.conversation.clear()
+            await self._show_opening()
+            self.notify(f"Profile prompt {state}.")
+        else:
+            self.notify(
+                f"Profile prompt {state} from the next conversation (Ctrl+N); this one keeps its own."
+            )
+        self.status.show(prompt=self._prompt_label())
+
     def on_steering_changed(self, event: SteeringChanged) -> None:
         self.status.show(steering=self._steering_label())
 
@@ -363,6 +404,8 @@ class ChatScreen(Screen):
             return
         await self.conversation.clear()
         self.session.start_new()
+        await self._show_opening()
+        self.status.show(prompt=self._prompt_label())
         if self.info is not None:
             self.status.show(context=(0, self.info.n_ctx), activity="new conversation")
         self.prompt.focus()
@@ -390,7 +433,11 @@ class ChatScreen(Screen):
             return
         await self.conversation.show_saved(replay(saved))
         self.prompt.set_history([m.content for m in saved.messages if m.role == "user"])
-        self.status.show(context=self._context_of_history(), activity=f"opened “{saved.title}”")
+        self.status.show(
+            context=self._context_of_history(),
+            prompt=self._prompt_label(),
+            activity=f"opened “{saved.title}”",
+        )
         self.prompt.focus()
 
     def _context_of_history(self) -> tuple[int, int] | None:

@@ -19,6 +19,9 @@ class StoredRow(Protocol):
     stored_id: int | None
 
 
+PROMPT_CAPTION = "system prompt"
+
+
 def describe(exc: BaseException) -> str:
     return with_command_name(str(exc)) if isinstance(exc, PasoError) else f"{type(exc).__name__}: {exc}"
 
@@ -36,6 +39,19 @@ def compare_steering(reply_steered: bool, current: Steering, compare_strength: f
             return Steering(True, compare_strength, current.domain_strengths)
         return UNSTEERED
     return Steering(True, current.strength, current.domain_strengths)
+
+
+@dataclass(frozen=True)
+class ProfilePrompt:
+    """The person's description for the system prompt: `text` None when there is none (`note` says why),
+    `on` whether new conversations begin with it."""
+
+    text: str | None = None
+    on: bool = False
+    note: str | None = None
+
+
+NO_PROFILE_PROMPT = ProfilePrompt()
 
 
 @dataclass
@@ -78,7 +94,7 @@ def replay(saved: Conversation) -> list[Replayed]:
         if message.role == "user":
             shown.append(Replayed("user", message.content, "you"))
         elif message.role == "system":
-            shown.append(Replayed("note", message.content, "system"))
+            shown.append(Replayed("note", message.content, PROMPT_CAPTION))
         elif message.compare_of is None:
             shown.append(
                 Replayed("reply", message.content, reply_caption(steering), message.id, message.steered)
@@ -93,11 +109,21 @@ class ChatSession:
     """One conversation: what the model sees next, and what still has to reach the store. A message that
     cannot be saved (a full disk, a locked store) stays queued and is saved with the next reply."""
 
-    def __init__(self, store: ConversationStore, profile_name: str) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        profile_name: str,
+        profile_prompt: ProfilePrompt = NO_PROFILE_PROMPT,
+    ) -> None:
         self.store = store
         self.profile_name = profile_name
         self.model_name = ""  # stored with a new conversation once the model is loaded
-        self.history: list[dict] = []
+        self.profile_prompt = profile_prompt.text  # the person described to the model (None: not available)
+        self.prompt_note = profile_prompt.note  # why there is none
+        self.prompt_on = (
+            profile_prompt.on and profile_prompt.text is not None
+        )  # new conversations begin with it
+        self.history: list[dict] = self._opening()
         self.saved_as = SavedAs()
         self.unsaved: list[Unsaved] = []  # oldest first
         self.save_error: str | None = None
@@ -114,9 +140,37 @@ class ChatSession:
         """What the model is asked to write the last reply again: the history before it."""
         return self.history[:-1]
 
+    def _opening(self) -> list[dict]:
+        """What a new conversation starts with: the profile prompt as its system message, when on."""
+        if self.prompt_on and self.profile_prompt is not None:
+            return [{"role": "system", "content": self.profile_prompt}]
+        return []
+
+    @property
+    def system_prompt(self) -> str | None:
+        """The system message the model sees in this conversation (a reopened one keeps its own)."""
+        first = self.history[0] if self.history else None
+        return first["content"] if first is not None and first["role"] == "system" else None
+
+    @property
+    def started(self) -> bool:
+        return self.saved_as.id is not None or any(m["role"] != "system" for m in self.history)
+
+    def set_profile_prompt(self, on: bool) -> bool:
+        """Turn the profile prompt on or off for new conversations; True when it applies to this one too
+        (nothing sent in it yet). A conversation keeps the system message it began with."""
+        self.prompt_on = on and self.profile_prompt is not None
+        if self.started:
+            return False
+        self.history = self._opening()
+        return True
+
     def record_reply(self, prompt: str | None, text: str, steering: Steering, row: StoredRow) -> None:
-        """Keep a finished reply (and the person's message) in the history and queue both for the store."""
+        """Keep a finished reply (and the person's message) in the history and queue both for the store;
+        the first reply of a conversation that opens with a system message queues that message first."""
         strength = steering.strength if steering.enabled else None
+        if self.saved_as.id is None and len(self.history) == 1 and self.system_prompt is not None:
+            self.unsaved.append(Unsaved(self.saved_as, "system", self.history[0]["content"]))
         self.history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
         self.unsaved.append(Unsaved(self.saved_as, "user", prompt or ""))
         self.unsaved.append(Unsaved(self.saved_as, "assistant", text, steering.enabled, strength, row=row))
@@ -143,7 +197,7 @@ class ChatSession:
     def _store(self, entry: Unsaved) -> None:
         if entry.conversation.id is None:
             entry.conversation.id = self.store.create(
-                entry.content, model=self.model_name, profile=self.profile_name
+                self._title_of(entry), model=self.model_name, profile=self.profile_name
             )
         compare_of = entry.compare_of.stored_id if entry.compare_of is not None else None
         stored = self.store.add_message(
@@ -157,9 +211,16 @@ class ChatSession:
         if entry.row is not None:
             entry.row.stored_id = stored
 
+    def _title_of(self, entry: Unsaved) -> str:
+        """A new conversation's title: its first message from the person (not the system message)."""
+        if entry.role == "user":
+            return entry.content
+        first = (u for u in self.unsaved if u.conversation is entry.conversation and u.role == "user")
+        return next(first, entry).content
+
     def start_new(self) -> None:
         """An empty conversation; messages of the old one still queued keep their own SavedAs."""
-        self.history = []
+        self.history = self._opening()
         self.saved_as = SavedAs()
 
     def open(self, conversation_id: int) -> Conversation:

@@ -1,4 +1,4 @@
-"""The bottom line: model, steering, speed of the last reply, and how full the context is."""
+"""The bottom line: model, steering, the profile prompt, speed of the last reply, and how full the context is."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class StatusLine(Static):
         super().__init__("Loading the model…", id=id)
         self.model = ""
         self.steering_label = ""
+        self.prompt_label = ""
         self.speed = ""
         self.context = ""
         self.activity = "loading the model…"
@@ -36,6 +37,7 @@ class StatusLine(Static):
         *,
         model: str | None = None,
         steering: str | None = None,
+        prompt: str | None = None,
         stats: GenerationStats | None = None,
         context: tuple[int, int] | None = None,
         activity: str | None = None,
@@ -44,6 +46,8 @@ class StatusLine(Static):
             self.model = model
         if steering is not None:
             self.steering_label = steering
+        if prompt is not None:
+            self.prompt_label = prompt
         if stats is not None:
             self.speed = f"{stats.tokens_per_second:.1f} tok/s"
             context = (stats.context_used, stats.context_size)
@@ -51,5 +55,5 @@ class StatusLine(Static):
             self.context = f"context {context[0]}/{context[1]}"
         if activity is not None:
             self.activity = activity
-        parts = [self.model, self.steering_label, self.speed, self.context, self.activity]
+        parts = [self.model, self.steering_label, self.prompt_label, self.speed, self.context, self.activity]
         self.update(" · ".join(p for p in parts if p))
