@@ -20,7 +20,7 @@ from paso_local.conversations import ConversationStore
 from paso_local.invocation import with_command_name
 from paso_local.runtime import DEFAULT_SEED, UNSTEERED, Steering
 from tui.chat.backend import BackendInfo, ChatBackend
-from tui.chat.conversations_screen import ConversationsScreen
+from tui.chat.conversation_actions import ConversationActions
 from tui.chat.messages import (
     CompareStrengthChanged,
     GenerationFailed,
@@ -32,13 +32,11 @@ from tui.chat.messages import (
 )
 from tui.chat.session import (
     NO_PROFILE_PROMPT,
-    PROMPT_CAPTION,
     ChatSession,
     ProfilePrompt,
     Unsaved,
     compare_steering,
     describe,
-    replay,
     reply_caption,
 )
 from tui.chat.streaming import stream_reply
@@ -64,7 +62,7 @@ class Job:
     user_view: MessageView | None = None
 
 
-class ChatScreen(Screen):
+class ChatScreen(ConversationActions, Screen):
     CSS_PATH = "chat_screen.tcss"
     BINDINGS = [
         Binding("escape", "stop", "stop"),
@@ -160,14 +158,6 @@ class ChatScreen(Screen):
         self.status.show(prompt=self._prompt_label())
         await self._show_opening()
         self._start_worker(self._load_model)
-
-    async def _show_opening(self) -> None:
-        """A new conversation that begins with the profile prompt shows it: what the model is told."""
-        if self.session.system_prompt is not None:
-            await self.conversation.add_message("note", self.session.system_prompt, caption=PROMPT_CAPTION)
-
-    def _prompt_label(self) -> str:
-        return "profile in the prompt" if self.session.system_prompt is not None else "no profile prompt"
 
     def _start_worker(self, work, *args: object) -> None:
         self.idle.clear()
@@ -373,82 +363,12 @@ class ChatScreen(Screen):
             return
         self.panel.set_enabled(not self.panel.steering.enabled)
 
-    async def action_toggle_profile_prompt(self) -> None:
-        """The profile prompt on or off: for this conversation while nothing is sent in it, else for the
-        next one (a conversation keeps the system message it began with)."""
-        if self.session.profile_prompt is None:
-            self.notify(self.session.prompt_note or "No profile prompt.", severity="warning")
-            return
-        if self._busy():
-            return
-        state = "on" if not self.session.prompt_on else "off"
-        if self.session.set_profile_prompt(not self.session.prompt_on):
-            await self.conversation.clear()
-            await self._show_opening()
-            self.notify(f"Profile prompt {state}.")
-        else:
-            self.notify(
-                f"Profile prompt {state} from the next conversation (Ctrl+N); this one keeps its own."
-            )
-        self.status.show(prompt=self._prompt_label())
-
     def on_steering_changed(self, event: SteeringChanged) -> None:
         self.status.show(steering=self._steering_label())
 
     def on_compare_strength_changed(self, event: CompareStrengthChanged) -> None:
         how = "unsteered" if event.strength == 0 else f"at strength {event.strength:.2f}"
         self.status.show(activity=f"compare regenerates {how}")
-
-    async def action_new_conversation(self) -> None:
-        if self._busy():
-            return
-        await self.conversation.clear()
-        self.session.start_new()
-        await self._show_opening()
-        self.status.show(prompt=self._prompt_label())
-        if self.info is not None:
-            self.status.show(context=(0, self.info.n_ctx), activity="new conversation")
-        self.prompt.focus()
-
-    def action_open_conversations(self) -> None:
-        if self._busy():
-            return
-        try:
-            summaries = self.store.list()
-        except Exception as exc:  # a damaged store: say so and keep chatting
-            self.notify(describe(exc), title="Conversations", severity="error")
-            return
-        self.app.push_screen(ConversationsScreen(summaries), self._conversation_chosen)
-
-    def _conversation_chosen(self, conversation_id: int | None) -> None:
-        if conversation_id is not None:
-            self.call_later(self.open_conversation, conversation_id)
-
-    async def open_conversation(self, conversation_id: int) -> None:
-        """Show a saved conversation and continue it."""
-        try:
-            saved = self.session.open(conversation_id)
-        except Exception as exc:  # shown, never a crash
-            self.notify(describe(exc), title="Conversations", severity="error")
-            return
-        await self.conversation.show_saved(replay(saved))
-        self.prompt.set_history([m.content for m in saved.messages if m.role == "user"])
-        self.status.show(
-            context=self._context_of_history(),
-            prompt=self._prompt_label(),
-            activity=f"opened “{saved.title}”",
-        )
-        self.prompt.focus()
-
-    def _context_of_history(self) -> tuple[int, int] | None:
-        """How much of the context the reopened conversation fills (None: the model is not loaded)."""
-        if self.info is None or not self.idle.is_set():
-            return None
-        try:
-            return self.backend.count_tokens(self.history), self.info.n_ctx
-        except Exception as exc:  # shown, never a crash: the count is only a display
-            self.notify(describe(exc), title="Context", severity="warning")
-            return None
 
     # --- shutting down -------------------------------------------------------------------------------------
 
