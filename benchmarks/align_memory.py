@@ -1,5 +1,5 @@
 """align's peak memory against model size: measured on the models given, and projected (the projection
-align refuses on, converters.align_memory) for them and for an 8B and a 70B Q4_K_M.
+align refuses on, paso_local.converters.align_memory) for them and for an 8B and a 70B Q4_K_M.
 
     .venv/bin/python benchmarks/align_memory.py [--model PATH ...] [--seconds 600] [--subject 3]
 
@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from converters.align_memory import gib, projected_align_memory  # noqa: E402
-from converters.gguf_reader import ModelConfig, read_config  # noqa: E402
+from paso_local.converters.align_memory import gib, projected_align_memory  # noqa: E402
+from paso_local.converters.gguf_reader import ModelConfig, read_config  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "papi_dev.json"
 # Published shapes (Llama 3.1 8B and 70B) and their Q4_K_M file sizes, for the projection only.

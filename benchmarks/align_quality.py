@@ -53,10 +53,10 @@ def llama_option_distributions(llm, prompts: list[list[int]], tokens) -> tuple[n
 
 def torch_readout_set(model, chat_format, items, tokens, checkpoint_block: int):
     """Held-out readout prompts through the torch model: the residual at the checkpoint block, the unsteered
-    options (an ItemActivations without head activations, for converters.strength.steered_distributions)."""
+    options (an ItemActivations without head activations, for paso_local.converters.strength.steered_distributions)."""
     import torch
 
-    from converters.activations import ItemActivations, answer_logits, pad_right, readout_prompt
+    from paso_local.converters.activations import ItemActivations, answer_logits, pad_right, readout_prompt
     from paso_local.readout import option_distribution
 
     prompts = [readout_prompt(chat_format, item, tokens) for item in items]
@@ -112,8 +112,8 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("PASO_LOCAL_HOME", tempfile.mkdtemp(prefix="paso-quality-"))
 
-    from converters.align_command import align
     from paso_local.aligned_score import aligned_score, mean_aligned_score
+    from paso_local.converters.align_command import align
     from paso_local.inventory import form_items, held_out_items
     from paso_local.modelfiles import resolve_model
     from paso_local.questionnaire_prompt import item_messages
@@ -136,10 +136,10 @@ def main() -> int:
     else:
         import torch
 
-        from converters.align_pipeline import checkpoint_block, load_torch_model
-        from converters.strength import steered_distributions
         from paso_local.chat_format import ChatFormat
         from paso_local.controlvector import read_control_vector
+        from paso_local.converters.align_pipeline import checkpoint_block, load_torch_model
+        from paso_local.converters.strength import steered_distributions
 
         torch.set_num_threads(args.threads)
         chat_format = ChatFormat.from_model(model_path)

@@ -32,7 +32,7 @@ def llama_score_of(report: dict, kind: str, strength: float) -> float | None:
 
 
 def align_subject(model: str | None, answers: dict[int, int], scoring: str, threads: int) -> dict:
-    from converters.align_command import align
+    from paso_local.converters.align_command import align
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

@@ -17,9 +17,15 @@ import math
 import numpy as np
 import torch
 
-import converters.model as M
-from converters.check_model import LlamaLogits, _torch_logits, compare, prompt_tokens, token_batches
+import paso_local.converters.model as M
 from paso_local.chat_format import ChatFormat
+from paso_local.converters.check_model import (
+    LlamaLogits,
+    _torch_logits,
+    compare,
+    prompt_tokens,
+    token_batches,
+)
 from paso_local.modelfiles import resolve_model
 
 BLOCK_TYPES_Q8_0 = ("Q4_0", "Q5_0", "Q8_0")

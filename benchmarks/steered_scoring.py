@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.align_pipeline import (
+from paso_local.chat_format import ChatFormat
+from paso_local.converters.align_pipeline import (
     DEFAULT_HEADS,
     PLACEMENT_SHIFT,
     WoCache,
@@ -31,10 +32,9 @@ from converters.align_pipeline import (
     letter_activations,
     load_torch_model,
 )
-from converters.gguf_reader import read_config
-from converters.pas import fit_pas, person_labels
-from converters.strength import steered_distributions, to_unit
-from paso_local.chat_format import ChatFormat
+from paso_local.converters.gguf_reader import read_config
+from paso_local.converters.pas import fit_pas, person_labels
+from paso_local.converters.strength import steered_distributions, to_unit
 from paso_local.inventory import form_items
 from paso_local.modelfiles import resolve_model
 from paso_local.readout import OptionTokens, median_answer
@@ -62,7 +62,7 @@ def main() -> None:
     chat_format = ChatFormat.from_model(model_path)
     tokens = OptionTokens.from_chat_format(chat_format)
     bf16 = lazy_torch_model(model_path, torch.bfloat16)
-    reference = lazy_torch_model(model_path)  # the activation cache's own dtype (converters.model.fast_dtype)
+    reference = lazy_torch_model(model_path)  # the activation cache's own dtype (paso_local.converters.model.fast_dtype)
     acts, _ = letter_activations(model_path, items, config.n_layer, reference, show=True)
     answers = {
         n: a for n, a in load_subjects(Path(args.subjects))[args.subject].answers.items() if 1 <= a <= 5

@@ -20,9 +20,15 @@ import time
 
 import torch
 
-from converters.check_model import TOKENS_PER_BATCH, LlamaLogits, peak_rss_mb, prompt_tokens, token_batches
-from converters.model import load_model, pad_right
 from paso_local.chat_format import ChatFormat
+from paso_local.converters.check_model import (
+    TOKENS_PER_BATCH,
+    LlamaLogits,
+    peak_rss_mb,
+    prompt_tokens,
+    token_batches,
+)
+from paso_local.converters.model import load_model, pad_right
 from paso_local.modelfiles import resolve_model
 
 

@@ -1,4 +1,4 @@
-"""The trait-content screen (paso_local.trait_screen) over candidate directions (converters.trait_directions).
+"""The trait-content screen (paso_local.trait_screen) over candidate directions (paso_local.converters.trait_directions).
 
 Model-level, no person's answers: each candidate gives one direction per Big Five domain, built from the
 120-form items; each direction is put on the llama.cpp context at a grid of strengths (align's units) and the
@@ -50,7 +50,7 @@ class Builder:
     """Builds candidates' directions with the torch model, loading it (and each feature pass) once."""
 
     def __init__(self, model_path: Path, block: int, heads: int, persona_items: int, threads: int | None):
-        from converters.gguf_reader import read_config
+        from paso_local.converters.gguf_reader import read_config
 
         self.model_path = model_path
         self.config = read_config(model_path)
@@ -66,7 +66,7 @@ class Builder:
     @property
     def model(self):
         if self._model is None:
-            from converters.align_pipeline import load_torch_model
+            from paso_local.converters.align_pipeline import load_torch_model
 
             self._model = load_torch_model(self.model_path)
         return self._model
@@ -80,20 +80,20 @@ class Builder:
         return self._chat
 
     def features(self, key: str, rows_fn):
-        from converters.trait_directions import span_features
+        from paso_local.converters.trait_directions import span_features
 
         if key not in self._features:
             self._features[key] = span_features(self.model, rows_fn(), self.chat.eos_token_id, key)
         return self._features[key]
 
     def statements(self, voice: str):
-        from converters.trait_directions import statement_rows
+        from paso_local.converters.trait_directions import statement_rows
 
         return self.features(f"statements ({voice})", lambda: statement_rows(self.chat, self.items, voice))
 
     def build(self, name: str) -> tuple[dict, np.ndarray]:
         """(directions per domain, block -> vector, in natural units; the residual norm for strength units)"""
-        from converters import trait_directions as td
+        from paso_local.converters import trait_directions as td
 
         kind, _, where = name.partition("@")
         blocks = blocks_for(where or "B", self.block, self.config.n_layer)
@@ -108,9 +108,9 @@ class Builder:
         raise SystemExit(f"unknown candidate {name!r}")
 
     def head_probe(self) -> dict:
-        from converters import trait_directions as td
-        from converters.align_pipeline import PLACEMENT_SHIFT, WoCache, first_eligible_layer
-        from converters.statement_activations import compute_statement_activations
+        from paso_local.converters import trait_directions as td
+        from paso_local.converters.align_pipeline import PLACEMENT_SHIFT, WoCache, first_eligible_layer
+        from paso_local.converters.statement_activations import compute_statement_activations
 
         acts = compute_statement_activations(self.model, self.chat, self.items)
         min_layer = first_eligible_layer(self.config.n_layer)
@@ -119,7 +119,7 @@ class Builder:
         )
 
     def persona(self, kind: str, blocks: list[int]) -> tuple[dict, np.ndarray]:
-        from converters import trait_directions as td
+        from paso_local.converters import trait_directions as td
 
         out, norms = {}, []
         for domain in DOMAINS:
@@ -136,7 +136,7 @@ class Builder:
         return out, np.mean(norms, axis=0)
 
     def replies(self, system_prompt: str) -> list[str]:
-        from converters.trait_directions import NEUTRAL_QUESTIONS
+        from paso_local.converters.trait_directions import NEUTRAL_QUESTIONS
         from paso_local.runtime import Runtime, Sampling
 
         greedy = Sampling(temperature=0.0, max_tokens=REPLY_TOKENS)
@@ -245,7 +245,7 @@ def main() -> None:
 
 
 def screen_all(doc, built, items, strengths, model_path, args, block, n_layer, out) -> None:
-    from converters.trait_directions import cosine_table, unit_directions
+    from paso_local.converters.trait_directions import cosine_table, unit_directions
     from paso_local.progress import progress_bar
     from paso_local.steered_scoring import SteeredScorer, open_scoring_runtime
 

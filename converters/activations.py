@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
-from converters.model import fast_dtype, pad_right
+from paso_local.converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
+from paso_local.converters.model import fast_dtype, pad_right
 from paso_local.inventory import Item
 from paso_local.modelfiles import file_sha256
 from paso_local.progress import progress_bar
@@ -116,7 +116,7 @@ def compute_item_activations(
     show_progress: bool = True,
 ) -> ItemActivations:
     """Run the A, E and "(" prompts of every item through the torch model, block by block."""
-    from converters.hooks import record_head_inputs
+    from paso_local.converters.hooks import record_head_inputs
 
     n_layer = model.config.n_layer
     pad = chat_format.eos_token_id

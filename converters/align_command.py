@@ -1,4 +1,4 @@
-"""`paso-local align`: the command around `converters.align_pipeline` (the path from answers to vector):
+"""`paso-local align`: the command around `paso_local.converters.align_pipeline` (the path from answers to vector):
 where the answers come from, where the vector goes, the report, and what the person is told."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from converters.align_pipeline import (
+from paso_local.converters.align_pipeline import (
     DEFAULT_HEADS,
     PLACEMENT_SHIFT,
     AlignOutcome,
@@ -17,8 +17,8 @@ from converters.align_pipeline import (
     align_answers,
     plan_alignment,
 )
-from converters.export import build_control_vector
-from converters.strength import COARSE_GRID, FOLDS
+from paso_local.converters.export import build_control_vector
+from paso_local.converters.strength import COARSE_GRID, FOLDS
 from paso_local.errors import PasoError
 from paso_local.memory import peak_rss_mb
 from paso_local.modelfiles import file_sha256, resolve_model

@@ -1,4 +1,4 @@
-"""Align's first two steps (converters.align_pipeline runs them): the plan (which answers count, which
+"""Align's first two steps (paso_local.converters.align_pipeline runs them): the plan (which answers count, which
 contrasts and sites to try; every refusal before any model work) and the activations the probes see (torch,
 cached per model), with the small pieces the later steps share (checkpoint block, W_o cache, model loading)."""
 
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.activations import ItemActivations, item_activations
-from converters.pas import MIN_USABLE_ANSWERS, Labels, person_labels, require_enough_answers
-from converters.strength import COARSE_GRID, FOLDS, make_folds
+from paso_local.converters.activations import ItemActivations, item_activations
+from paso_local.converters.pas import MIN_USABLE_ANSWERS, Labels, person_labels, require_enough_answers
+from paso_local.converters.strength import COARSE_GRID, FOLDS, make_folds
 from paso_local.errors import PasoError
 from paso_local.inventory import Item, form_items
 from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
@@ -71,8 +71,8 @@ def summed(vectors: Sequence[Mapping[int, np.ndarray]]) -> dict[int, np.ndarray]
 
 
 def load_torch_model(model_path: Path, dtype: torch.dtype | None = None) -> Any:
-    from converters.gguf_reader import read_config
-    from converters.model import fast_dtype, load_model
+    from paso_local.converters.gguf_reader import read_config
+    from paso_local.converters.model import fast_dtype, load_model
 
     dtype = dtype or fast_dtype()
     config = read_config(model_path)
@@ -117,7 +117,7 @@ class AlignRequest:
 @dataclass(frozen=True)
 class AlignPlan:
     request: AlignRequest
-    config: Any  # converters.gguf_reader.ModelConfig
+    config: Any  # paso_local.converters.gguf_reader.ModelConfig
     items: list[Item]
     answers: dict[int, int]  # item number -> 1..5, the form's items only
     contrasts: list[str]  # the contrasts to cross-validate
@@ -128,8 +128,8 @@ class AlignPlan:
 
 def plan_alignment(request: AlignRequest) -> AlignPlan:
     """Every check that needs no model pass, with a message saying what to do."""
-    from converters.align_memory import check_align_memory
-    from converters.gguf_reader import read_config
+    from paso_local.converters.align_memory import check_align_memory
+    from paso_local.converters.gguf_reader import read_config
 
     config = read_config(request.model_path)  # PasoError for a damaged or unsupported model
     check_align_memory(request.model_path, config)  # a model too big for this machine: refused here
@@ -266,7 +266,7 @@ def read_activations(plan: AlignPlan) -> Activations:
     )
     sources = {"letter": letter_contrast(acts)}
     if {"statement", "negation"} & set(plan.contrasts):
-        from converters.statement_activations import statement_activations
+        from paso_local.converters.statement_activations import statement_activations
 
         def spoken(denied: bool) -> np.ndarray:
             nonlocal cache_hit

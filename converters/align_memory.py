@@ -48,9 +48,9 @@ def gib(size: float) -> str:
 
 
 def projected_align_memory(config, file_bytes: int, items: int = 120) -> MemoryProjection:
-    """align's projected peak on a model of this shape (converters.gguf_reader.ModelConfig) and file size."""
-    from converters.align_inputs import WEIGHT_CACHE_BYTES
-    from converters.model import OUTPUT_CHUNK_BYTES, OUTPUT_KEEP_BYTES
+    """align's projected peak on a model of this shape (paso_local.converters.gguf_reader.ModelConfig) and file size."""
+    from paso_local.converters.align_inputs import WEIGHT_CACHE_BYTES
+    from paso_local.converters.model import OUTPUT_CHUNK_BYTES, OUTPUT_KEEP_BYTES
 
     d, f, n_layer = config.n_embd, config.n_ff, config.n_layer
     q, kv = config.n_head * config.head_dim, config.n_head_kv * config.head_dim

@@ -1,5 +1,5 @@
 """From a person's answers to their control vector: the steps of the README's align section (steps 1 and 2,
-and the pieces every step shares, are in converters.align_inputs).
+and the pieces every step shares, are in paso_local.converters.align_inputs).
 
 `align_answers` reads as those steps; each is a function below:
 1. `plan_alignment`: which answers count, which contrasts and sites to try (every check before any model work);
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.activations import ItemActivations
-from converters.align_inputs import (  # noqa: F401 - re-exported: align_command, keyed_align, benchmarks
+from paso_local.converters.activations import ItemActivations
+from paso_local.converters.align_inputs import (  # noqa: F401 - re-exported: align_command, keyed_align, benchmarks
     DEFAULT_HEADS,
     FIRST_LAYER_FRACTION,
     MIN_DOMAIN_LABELS,
@@ -51,7 +51,7 @@ from converters.align_inputs import (  # noqa: F401 - re-exported: align_command
     statement_contrast_fits,
     summed,
 )
-from converters.pas import (
+from paso_local.converters.pas import (
     Labels,
     PasFit,
     ResidualFit,
@@ -60,7 +60,7 @@ from converters.pas import (
     fit_residual,
     person_labels,
 )
-from converters.strength import (
+from paso_local.converters.strength import (
     DOMAIN_FACTORS,
     FOLDS,
     REFINE_FACTORS,
@@ -331,7 +331,7 @@ class AlignOutcome:
 
 
 def align_answers(plan: AlignPlan) -> AlignOutcome:
-    """A person's answers, checked by `plan_alignment` -> their vector (`converters.align_command` writes
+    """A person's answers, checked by `plan_alignment` -> their vector (`paso_local.converters.align_command` writes
     it)."""
     started = time.perf_counter()
     torch.manual_seed(0)

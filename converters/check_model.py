@@ -117,8 +117,8 @@ def run_check_model(args: argparse.Namespace) -> int:
 
 
 def check_model(path: str | Path, *, n_prompts: int = 20, show_progress: bool = True) -> CheckResult:
-    from converters.gguf_reader import read_config
     from paso_local.chat_format import ChatFormat
+    from paso_local.converters.gguf_reader import read_config
     from paso_local.progress import progress_bar
 
     if n_prompts < 1:
@@ -204,8 +204,8 @@ def _torch_half(
     path: Path, prompts: list[list[int]], batches: list[list[int]], advance: Callable[[int], None]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Last-position logits [N, V] unsteered and steered, and the steering buffer [(n_layer-1), n_embd]."""
-    from converters.hooks import block_output_steering
-    from converters.model import load_model
+    from paso_local.converters.hooks import block_output_steering
+    from paso_local.converters.model import load_model
 
     model = load_model(path)
     try:
@@ -224,7 +224,7 @@ def _torch_logits(
     model: Any, prompts: list[list[int]], batches: list[list[int]], advance: Callable[[int], None]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits at each prompt's last position [N, V] and each block's median residual norm [n_layer]."""
-    from converters.model import pad_right
+    from paso_local.converters.model import pad_right
 
     logits = np.zeros((len(prompts), model.config.vocab_size), dtype=np.float64)
     norms: list[list[torch.Tensor]] = [[] for _ in range(model.config.n_layer)]

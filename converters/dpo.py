@@ -6,9 +6,9 @@ opposite: it gives two pairs, C over A and C over E (the person is in the middle
 Unanswered items (0) give none. That is `pairs="opposite"`. With it "C" is never rejected, so a model whose
 median answer is "C" everywhere (SmolLM2) cannot be moved off it; `pairs="all"` therefore also offers the
 person's answer over EVERY other option (the categorical version of the same preference). Which style a
-person gets is chosen on their own answers, with the learning rate and epochs (converters.lora_align).
+person gets is chosen on their own answers, with the learning rate and epochs (paso_local.converters.lora_align).
 
-The probability of a response is the probability of the answer as eval reads it (converters.lora.OptionIndex):
+The probability of a response is the probability of the answer as eval reads it (paso_local.converters.lora.OptionIndex):
 the answer's letter marginalised over the ways it can start ("A", " A", "(A", or "(" then "A").
 Reference model: the frozen GGUF model (the adapter detached), its option log-probabilities computed once.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from converters.lora import AnswerInputs, LoraAdapter, OptionIndex, answer_logprobs
+from paso_local.converters.lora import AnswerInputs, LoraAdapter, OptionIndex, answer_logprobs
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ def use_torch_threads(threads: int | None) -> None:
     try:
         import torch
 
-        import converters.align_command  # noqa: F401 - the pipeline the pas methods need
+        import paso_local.converters.align_command  # noqa: F401 - the pipeline the pas methods need
     except ImportError as exc:
         raise PasoError(f"the align pipeline is not available ({exc}); the pas methods need it") from exc
     if threads:
@@ -41,7 +41,7 @@ class TorchAligner:
         """Run align on the request's answers (0s dropped) and write the vector to `out`. Returns the
         vector's path and align's report (strength, cross-validated scores, seconds)."""
         use_torch_threads(request.threads)
-        from converters.align_command import align
+        from paso_local.converters.align_command import align
 
         result = align(
             model=str(request.model_path),
@@ -62,7 +62,7 @@ class TorchAligner:
     ) -> tuple[dict[str, Path | None], dict[str, Any]]:
         """One control-vector file per item group (None: that group is asked unsteered), and the report."""
         use_torch_threads(request.threads)
-        from converters.keyed_align import align_keyed
+        from paso_local.converters.keyed_align import align_keyed
 
         out_dir.mkdir(parents=True, exist_ok=True)
         groups, report = align_keyed(
@@ -92,7 +92,7 @@ class LoraTrainer:
     @property
     def aligner(self) -> Any:
         if self._aligner is None:
-            from converters.lora_align import LoraAligner
+            from paso_local.converters.lora_align import LoraAligner
 
             started = time.perf_counter()
             self._aligner = LoraAligner(self.model_path, show_progress=self.show_progress)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from converters.model import GGUFTransformer
+from paso_local.converters.model import GGUFTransformer
 
 
 @contextmanager

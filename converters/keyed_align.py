@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.activations import ItemActivations
-from converters.align_pipeline import (
+from paso_local.converters.activations import ItemActivations
+from paso_local.converters.align_pipeline import (
     DEFAULT_HEADS,
     MIN_DOMAIN_LABELS,
     PLACEMENT_SHIFT,
@@ -32,9 +32,9 @@ from converters.align_pipeline import (
     restricted,
     summed,
 )
-from converters.export import build_control_vector
-from converters.pas import fit_pas, person_labels
-from converters.strength import COARSE_GRID, FOLDS, cross_validated_search, make_folds, to_unit
+from paso_local.converters.export import build_control_vector
+from paso_local.converters.pas import fit_pas, person_labels
+from paso_local.converters.strength import COARSE_GRID, FOLDS, cross_validated_search, make_folds, to_unit
 from paso_local.errors import PasoError
 from paso_local.inventory import ITEM_GROUPINGS, form_items, item_group
 from paso_local.memory import peak_rss_mb
@@ -99,7 +99,7 @@ def _align_keyed(
     coarse: Sequence[float],
     scorer: Any,
 ) -> tuple[dict[str, GroupVector], dict[str, Any]]:
-    from converters.gguf_reader import read_config
+    from paso_local.converters.gguf_reader import read_config
 
     started = time.perf_counter()
     torch.manual_seed(0)

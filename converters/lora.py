@@ -3,7 +3,7 @@
 A LoRA pair on a weight W [out, in] adds `scale * B (A x)` to W x, with A [rank, in], B [out, rank] and
 scale = alpha / rank: the form llama.cpp applies (`blk.N.<name>.weight.lora_a` / `.lora_b`, see lora_export).
 B starts at zero, so a fresh adapter leaves the model unchanged. Adapters are attached through forward hooks
-on converters.model's `Linear` modules (model.py is not modified) and removed afterwards.
+on paso_local.converters.model's `Linear` modules (model.py is not modified) and removed afterwards.
 
 Where: the LAST block only, on attn_q, attn_output, ffn_gate, ffn_up and ffn_down (not attn_k / attn_v). Then
 everything below the last block, and the last block's keys and values at every prompt position, are those of
@@ -76,7 +76,7 @@ class LoraAdapter(nn.Module):
 
     @classmethod
     def create(cls, model: Any, config: LoraConfig, seed: int = 0) -> LoraAdapter:
-        """A zero-effect adapter for `model` (a converters.model.GGUFTransformer)."""
+        """A zero-effect adapter for `model` (a paso_local.converters.model.GGUFTransformer)."""
         n_layer = model.config.n_layer
         if config.first_layer is None:
             config = replace(config, first_layer=n_layer - 1)
@@ -125,10 +125,10 @@ class LoraAdapter(nn.Module):
 
 
 def open_training_model(path: Any) -> Any:
-    """converters.model's GGUFTransformer with every block's weights kept dequantised (nothing re-dequantised
+    """paso_local.converters.model's GGUFTransformer with every block's weights kept dequantised (nothing re-dequantised
     during training)."""
-    from converters.gguf_reader import read_config
-    from converters.model import load_model
+    from paso_local.converters.gguf_reader import read_config
+    from paso_local.converters.model import load_model
 
     return load_model(path, cache_blocks=read_config(path).n_layer)
 
@@ -138,7 +138,7 @@ def _key(name: str) -> str:
 
 
 def target_linears(model: Any, config: LoraConfig) -> dict[str, nn.Module]:
-    """The converters.model `Linear` modules LoRA goes on, by GGUF weight name."""
+    """The paso_local.converters.model `Linear` modules LoRA goes on, by GGUF weight name."""
     out = {}
     for block in model.blocks[config.first_layer :]:
         for module in block.modules():
@@ -190,7 +190,7 @@ def readout_tokens(
 
 
 def _rope_at(rope: Any, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """converters.model's RoPE for x [B, P, H, E] at explicit positions [B, P] (not 0..P-1)."""
+    """paso_local.converters.model's RoPE for x [B, P, H, E] at explicit positions [B, P] (not 0..P-1)."""
     cos, sin = rope.cos_sin(int(positions.max()) + 1)
     cos, sin = cos[positions][:, :, None, :].to(x.dtype), sin[positions][:, :, None, :].to(x.dtype)
     rot, rest = x[..., : rope.rope_dim], x[..., rope.rope_dim :]
@@ -224,8 +224,8 @@ def prepare_inputs(
     system_prompt: str = SYSTEM_PROMPT,
 ) -> AnswerInputs:
     """Blocks 0..n_layer-2 once (no grad) on every item's readout prompt; keep what the last block needs."""
-    from converters.activations import pad_right
-    from converters.gguf_reader import TOKEN_EMBD
+    from paso_local.converters.activations import pad_right
+    from paso_local.converters.gguf_reader import TOKEN_EMBD
 
     last = model.config.n_layer - 1
     block = model.blocks[last]

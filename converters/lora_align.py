@@ -1,10 +1,10 @@
 """DPO and PPO baselines for one person: LoRA adapters trained in torch on the GGUF model, written as
-llama.cpp LoRA GGUFs. `paso-local align --method dpo|ppo` runs converters.lora_command; eval calls
-`LoraAligner.align` (converters.eval_aligner). The trainer's inputs are cached by converters.lora_inputs, its
-hyper-parameters chosen by converters.lora_selection.
+llama.cpp LoRA GGUFs. `paso-local align --method dpo|ppo` runs paso_local.converters.lora_command; eval calls
+`LoraAligner.align` (paso_local.converters.eval_aligner). The trainer's inputs are cached by paso_local.converters.lora_inputs, its
+hyper-parameters chosen by paso_local.converters.lora_selection.
 
 Fixed choices (not tuned on anyone's answers): LoRA rank 4, alpha 8, on q, o, gate, up, down of the last block
-(converters.lora explains why there); DPO beta 0.1; PPO 4 samples per item, clip 0.2, KL coefficient 0.05,
+(paso_local.converters.lora explains why there); DPO beta 0.1; PPO 4 samples per item, clip 0.2, KL coefficient 0.05,
 2 inner epochs.
 Chosen per person from their OWN answers only: the learning rate and the number of epochs (DPO) / iterations
 (PPO), including 0 (no training), by training on 80% of the person's items (seeded split) and scoring the
@@ -23,18 +23,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.dpo import DPOSettings, preference_pairs, reference_option_logprobs, train_dpo
-from converters.lora import (
+from paso_local.converters.dpo import DPOSettings, preference_pairs, reference_option_logprobs, train_dpo
+from paso_local.converters.lora import (
     LoraAdapter,
     LoraConfig,
     OptionIndex,
     open_training_model,
     option_distributions,
 )
-from converters.lora_export import write_lora_gguf
-from converters.lora_inputs import answer_inputs, quiet_progress
-from converters.lora_selection import choose_hyperparameters, split_for_validation
-from converters.ppo import PPOSettings, ReplyParser, reference_logprobs, train_ppo
+from paso_local.converters.lora_export import write_lora_gguf
+from paso_local.converters.lora_inputs import answer_inputs, quiet_progress
+from paso_local.converters.lora_selection import choose_hyperparameters, split_for_validation
+from paso_local.converters.ppo import PPOSettings, ReplyParser, reference_logprobs, train_ppo
 from paso_local.errors import PasoError
 from paso_local.inventory import form_items
 from paso_local.memory import peak_rss_mb, reset_peak_rss

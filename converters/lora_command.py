@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from converters.lora_align import METHODS, LoraAligner
+from paso_local.converters.lora_align import METHODS, LoraAligner
 from paso_local.errors import PasoError
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
-from converters.lora import AnswerInputs, prepare_inputs
+from paso_local.converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
+from paso_local.converters.lora import AnswerInputs, prepare_inputs
 from paso_local.inventory import Item
 from paso_local.progress import progress_bar
 from paso_local.questionnaire_prompt import prompt_fingerprint
@@ -59,7 +59,7 @@ def answer_inputs(
 
 def output_weight(model: Any) -> torch.Tensor:
     """The model's output head (the token embedding when the two are tied), dequantised."""
-    from converters.gguf_reader import TOKEN_EMBD
+    from paso_local.converters.gguf_reader import TOKEN_EMBD
 
     head = TOKEN_EMBD if model.config.tied_output else model.output.weight_name
     return model.model_file.dequantize(head)

@@ -8,8 +8,8 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from converters.dpo import PAIR_STYLES
-from converters.lora import LoraAdapter
+from paso_local.converters.dpo import PAIR_STYLES
+from paso_local.converters.lora import LoraAdapter
 from paso_local.progress import progress_bar
 
 VALIDATION_FRACTION = 0.2
@@ -35,7 +35,7 @@ def choose_hyperparameters(
     seed: int,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The best candidate ({"lr", "epochs", "pairs", "validation_error"}) and every candidate tried.
-    `trainer`: a converters.lora_align.LoraAligner (its model, `train`, `steps`, `validation_error`)."""
+    `trainer`: a paso_local.converters.lora_align.LoraAligner (its model, `train`, `steps`, `validation_error`)."""
     base_error = trainer.validation_error(None, answers, val)
     selection = [{"lr": 0.0, "epochs": 0, "pairs": "-", "validation_error": base_error}]
     styles = PAIR_STYLES if method == "dpo" else ("-",)

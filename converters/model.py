@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from converters.gguf_reader import (
+from paso_local.converters.gguf_reader import (
     OUTPUT,
     OUTPUT_NORM,
     ROPE_FREQS,

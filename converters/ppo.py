@@ -3,7 +3,7 @@
 - Episode: the model's reply to one of the person's items, sampled (temperature 1) from the policy. Replies
   are short: the first token, and when it is "(" (how SmolLM2 starts about half its answers) the token
   after it. Both distributions come from one forward pass of the prompt with "(" appended
-  (converters.lora). A first token other than "(" ends the reply there (a one-token reply).
+  (paso_local.converters.lora). A first token other than "(" ends the reply there (a one-token reply).
 - Reward (the paper's): minus the distance between the chosen option and the person's answer,
   |value - answer|, and -6 when the reply does not parse (eval's parse of the paper's code:
   paso_local.questionnaire_prompt.parse_reply).
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from converters.lora import AnswerInputs, LoraAdapter, answer_logprobs
+from paso_local.converters.lora import AnswerInputs, LoraAdapter, answer_logprobs
 
 UNPARSABLE_REWARD = -6.0
 

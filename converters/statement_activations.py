@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.activations import pad_right
-from converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
-from converters.model import fast_dtype
+from paso_local.converters.activations import pad_right
+from paso_local.converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
+from paso_local.converters.model import fast_dtype
 from paso_local.inventory import Item
 from paso_local.modelfiles import file_sha256
 from paso_local.progress import progress_bar
@@ -71,7 +71,7 @@ def compute_statement_activations(
     denied: bool = False,
 ) -> np.ndarray:
     """float32 [N, n_layer, n_head, head_dim]: the input of W_o at each statement's last token."""
-    from converters.hooks import record_head_inputs
+    from paso_local.converters.hooks import record_head_inputs
 
     prompts = [statement_prompt(chat_format, item, system_prompt, denied) for item in items]
     out: np.ndarray | None = None

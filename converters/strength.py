@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from converters.activations import ItemActivations, answer_logits
 from paso_local.aligned_score import AlignedScore, aligned_score
+from paso_local.converters.activations import ItemActivations, answer_logits
 from paso_local.correlation import within_person_correlation
 from paso_local.inventory import Item
 from paso_local.readout import (

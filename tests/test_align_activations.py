@@ -1,4 +1,4 @@
-"""converters.activations on SmolLM2: A/E/readout prompts, the cache (a hit runs no forward pass)."""
+"""paso_local.converters.activations on SmolLM2: A/E/readout prompts, the cache (a hit runs no forward pass)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def chat_and_tokens(smollm2_path):
 
 
 def test_cache_hit_does_no_forward_pass(smollm2_path, chat_and_tokens, paso_home):
-    from converters.activations import activation_cache_path, item_activations
-    from converters.model import load_model
+    from paso_local.converters.activations import activation_cache_path, item_activations
+    from paso_local.converters.model import load_model
 
     chat, tokens = chat_and_tokens
     calls = {"load": 0, "blocks": 0}
@@ -93,9 +93,9 @@ def test_cache_hit_does_no_forward_pass(smollm2_path, chat_and_tokens, paso_home
 
 def test_activations_match_a_plain_forward(smollm2_path, chat_and_tokens):
     """The recorded head inputs are those of a single-row forward (padding in the batch changes nothing)."""
-    from converters.activations import compute_item_activations
-    from converters.hooks import record_head_inputs
-    from converters.model import load_model
+    from paso_local.converters.activations import compute_item_activations
+    from paso_local.converters.hooks import record_head_inputs
+    from paso_local.converters.model import load_model
     from paso_local.questionnaire_prompt import item_messages
 
     chat, tokens = chat_and_tokens

@@ -27,7 +27,7 @@ def test_missing_profile(capsys, paso_home):
 
 @pytest.mark.model
 def test_all_neutral_answers_are_refused_with_the_count_needed(capsys, paso_home, smollm2_path):
-    from converters.pas import MIN_USABLE_ANSWERS
+    from paso_local.converters.pas import MIN_USABLE_ANSWERS
 
     numbers = [i.number for i in form_items("120")]
     answers = {n: 3 for n in numbers}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from converters.export import build_control_vector
 from paso_local.controlvector import read_control_vector, write_control_vector
+from paso_local.converters.export import build_control_vector
 
 
 def make_vector(n_embd: int, n_layer: int, model_path, strength: float = 0.25):

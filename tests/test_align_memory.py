@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 
-import converters.align_memory as align_memory
-from converters.align_memory import (
+import paso_local.converters.align_memory as align_memory
+from paso_local.converters.align_memory import (
     BASE_BYTES,
     VOCAB_ENTRY_BYTES,
     check_align_memory,
     gib,
     projected_align_memory,
 )
-from converters.gguf_reader import ModelConfig
+from paso_local.converters.gguf_reader import ModelConfig
 from paso_local.errors import PasoError
 
 SMALL = ModelConfig(

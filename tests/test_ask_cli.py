@@ -156,8 +156,8 @@ def test_chat_with_the_real_backend_never_imports_torch():
         """
         import asyncio, sys
         from paso_local.modelfiles import resolve_model
-        from tui.chat.app import ChatApp
-        from tui.chat.backend import RuntimeBackend, RuntimeOptions
+        from paso_local.tui.chat.app import ChatApp
+        from paso_local.tui.chat.backend import RuntimeBackend, RuntimeOptions
 
         async def main():
             options = RuntimeOptions(model=str(resolve_model(None)), threads=1, n_ctx=256, max_tokens=3)

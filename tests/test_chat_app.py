@@ -14,14 +14,14 @@ from paso_local.inventory import form_items
 from paso_local.profile import Profile, ProfileStore
 from paso_local.profile_prompt import profile_prompt_for
 from paso_local.runtime import GenerationStats, Steering
-from tui.chat import closing_status
-from tui.chat.app import ChatApp
-from tui.chat.backend import BackendInfo
-from tui.chat.session import PROMPT_CAPTION, ProfilePrompt
-from tui.chat.widgets.message_view import MessageView
-from tui.chat.widgets.reply_row import ReplyRow
-from tui.chat.widgets.steering_panel import SteeringPanel
-from tui.chat.widgets.strength_control import StrengthControl
+from paso_local.tui.chat import closing_status
+from paso_local.tui.chat.app import ChatApp
+from paso_local.tui.chat.backend import BackendInfo
+from paso_local.tui.chat.session import PROMPT_CAPTION, ProfilePrompt
+from paso_local.tui.chat.widgets.message_view import MessageView
+from paso_local.tui.chat.widgets.reply_row import ReplyRow
+from paso_local.tui.chat.widgets.steering_panel import SteeringPanel
+from paso_local.tui.chat.widgets.strength_control import StrengthControl
 
 STEERED_INFO = BackendInfo(model_name="fake-model.gguf", n_ctx=2048, vector_name="fake-vector.gguf")
 

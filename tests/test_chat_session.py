@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
 from paso_local.runtime import UNSTEERED, Steering
-from tui.chat.session import (
+from paso_local.tui.chat.session import (
     PROMPT_CAPTION,
     ChatSession,
     ProfilePrompt,

@@ -7,8 +7,8 @@ import json
 import numpy as np
 from tiny_gguf import TinySpec, write_tiny_model
 
-from converters.check_model import PROMPTS, compare, random_steering, token_batches
 from paso_local.cli import main
+from paso_local.converters.check_model import PROMPTS, compare, random_steering, token_batches
 
 JSON_KEYS = {
     "top1_agreement", "kl_mean", "kl_max", "max_abs_logit_diff", "steered_top1_agreement", "steered_kl_mean",
@@ -67,7 +67,7 @@ def test_prompts_are_varied():
 
 def test_check_model_fails_with_exit_1_when_parity_misses_its_targets(tmp_path, capsys, monkeypatch):
     """The same tiny model judged against targets it cannot meet (a KL bound of 0) fails, says so, exits 1."""
-    import converters.check_model as check
+    import paso_local.converters.check_model as check
 
     monkeypatch.setattr(check, "KL_TARGET", 0.0)
     path = write_tiny_model(tmp_path / "tiny-qwen2.gguf", TinySpec(arch="qwen2", seed=11))

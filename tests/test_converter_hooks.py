@@ -10,9 +10,9 @@ import pytest
 import torch
 from tiny_gguf import TinySpec, write_tiny_model
 
-from converters.check_model import LlamaLogits, compare
-from converters.hooks import block_output_steering, head_steering, record_head_inputs
-from converters.model import load_model, pad_right
+from paso_local.converters.check_model import LlamaLogits, compare
+from paso_local.converters.hooks import block_output_steering, head_steering, record_head_inputs
+from paso_local.converters.model import load_model, pad_right
 
 TOKENS = [261, 72, 101, 108, 108, 111, 32, 116, 104, 101, 114, 101, 44, 32, 259, 32, 99, 97, 116, 46]
 

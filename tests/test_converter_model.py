@@ -9,8 +9,8 @@ import pytest
 import torch
 from tiny_gguf import TinySpec, write_tiny_model
 
-from converters.check_model import LlamaLogits, check_model, compare
-from converters.model import load_model, pad_right
+from paso_local.converters.check_model import LlamaLogits, check_model, compare
+from paso_local.converters.model import load_model, pad_right
 
 SEQUENCE = [261, 72, 101, 108, 108, 111, 32, 116, 104, 101, 114, 101, 44, 32, 259, 32, 99, 97, 116, 46] * 2
 
@@ -106,7 +106,7 @@ def test_rows_continuing_a_shared_prefix_equal_the_whole_rows(tiny_models, name)
 
 
 def test_shared_prefix_length_stops_before_the_readout_positions():
-    from converters.strength import shared_prefix_length
+    from paso_local.converters.strength import shared_prefix_length
 
     tokens = np.array([[1, 2, 3, 4, 5, 6], [1, 2, 3, 9, 9, 0], [1, 2, 3, 4, 0, 0]])
     assert shared_prefix_length(tokens, np.array([6, 5, 4])) == 2  # 3 in common, the shortest row needs 2

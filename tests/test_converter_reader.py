@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from tiny_gguf import TinySpec, write_tiny_model
 
-from converters.gguf_reader import SUPPORTED_ARCHITECTURES, GGUFModelFile, read_config
-from converters.model import load_model
 from paso_local.cli import main
+from paso_local.converters.gguf_reader import SUPPORTED_ARCHITECTURES, GGUFModelFile, read_config
+from paso_local.converters.model import load_model
 from paso_local.errors import PasoError
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from converters.dpo import (
+from paso_local.converters.dpo import (
     DPOSettings,
     Pair,
     dpo_loss,
@@ -17,7 +17,13 @@ from converters.dpo import (
     reference_option_logprobs,
     train_dpo,
 )
-from converters.lora import LoraAdapter, LoraConfig, OptionIndex, open_training_model, prepare_inputs
+from paso_local.converters.lora import (
+    LoraAdapter,
+    LoraConfig,
+    OptionIndex,
+    open_training_model,
+    prepare_inputs,
+)
 
 
 def test_pairs_are_the_persons_side_against_the_opposite():

@@ -20,8 +20,8 @@ from paso_local.errors import PasoError
 from paso_local.inventory import form_items
 from paso_local.invocation import command_name
 from paso_local.profile import Profile, ProfileStore
+from paso_local.tui.onboarding.app import OnboardingApp
 from paso_local.vector_store import vector_path_for
-from tui.onboarding.app import OnboardingApp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -269,7 +269,7 @@ def empty_vector(path: Path, smollm2_path: Path) -> Path:
 
 @pytest.mark.model
 def test_the_chat_backend_reports_a_vector_at_strength_0_as_empty(tmp_path, smollm2_path):
-    from tui.chat.backend import RuntimeBackend, RuntimeOptions
+    from paso_local.tui.chat.backend import RuntimeBackend, RuntimeOptions
 
     vector = empty_vector(tmp_path / "zero.gguf", smollm2_path)
     backend = RuntimeBackend(
@@ -305,7 +305,7 @@ def test_ask_with_a_vector_at_strength_0_says_it_is_unsteered(tmp_path, smollm2_
 
 
 def test_align_says_plainly_when_the_vector_is_empty():
-    from converters.align_command import describe
+    from paso_local.converters.align_command import describe
 
     report = {
         "vector_path": "/x/v.gguf",

@@ -20,8 +20,8 @@ def test_items_group_by_domain_or_by_domain_and_key():
 def test_each_group_is_asked_with_its_own_vector(tmp_path, monkeypatch, papi_dev, smollm2_path):
     """With files for N and E only: N and E items read as when asked under that vector alone, the other
     domains as unsteered, and the readings come back in held-out order."""
-    from converters.export import build_control_vector
     from paso_local.controlvector import write_control_vector
+    from paso_local.converters.export import build_control_vector
     from paso_local.evaluation import command
     from paso_local.evaluation.command import Evaluation
     from paso_local.evaluation.methods import METHODS

@@ -1,6 +1,8 @@
 """The layout's arrows: `tui` and `converters` import `paso_local`, never each other, and `paso_local` imports
-neither (only its entry point, paso_local/cli.py, dispatches to both, lazily). Every import is read from the
-source, function-level ones included, so a lazy import cannot hide a backwards arrow."""
+neither (only its entry point, paso_local/cli.py, dispatches to both, lazily). The two folders install as
+paso_local.tui and paso_local.converters (pyproject.toml) and are imported by those names only: a bare `tui` or
+`converters` import works from the source tree alone and would load a second copy there. Every import is read
+from the source, function-level ones included, so a lazy import cannot hide a backwards arrow."""
 
 from __future__ import annotations
 
@@ -12,26 +14,47 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("paso_local", "tui", "converters")
+PACKAGES = ("paso_local", "tui", "converters")  # the source folders, one part each
+INSTALLED_AS = {"paso_local.tui": "tui", "paso_local.converters": "converters"}
 FORBIDDEN = {"paso_local": {"tui", "converters"}, "tui": {"converters"}, "converters": {"tui"}}
 ENTRY_POINT = Path("paso_local/cli.py")  # the command layer: may dispatch to both sides
+BY_FOLDER_NAME = "by-folder-name"  # an import of `tui` or `converters` themselves: never allowed
 
 
-def imported_packages(tree: ast.AST) -> set[str]:
-    """The top-level package of every import in the module, at any depth (relative imports stay inside)."""
+def part_of(module: str) -> str | None:
+    """Which part an imported module belongs to (None: not ours)."""
+    for prefix, part in INSTALLED_AS.items():
+        if module == prefix or module.startswith(prefix + "."):
+            return part
+    top = module.split(".")[0]
+    if top in ("tui", "converters"):
+        return BY_FOLDER_NAME
+    return "paso_local" if top == "paso_local" else None
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Every module the source imports, at any depth (relative imports stay inside their part)."""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(
+                f"{node.module}.{alias.name}" for alias in node.names
+            )  # `from paso_local import tui`
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
             "import_module",
             "__import__",
         ):
             if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                names.add(node.args[0].value.split(".")[0])
+                names.add(node.args[0].value)
     return names
+
+
+def imported_packages(tree: ast.AST) -> set[str]:
+    """The parts the source imports from."""
+    return {part for part in map(part_of, imported_modules(tree)) if part is not None}
 
 
 def backwards_arrows() -> list[str]:
@@ -42,7 +65,7 @@ def backwards_arrows() -> list[str]:
             if relative == ENTRY_POINT:
                 continue
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(relative))
-            for target in sorted(imported_packages(tree) & FORBIDDEN[package]):
+            for target in sorted(imported_packages(tree) & (FORBIDDEN[package] | {BY_FOLDER_NAME})):
                 found.append(f"{relative} imports {target}")
     return found
 
@@ -51,17 +74,39 @@ def test_no_import_runs_against_the_arrows():
     assert backwards_arrows() == []
 
 
+def test_tests_and_benchmarks_import_the_installed_names_too():
+    found = []
+    for folder in ("tests", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == Path(__file__).name:  # this file writes the folder names as examples
+                continue
+            if BY_FOLDER_NAME in imported_packages(ast.parse(path.read_text(encoding="utf-8"))):
+                found.append(str(path.relative_to(ROOT)))
+    assert found == []
+
+
 def test_the_scan_sees_lazy_imports():
-    source = "def f():\n    import converters.model\n    from tui.chat import app\n"
+    source = "def f():\n    import paso_local.converters.model\n    from paso_local.tui.chat import app\n"
     assert imported_packages(ast.parse(source)) == {"converters", "tui"}
-    assert imported_packages(ast.parse("import importlib\nimportlib.import_module('tui.x')")) >= {"tui"}
+    dynamic = "import importlib\nimportlib.import_module('paso_local.tui.x')"
+    assert imported_packages(ast.parse(dynamic)) == {"tui"}
+    assert imported_packages(ast.parse("from paso_local import converters, profile")) == {
+        "converters",
+        "paso_local",
+    }
+
+
+def test_the_scan_refuses_the_folder_names():
+    for source in ("import tui.chat", "from converters.model import Model", "from tui import chat"):
+        assert imported_packages(ast.parse(source)) == {BY_FOLDER_NAME}
 
 
 @pytest.mark.parametrize("module", ["paso_local", "paso_local.cli"])
 def test_importing_the_core_loads_neither_torch_nor_textual(module):
     script = (
         f"import sys, {module}\n"
-        "print(sorted(m for m in ('torch', 'textual', 'converters', 'tui') if m in sys.modules))"
+        "parts = ('torch', 'textual', 'paso_local.converters', 'paso_local.tui', 'converters', 'tui')\n"
+        "print(sorted(m for m in parts if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT

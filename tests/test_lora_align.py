@@ -9,14 +9,14 @@ import json
 import numpy as np
 import pytest
 
-import converters.lora_align as lora_align
-import converters.lora_command as lora_command
+import paso_local.converters.lora_align as lora_align
+import paso_local.converters.lora_command as lora_command
 from paso_local.errors import PasoError
 
 
 @pytest.mark.slow
 def test_align_dpo_writes_an_adapter_llama_cpp_applies(tmp_path, papi_dev, smollm2_path, monkeypatch):
-    from converters.lora_export import read_lora_gguf
+    from paso_local.converters.lora_export import read_lora_gguf
     from paso_local.lora_adapter import apply_lora
     from paso_local.onboarding import import_answers
     from paso_local.runtime import Runtime

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from converters.lora import (
+from paso_local.converters.lora import (
     LoraAdapter,
     LoraConfig,
     answer_logprobs,
@@ -15,7 +15,7 @@ from converters.lora import (
     prepare_inputs,
     readout_tokens,
 )
-from converters.lora_export import read_lora_gguf, write_lora_gguf
+from paso_local.converters.lora_export import read_lora_gguf, write_lora_gguf
 from paso_local.errors import PasoError
 from paso_local.inventory import form_items
 from paso_local.lora_adapter import apply_lora

@@ -1,4 +1,4 @@
-"""converters.pas on synthetic activations: labels, probes, ranking, mass-mean directions, the W_o fold."""
+"""paso_local.converters.pas on synthetic activations: labels, probes, ranking, mass-mean directions, the W_o fold."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from converters.pas import (
+from paso_local.converters.pas import (
     MIN_USABLE_ANSWERS,
     fit_pas,
     fit_pas_statements,

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def model(smollm2_path):
-    from converters.model import load_model
+    from paso_local.converters.model import load_model
 
     net = load_model(smollm2_path, dtype=torch.float32, cache_blocks=30)
     yield net
@@ -29,8 +29,8 @@ def tokens(smollm2_path):
 
 
 def test_fold_through_wo_equals_per_head_intervention(model, tokens):
-    from converters.hooks import head_steering
-    from converters.pas import fold_through_wo
+    from paso_local.converters.hooks import head_steering
+    from paso_local.converters.pas import fold_through_wo
 
     cfg = model.config
     layer = 12
@@ -60,10 +60,10 @@ def test_fold_through_wo_equals_per_head_intervention(model, tokens):
 
 
 def test_strength_search_steering_matches_block_output_hook(model, tokens):
-    """converters.strength adds direction.L after block L exactly as the shared llama.cpp-semantics hook."""
-    from converters.activations import ItemActivations
-    from converters.hooks import block_output_steering
-    from converters.strength import steered_distributions
+    """paso_local.converters.strength adds direction.L after block L exactly as the shared llama.cpp-semantics hook."""
+    from paso_local.converters.activations import ItemActivations
+    from paso_local.converters.hooks import block_output_steering
+    from paso_local.converters.strength import steered_distributions
     from paso_local.readout import OptionTokens, option_distribution
 
     cfg = model.config

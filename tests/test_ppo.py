@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from converters.ppo import (
+from paso_local.converters.ppo import (
     UNPARSABLE_REWARD,
     PPOSettings,
     ReplyParser,
@@ -50,8 +50,8 @@ def test_sampling_gives_a_second_token_only_after_the_paren():
 
 @pytest.fixture(scope="module")
 def smol(smollm2_path):
-    from converters.lora import OptionIndex, open_training_model, prepare_inputs
     from paso_local.chat_format import ChatFormat
+    from paso_local.converters.lora import OptionIndex, open_training_model, prepare_inputs
     from paso_local.inventory import form_items
     from paso_local.readout import OptionTokens
 
@@ -76,7 +76,7 @@ def test_parser_reads_replies_like_eval(smol):
 
 
 def test_training_raises_the_expected_reward(smol, papi_dev):
-    from converters.lora import LoraAdapter, LoraConfig, answer_logprobs
+    from paso_local.converters.lora import LoraAdapter, LoraConfig, answer_logprobs
     from paso_local.evaluation.split import split_subject
     from paso_local.subjects import load_subjects
 

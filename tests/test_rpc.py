@@ -24,8 +24,8 @@ from paso_local.rpc import (
     parse_servers,
 )
 from paso_local.runtime import UNSTEERED
-from tui.chat.backend import RuntimeOptions
-from tui.chat.process_backend import ProcessBackend
+from paso_local.tui.chat.backend import RuntimeOptions
+from paso_local.tui.chat.process_backend import ProcessBackend
 
 
 def test_addresses_are_parsed_in_order_and_bad_ones_are_named():
@@ -220,7 +220,7 @@ def test_an_abort_inside_llama_cpp_ends_with_a_plain_error_line():
 async def test_the_chat_survives_its_model_process_crashing_and_keeps_the_conversation():
     from test_chat_app import SIZE, send, views, wait_for
 
-    from tui.chat.app import ChatApp
+    from paso_local.tui.chat.app import ChatApp
 
     backend = scripted_backend()
     app = ChatApp(backend)
@@ -247,7 +247,7 @@ async def test_the_chat_survives_its_model_process_crashing_and_keeps_the_conver
 
 @pytest.mark.model
 def test_the_model_in_a_child_process_writes_the_same_reply_as_in_process(smollm2_path):
-    from tui.chat.backend import RuntimeBackend
+    from paso_local.tui.chat.backend import RuntimeBackend
 
     options = RuntimeOptions(model=str(smollm2_path), n_ctx=512, threads=1, max_tokens=24)
     local = RuntimeBackend(options)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from converters.align_pipeline import can_fit
-from converters.pas import person_labels
-from converters.statement_activations import self_statement
+from paso_local.converters.align_pipeline import can_fit
+from paso_local.converters.pas import person_labels
+from paso_local.converters.statement_activations import self_statement
 from paso_local.inventory import form_items
 
 
@@ -33,9 +33,9 @@ def test_statement_contrast_needs_both_sides_the_letter_contrast_does_not():
 def test_a_one_sided_profile_is_refused_before_any_forward_pass(tmp_path, monkeypatch):
     import pytest
 
-    import converters.align_command as align_command
-    import converters.align_inputs as align_inputs
-    from converters.align_pipeline import statement_contrast_fits
+    import paso_local.converters.align_command as align_command
+    import paso_local.converters.align_inputs as align_inputs
+    from paso_local.converters.align_pipeline import statement_contrast_fits
     from paso_local.errors import PasoError
 
     numbers = [i.number for i in form_items("120")]
@@ -61,7 +61,7 @@ def test_a_one_sided_profile_is_refused_before_any_forward_pass(tmp_path, monkey
 
 
 def test_denials_are_full_sentences_and_cached_apart_from_the_statements():
-    from converters.statement_activations import denied_statement, statement_cache_path
+    from paso_local.converters.statement_activations import denied_statement, statement_cache_path
 
     items = {i.number: i for i in form_items("300")}
     assert denied_statement(items[1]) == "It is not true that I worry about things."
@@ -77,7 +77,7 @@ def test_negation_contrast_takes_the_statement_or_its_denial_as_the_persons_side
     person follows) separates the two sides perfectly and points toward the person's side."""
     from types import SimpleNamespace
 
-    from converters.align_pipeline import ContrastActivations, fit_vectors
+    from paso_local.converters.align_pipeline import ContrastActivations, fit_vectors
 
     rng = np.random.default_rng(3)
     items = form_items("120")

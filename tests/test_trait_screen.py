@@ -1,6 +1,6 @@
 """The trait-content screen's measures (paso_local.trait_screen) against hand-computed values, its strength
 walk with a scripted scorer, and one pass through the real llama.cpp runtime; the candidate directions'
-constructions (converters.trait_directions) on hand values and on a tiny GGUF through torch."""
+constructions (paso_local.converters.trait_directions) on hand values and on a tiny GGUF through torch."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tiny_gguf import TinySpec, write_tiny_model
 
-from converters import trait_directions as td
+from paso_local.converters import trait_directions as td
 from paso_local.inventory import DOMAINS, Item, held_out_items
 from paso_local.steered_scoring import OptionScores
 from paso_local.trait_screen import (
@@ -154,7 +154,7 @@ def test_statement_spans_are_the_statements_tokens(smollm2_path):
 def test_span_features_match_a_manual_forward(tmp_path):
     import torch
 
-    from converters.model import load_model
+    from paso_local.converters.model import load_model
 
     path = write_tiny_model(tmp_path / "tiny.gguf", TinySpec(n_layer=3))
     model = load_model(path)

@@ -14,12 +14,12 @@ from paso_local.inventory import DOMAINS, facets, form_items
 from paso_local.onboarding import import_answers
 from paso_local.profile import Profile, ProfileStore
 from paso_local.scoring import score_answers
-from tui.onboarding import OnboardingApp
-from tui.onboarding.finish_screen import FinishScreen
-from tui.onboarding.profile_screen import ProfileScreen
-from tui.onboarding.question_screen import QuestionScreen
-from tui.onboarding.widgets.answer_options import AnswerOptions
-from tui.onboarding.widgets.score_bar import ScoreBar
+from paso_local.tui.onboarding import OnboardingApp
+from paso_local.tui.onboarding.finish_screen import FinishScreen
+from paso_local.tui.onboarding.profile_screen import ProfileScreen
+from paso_local.tui.onboarding.question_screen import QuestionScreen
+from paso_local.tui.onboarding.widgets.answer_options import AnswerOptions
+from paso_local.tui.onboarding.widgets.score_bar import ScoreBar
 
 ITEMS_120 = form_items("120")
 SIZE = (100, 32)

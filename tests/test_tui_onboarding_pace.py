@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tui.onboarding.pace import DEFAULT_SECONDS_PER_ITEM, MIN_SAMPLES, PaceTracker, describe_time_left
+from paso_local.tui.onboarding.pace import (
+    DEFAULT_SECONDS_PER_ITEM,
+    MIN_SAMPLES,
+    PaceTracker,
+    describe_time_left,
+)
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from paso_local.inventory import form_items
 from paso_local.profile import Profile, ProfileStore
-from tui.onboarding import OnboardingApp
+from paso_local.tui.onboarding import OnboardingApp
 
 
 class StoppedClock:

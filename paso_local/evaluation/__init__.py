@@ -2,6 +2,6 @@
 
 Modules: `split` (alignment and held-out answers of a subject), `references` (predictors that need no
 language model), `methods` (what each method puts in the system prompt), `asking` (the 180 questions
-through llama.cpp), `aligning` (what eval needs from align: an interface the CLI fills with converters.eval_aligner), `metrics` (Aligned Score and within-person
+through llama.cpp), `aligning` (what eval needs from align: an interface the CLI fills with paso_local.converters.eval_aligner), `metrics` (Aligned Score and within-person
 correlation), `results` (tables and JSON), `command` (the CLI).
 """

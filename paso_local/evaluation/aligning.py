@@ -1,5 +1,5 @@
 """What eval needs from align, as an interface: the command layer (paso_local.cli) passes an implementation
-(converters.eval_aligner.TorchAligner), so the core never imports the torch side."""
+(paso_local.converters.eval_aligner.TorchAligner), so the core never imports the torch side."""
 
 from __future__ import annotations
 

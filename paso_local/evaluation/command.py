@@ -290,7 +290,7 @@ def build_document(
 
 
 def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
-    """`paso-local eval`; `aligner`: the align side (converters.eval_aligner.TorchAligner from the CLI)."""
+    """`paso-local eval`; `aligner`: the align side (paso_local.converters.eval_aligner.TorchAligner from the CLI)."""
     started = time.perf_counter()
     names = list(dict.fromkeys(n.strip() for n in (args.methods or "").split(",") if n.strip()))
     lora_names = [n for n in names if n in LORA_METHODS]  # dpo, ppo: LoRA adapters trained per subject

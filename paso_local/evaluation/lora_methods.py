@@ -1,5 +1,5 @@
 """The DPO and PPO baselines in eval: per subject, a LoRA adapter trained on the 120 alignment answers
-(converters.lora_align, through the aligner the command layer passes in: exactly what `paso-local align
+(paso_local.converters.lora_align, through the aligner the command layer passes in: exactly what `paso-local align
 --method dpo|ppo` trains), written as a llama.cpp LoRA GGUF, applied to the same loaded llama.cpp model
 (`Runtime.apply_lora`) and asked the 180 held-out items with the paper's system prompt, like `base`.
 

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tui.chat.app import ChatApp
+    from paso_local.tui.chat.app import ChatApp
 
 
 def run_chat(args: argparse.Namespace) -> int:
@@ -17,10 +17,10 @@ def run_chat(args: argparse.Namespace) -> int:
     from paso_local.profile_prompt import profile_prompt_for, profile_prompt_wanted
     from paso_local.rpc import check_usable, chosen_servers
     from paso_local.runtime import Steering
-    from tui.chat.app import ChatApp
-    from tui.chat.backend import RuntimeBackend, RuntimeOptions
-    from tui.chat.process_backend import ProcessBackend
-    from tui.chat.session import ProfilePrompt
+    from paso_local.tui.chat.app import ChatApp
+    from paso_local.tui.chat.backend import RuntimeBackend, RuntimeOptions
+    from paso_local.tui.chat.process_backend import ProcessBackend
+    from paso_local.tui.chat.session import ProfilePrompt
 
     validate_profile_name(args.profile)
     model = resolve_model(args.model)

@@ -10,9 +10,9 @@ from paso_local.errors import PasoError
 from paso_local.invocation import with_command_name
 from paso_local.profile import DEFAULT_PROFILE, ProfileStore
 from paso_local.runtime import Steering
-from tui.chat.backend import ChatBackend
-from tui.chat.chat_screen import ChatScreen
-from tui.chat.session import ProfilePrompt
+from paso_local.tui.chat.backend import ChatBackend
+from paso_local.tui.chat.chat_screen import ChatScreen
+from paso_local.tui.chat.session import ProfilePrompt
 
 
 def profile_scores(profile_name: str) -> tuple[dict[str, float | None] | None, str | None]:

@@ -19,9 +19,9 @@ from paso_local.controlvector import NO_DIRECTION
 from paso_local.conversations import ConversationStore
 from paso_local.invocation import with_command_name
 from paso_local.runtime import DEFAULT_SEED, UNSTEERED, Steering
-from tui.chat.backend import BackendInfo, ChatBackend
-from tui.chat.conversation_actions import ConversationActions
-from tui.chat.messages import (
+from paso_local.tui.chat.backend import BackendInfo, ChatBackend
+from paso_local.tui.chat.conversation_actions import ConversationActions
+from paso_local.tui.chat.messages import (
     CompareStrengthChanged,
     GenerationFailed,
     ModelLoaded,
@@ -30,7 +30,7 @@ from tui.chat.messages import (
     ReplyStreamed,
     SteeringChanged,
 )
-from tui.chat.session import (
+from paso_local.tui.chat.session import (
     NO_PROFILE_PROMPT,
     ChatSession,
     ProfilePrompt,
@@ -39,13 +39,13 @@ from tui.chat.session import (
     describe,
     reply_caption,
 )
-from tui.chat.streaming import stream_reply
-from tui.chat.widgets.conversation_view import ConversationView
-from tui.chat.widgets.message_view import MessageView
-from tui.chat.widgets.prompt_input import PromptInput
-from tui.chat.widgets.reply_row import ReplyRow
-from tui.chat.widgets.status_line import StatusLine, steering_text
-from tui.chat.widgets.steering_panel import SteeringPanel
+from paso_local.tui.chat.streaming import stream_reply
+from paso_local.tui.chat.widgets.conversation_view import ConversationView
+from paso_local.tui.chat.widgets.message_view import MessageView
+from paso_local.tui.chat.widgets.prompt_input import PromptInput
+from paso_local.tui.chat.widgets.reply_row import ReplyRow
+from paso_local.tui.chat.widgets.status_line import StatusLine, steering_text
+from paso_local.tui.chat.widgets.steering_panel import SteeringPanel
 
 
 @dataclass

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tui.chat.conversations_screen import ConversationsScreen
-from tui.chat.session import PROMPT_CAPTION, describe, replay
+from paso_local.tui.chat.conversations_screen import ConversationsScreen
+from paso_local.tui.chat.session import PROMPT_CAPTION, describe, replay
 
 if TYPE_CHECKING:
     import threading
 
     from paso_local.conversations import ConversationStore
-    from tui.chat.backend import BackendInfo, ChatBackend
-    from tui.chat.session import ChatSession
-    from tui.chat.widgets.conversation_view import ConversationView
-    from tui.chat.widgets.prompt_input import PromptInput
-    from tui.chat.widgets.status_line import StatusLine
+    from paso_local.tui.chat.backend import BackendInfo, ChatBackend
+    from paso_local.tui.chat.session import ChatSession
+    from paso_local.tui.chat.widgets.conversation_view import ConversationView
+    from paso_local.tui.chat.widgets.prompt_input import PromptInput
+    from paso_local.tui.chat.widgets.status_line import StatusLine
 
 
 class ConversationActions:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from paso_local.runtime import GenerationStats, Steering
-from tui.chat.backend import BackendInfo
+from paso_local.tui.chat.backend import BackendInfo
 
 
 @dataclass

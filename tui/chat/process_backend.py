@@ -23,8 +23,8 @@ from typing import Any
 from paso_local.errors import PasoError
 from paso_local.llama_native import ABORT_PREFIX
 from paso_local.runtime import DEFAULT_SEED, GenerationStats, Steering
-from tui.chat.backend import BackendInfo, RuntimeBackend, RuntimeOptions
-from tui.chat.session import describe
+from paso_local.tui.chat.backend import BackendInfo, RuntimeBackend, RuntimeOptions
+from paso_local.tui.chat.session import describe
 
 POLL_SECONDS = 0.1  # how often a waiting parent checks the stop key and whether the child is alive
 

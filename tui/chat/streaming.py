@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from paso_local.runtime import GenerationStats, Steering
-from tui.chat.messages import GenerationFailed, ReplyFinished, ReplyStreamed
-from tui.chat.session import describe
+from paso_local.tui.chat.messages import GenerationFailed, ReplyFinished, ReplyStreamed
+from paso_local.tui.chat.session import describe
 
 FLUSH_SECONDS = 0.05  # the worker hands text to the UI at most 20 times a second
 

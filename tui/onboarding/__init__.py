@@ -1,5 +1,5 @@
 """The onboarding questionnaire app (`paso-local onboard`)."""
 
-from tui.onboarding.app import OnboardingApp, run_onboarding
+from paso_local.tui.onboarding.app import OnboardingApp, run_onboarding
 
 __all__ = ["OnboardingApp", "run_onboarding"]

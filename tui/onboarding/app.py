@@ -14,8 +14,8 @@ from paso_local.errors import PasoError
 from paso_local.invocation import with_command_name
 from paso_local.paths import require_writable_dir
 from paso_local.profile import DEFAULT_PROFILE, ProfileStore
-from tui.onboarding.finish_screen import FinishScreen
-from tui.onboarding.messages import (
+from paso_local.tui.onboarding.finish_screen import FinishScreen
+from paso_local.tui.onboarding.messages import (
     Answered,
     FinishConfirmed,
     QuitChosen,
@@ -24,10 +24,10 @@ from tui.onboarding.messages import (
     Skipped,
     WentBack,
 )
-from tui.onboarding.pace import Clock
-from tui.onboarding.profile_screen import ProfileScreen
-from tui.onboarding.question_screen import QuestionScreen
-from tui.onboarding.session import QuestionnaireSession
+from paso_local.tui.onboarding.pace import Clock
+from paso_local.tui.onboarding.profile_screen import ProfileScreen
+from paso_local.tui.onboarding.question_screen import QuestionScreen
+from paso_local.tui.onboarding.session import QuestionnaireSession
 
 
 class OnboardingApp(App[None]):

@@ -8,8 +8,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from tui.onboarding.messages import FinishConfirmed, QuitChosen, ReturnedToQuestion
-from tui.onboarding.session import QuestionnaireSession
+from paso_local.tui.onboarding.messages import FinishConfirmed, QuitChosen, ReturnedToQuestion
+from paso_local.tui.onboarding.session import QuestionnaireSession
 
 
 class FinishScreen(Screen):

@@ -10,8 +10,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from paso_local.profile import Profile
-from tui.onboarding.messages import QuitChosen, RetakeChosen
-from tui.onboarding.widgets.domain_card import DomainCard
+from paso_local.tui.onboarding.messages import QuitChosen, RetakeChosen
+from paso_local.tui.onboarding.widgets.domain_card import DomainCard
 
 NARROW_BELOW = 100  # columns: under this the cards stack in one column
 DOMAIN_ORDER = "OCEAN"  # the order people know the Big Five by

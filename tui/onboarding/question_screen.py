@@ -9,10 +9,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
 
 from paso_local.questionnaire_prompt import ANSWER_LABELS
-from tui.onboarding.messages import Answered, QuitChosen, Skipped, WentBack
-from tui.onboarding.session import LETTER_TO_ANSWER, QuestionnaireSession
-from tui.onboarding.widgets.answer_options import AnswerOptions
-from tui.onboarding.widgets.question_progress import QuestionProgress
+from paso_local.tui.onboarding.messages import Answered, QuitChosen, Skipped, WentBack
+from paso_local.tui.onboarding.session import LETTER_TO_ANSWER, QuestionnaireSession
+from paso_local.tui.onboarding.widgets.answer_options import AnswerOptions
+from paso_local.tui.onboarding.widgets.question_progress import QuestionProgress
 
 INSTRUCTIONS = (
     "Describe yourself as you generally are now, not as you wish to be.\n"

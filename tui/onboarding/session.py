@@ -9,7 +9,7 @@ from pathlib import Path
 from paso_local.inventory import Item
 from paso_local.profile import Profile, ProfileStore, now_iso, validate_profile_name
 from paso_local.questionnaire_prompt import LETTER_VALUE
-from tui.onboarding.pace import Clock, PaceTracker, describe_time_left
+from paso_local.tui.onboarding.pace import Clock, PaceTracker, describe_time_left
 
 LETTER_TO_ANSWER: dict[str, int] = {letter.lower(): v for letter, v in LETTER_VALUE.items()}  # the keys a..e
 

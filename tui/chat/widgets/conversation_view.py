@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from textual.containers import VerticalScroll
 
-from tui.chat.session import Replayed
-from tui.chat.widgets.message_view import MessageView
-from tui.chat.widgets.reply_row import ReplyRow
+from paso_local.tui.chat.session import Replayed
+from paso_local.tui.chat.widgets.message_view import MessageView
+from paso_local.tui.chat.widgets.reply_row import ReplyRow
 
 
 class ConversationView(VerticalScroll):
@@ -63,7 +63,7 @@ class ConversationView(VerticalScroll):
             self.scroll_end(animate=False)
 
     async def show_saved(self, messages: Sequence[Replayed]) -> None:
-        """Show a saved conversation again (tui.chat.session.replay), in place of what is shown."""
+        """Show a saved conversation again (paso_local.tui.chat.session.replay), in place of what is shown."""
         await self.clear()
         for shown in messages:
             if shown.kind in ("user", "note"):

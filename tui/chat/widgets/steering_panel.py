@@ -11,10 +11,10 @@ from textual.widgets import Label, Static, Switch
 from paso_local.controlvector import NO_DIRECTION
 from paso_local.inventory import DOMAINS
 from paso_local.runtime import Steering
-from tui.chat.backend import BackendInfo
-from tui.chat.messages import CompareStrengthChanged, SteeringChanged, StrengthAdjusted
-from tui.chat.widgets.domain_bars import DomainBars
-from tui.chat.widgets.strength_control import StrengthControl
+from paso_local.tui.chat.backend import BackendInfo
+from paso_local.tui.chat.messages import CompareStrengthChanged, SteeringChanged, StrengthAdjusted
+from paso_local.tui.chat.widgets.domain_bars import DomainBars
+from paso_local.tui.chat.widgets.strength_control import StrengthControl
 
 OVERALL = "strength"
 COMPARE = "compare"

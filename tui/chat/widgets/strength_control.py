@@ -9,7 +9,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from paso_local.runtime import MAX_STRENGTH
-from tui.chat.messages import StrengthAdjusted
+from paso_local.tui.chat.messages import StrengthAdjusted
 
 LABEL_WIDTH = 20  # room for the longest domain name, indented: "  Conscientiousness"
 

@@ -8,7 +8,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from paso_local.questionnaire_prompt import ANSWER_LABELS, VALUE_LETTER
-from tui.onboarding.messages import Answered
+from paso_local.tui.onboarding.messages import Answered
 
 
 def option_label(value: int) -> Text:

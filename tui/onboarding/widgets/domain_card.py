@@ -7,7 +7,7 @@ from textual.containers import Vertical
 
 from paso_local.inventory import DOMAINS, facets
 from paso_local.scoring import Scores
-from tui.onboarding.widgets.score_bar import ScoreBar
+from paso_local.tui.onboarding.widgets.score_bar import ScoreBar
 
 
 class DomainCard(Vertical):
