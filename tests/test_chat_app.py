@@ -431,6 +431,7 @@ def test_chat_screen_snapshot(snap_compare):
     app = ChatApp(backend, profile_prompt=ProfilePrompt(text, on=True))  # what `paso-local chat` opens with
 
     async def chat(pilot) -> None:
+        app.chat.prompt.cursor_blink = False  # a blinking cursor is on or off by the time of the screenshot
         await loaded(pilot, app)
         await send(pilot, app, "How should I start my morning?")
         await settle(pilot, app)
