@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from paso_local.controlvector import NO_DIRECTION
 from paso_local.errors import PasoError
@@ -37,12 +38,12 @@ def decode_utf8(data: bytes, what: str) -> str:
         ) from exc
 
 
-def profile_messages(args: argparse.Namespace) -> list[dict]:
+def profile_messages(args: argparse.Namespace, model: Path) -> list[dict]:
     """The profile prompt as the system message, when wanted and the profile has answers. Why there is
     none goes to stderr only when --profile-prompt asked for it (else the vector's notice says it)."""
     from paso_local.profile_prompt import profile_prompt_for, profile_prompt_wanted
 
-    if not profile_prompt_wanted(args.profile_prompt):
+    if not profile_prompt_wanted(args.profile_prompt, model):
         return []
     text, notice = profile_prompt_for(args.profile)
     if notice and args.profile_prompt:
@@ -63,7 +64,7 @@ def run_ask(args: argparse.Namespace) -> int:
     vector_path, notice = choose_vector(args.profile, model, explicit=args.vector, no_steer=args.no_steer)
     if notice:
         print(notice, file=sys.stderr)
-    messages = profile_messages(args)
+    messages = profile_messages(args, model)
     strength = 1.0 if args.strength is None else float(args.strength)
     servers = chosen_servers(args.rpc)
     with Runtime.open(

@@ -82,7 +82,8 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="describe you to the model in the system prompt: your Big Five domain and facet scores from "
-        'the profile (default: on, or config.json\'s "profile_prompt")',
+        'the profile (default: config.json\'s "profile_prompt", else on for every model but the embedded '
+        "SmolLM2, where it was measured to make answers slightly worse)",
     )
     parser.add_argument(
         "--adapter",

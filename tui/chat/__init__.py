@@ -45,7 +45,7 @@ def run_chat(args: argparse.Namespace) -> int:
         backend,
         profile_name=args.profile,
         steering=Steering(enabled=not args.no_steer, strength=strength),
-        profile_prompt=ProfilePrompt(text, profile_prompt_wanted(args.profile_prompt), note),
+        profile_prompt=ProfilePrompt(text, profile_prompt_wanted(args.profile_prompt, model), note),
     )
     try:
         app.run()
