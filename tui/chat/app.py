@@ -12,7 +12,7 @@ from paso_local.profile import DEFAULT_PROFILE, ProfileStore
 from paso_local.runtime import Steering
 from paso_local.tui.chat.backend import ChatBackend
 from paso_local.tui.chat.chat_screen import ChatScreen
-from paso_local.tui.chat.session import ProfilePrompt
+from paso_local.tui.chat.session import NO_PROFILE_PROMPT, ProfilePrompt
 
 
 def profile_scores(profile_name: str) -> tuple[dict[str, float | None] | None, str | None]:
@@ -44,7 +44,7 @@ class ChatApp(App[None]):
         profile_name: str = DEFAULT_PROFILE,
         steering: Steering | None = None,
         compare_strength: float = 0.0,
-        profile_prompt: ProfilePrompt | None = None,
+        profile_prompt: ProfilePrompt = NO_PROFILE_PROMPT,
     ) -> None:
         super().__init__()
         self.backend = backend
@@ -58,7 +58,7 @@ class ChatApp(App[None]):
             profile_note=note,
             steering=steering or Steering(),
             compare_strength=compare_strength,
-            profile_prompt=profile_prompt or ProfilePrompt(),
+            profile_prompt=profile_prompt,
         )
 
     def on_mount(self) -> None:

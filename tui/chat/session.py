@@ -120,9 +120,8 @@ class ChatSession:
         self.model_name = ""  # stored with a new conversation once the model is loaded
         self.profile_prompt = profile_prompt.text  # the person described to the model (None: not available)
         self.prompt_note = profile_prompt.note  # why there is none
-        self.prompt_on = (
-            profile_prompt.on and profile_prompt.text is not None
-        )  # new conversations begin with it
+        # new conversations begin with it (never without a text to begin with)
+        self.prompt_on = profile_prompt.on and profile_prompt.text is not None
         self.history: list[dict] = self._opening()
         self.saved_as = SavedAs()
         self.unsaved: list[Unsaved] = []  # oldest first
@@ -142,7 +141,7 @@ class ChatSession:
 
     def _opening(self) -> list[dict]:
         """What a new conversation starts with: the profile prompt as its system message, when on."""
-        if self.prompt_on and self.profile_prompt is not None:
+        if self.prompt_on:
             return [{"role": "system", "content": self.profile_prompt}]
         return []
 
@@ -169,8 +168,8 @@ class ChatSession:
         """Keep a finished reply (and the person's message) in the history and queue both for the store;
         the first reply of a conversation that opens with a system message queues that message first."""
         strength = steering.strength if steering.enabled else None
-        if self.saved_as.id is None and len(self.history) == 1 and self.system_prompt is not None:
-            self.unsaved.append(Unsaved(self.saved_as, "system", self.history[0]["content"]))
+        if not self.started and self.system_prompt is not None:
+            self.unsaved.append(Unsaved(self.saved_as, "system", self.system_prompt))
         self.history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
         self.unsaved.append(Unsaved(self.saved_as, "user", prompt or ""))
         self.unsaved.append(Unsaved(self.saved_as, "assistant", text, steering.enabled, strength, row=row))
