@@ -44,25 +44,10 @@ from paso_local.subjects import load_subjects
 SUBJECTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "papi_dev.json"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model")
-    parser.add_argument("--items", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--strength", type=float, default=0.5)
-    parser.add_argument("--subject", type=int, default=0)
-    parser.add_argument("--subjects", default=str(SUBJECTS))
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    model_path = resolve_model(args.model)
+def subject_vector(args, model_path: Path, items, reference) -> tuple[dict, object]:
+    """Dev subject --subject's letter-contrast PAS vector, fit on these items' answers, at --strength (align's
+    units); with the activations it was read from."""
     config = read_config(model_path)
-    items = form_items("120")[: args.items]  # activations (and the vector's fit) for these items only
-    chat_format = ChatFormat.from_model(model_path)
-    tokens = OptionTokens.from_chat_format(chat_format)
-    bf16 = lazy_torch_model(model_path, torch.bfloat16)
-    reference = lazy_torch_model(model_path)  # the activation cache's own dtype (paso_local.converters.model.fast_dtype)
     acts, _ = letter_activations(model_path, items, config.n_layer, reference, show=True)
     answers = {
         n: a for n, a in load_subjects(Path(args.subjects))[args.subject].answers.items() if 1 <= a <= 5
@@ -77,7 +62,74 @@ def main() -> None:
         first_eligible_layer(config.n_layer),
     )
     unit = to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm)
-    vector = {b: v * np.float32(args.strength) for b, v in unit.items()}
+    return {b: v * np.float32(args.strength) for b, v in unit.items()}, acts
+
+
+def timed_ways(ways: dict, rounds: int) -> tuple[dict[str, list[float]], dict[str, np.ndarray]]:
+    """Seconds per round and the last distributions of each way; rounds alternate the ways."""
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    dists: dict[str, np.ndarray] = {}
+    for _ in range(rounds):
+        for name, way in ways.items():
+            started = time.perf_counter()
+            dists[name] = way()
+            seconds[name].append(time.perf_counter() - started)
+    return seconds, dists
+
+
+def compared_rows(seconds: dict[str, list[float]], dists: dict[str, np.ndarray], n_items: int) -> list[dict]:
+    reference = dists["llama.cpp, 1 item per decode"]
+    fastest = statistics.median(seconds["llama.cpp, 16 items per decode"])
+    rows_out = []
+    for name in seconds:
+        median = statistics.median(seconds[name])
+        rows_out.append(
+            {
+                "way": name,
+                "seconds_per_item": round(median / n_items, 4),
+                "time_vs_llama_batched": round(median / fastest, 3),
+                "max_abs_dist_diff": float(np.abs(dists[name] - reference).max()),
+                "median_answers_differing": int(
+                    (median_answer(dists[name]) != median_answer(reference)).sum()
+                ),
+            }
+        )
+    return rows_out
+
+
+def print_rows(summary: dict) -> None:
+    print(
+        f"{summary['model']}: {summary['items']} items, strength {summary['strength']}, "
+        f"{summary['threads']} threads, median of {summary['rounds']} rounds; differences against llama.cpp "
+        "one item per decode"
+    )
+    print(f"{'way':34} {'s/item':>8} {'x batched':>10} {'max |dp|':>9} {'answers differ':>15}")
+    for r in summary["ways"]:
+        print(
+            f"{r['way']:34} {r['seconds_per_item']:8.4f} {r['time_vs_llama_batched']:10.3f} "
+            f"{r['max_abs_dist_diff']:9.5f} {r['median_answers_differing']:15d}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--items", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--strength", type=float, default=0.5)
+    parser.add_argument("--subject", type=int, default=0)
+    parser.add_argument("--subjects", default=str(SUBJECTS))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model_path = resolve_model(args.model)
+    items = form_items("120")[: args.items]  # activations (and the vector's fit) for these items only
+    tokens = OptionTokens.from_chat_format(ChatFormat.from_model(model_path))
+    bf16 = lazy_torch_model(model_path, torch.bfloat16)
+    # the activation cache's own dtype (paso_local.converters.model.fast_dtype)
+    reference = lazy_torch_model(model_path)
+    vector, acts = subject_vector(args, model_path, items, reference)
     rows = np.arange(min(args.items, len(items)))
     asked = [items[r] for r in rows]
 
@@ -90,51 +142,20 @@ def main() -> None:
         "torch bfloat16": lambda: steered_distributions(bf16(), acts, rows, vector, tokens)[0],
         "torch float32": lambda: steered_distributions(f32, acts, rows, vector, tokens)[0],
     }
-    seconds: dict[str, list[float]] = {name: [] for name in ways}
-    dists: dict[str, np.ndarray] = {}
-    for _ in range(args.rounds):
-        for name, way in ways.items():
-            started = time.perf_counter()
-            dists[name] = way()
-            seconds[name].append(time.perf_counter() - started)
+    seconds, dists = timed_ways(ways, args.rounds)
     runtime.close()
-    reference = dists["llama.cpp, 1 item per decode"]
-    fastest = statistics.median(seconds["llama.cpp, 16 items per decode"])
-    rows_out = []
-    for name in ways:
-        median = statistics.median(seconds[name])
-        rows_out.append(
-            {
-                "way": name,
-                "seconds_per_item": round(median / len(rows), 4),
-                "time_vs_llama_batched": round(median / fastest, 3),
-                "max_abs_dist_diff": float(np.abs(dists[name] - reference).max()),
-                "median_answers_differing": int(
-                    (median_answer(dists[name]) != median_answer(reference)).sum()
-                ),
-            }
-        )
     summary = {
         "model": model_path.name,
         "items": len(rows),
         "strength": args.strength,
         "threads": args.threads,
         "rounds": args.rounds,
-        "ways": rows_out,
+        "ways": compared_rows(seconds, dists, len(rows)),
     }
     if args.json:
         print(json.dumps(summary, indent=2))
-        return
-    print(
-        f"{model_path.name}: {len(rows)} items, strength {args.strength}, {args.threads} threads, "
-        f"median of {args.rounds} rounds; differences against llama.cpp one item per decode"
-    )
-    print(f"{'way':34} {'s/item':>8} {'x batched':>10} {'max |dp|':>9} {'answers differ':>15}")
-    for r in rows_out:
-        print(
-            f"{r['way']:34} {r['seconds_per_item']:8.4f} {r['time_vs_llama_batched']:10.3f} "
-            f"{r['max_abs_dist_diff']:9.5f} {r['median_answers_differing']:15d}"
-        )
+    else:
+        print_rows(summary)
 
 
 if __name__ == "__main__":

@@ -326,6 +326,12 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         help="greedy generation parsed like the paper, or the median of the five-option distribution",
     )
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' for stdout)")
+    p.add_argument(
+        "--keep-vectors",
+        metavar="DIR",
+        help="keep each subject's aligned vector as DIR/<contrast>-<site>/subject-<index>.gguf (pas: "
+        "DIR/letter-heads), the layout `paso-local assess --vectors` reads",
+    )
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
     _add_rpc(p)
     p.set_defaults(handler=handlers["eval"])

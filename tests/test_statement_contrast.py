@@ -1,4 +1,4 @@
-"""Issue 8's statement-meaning contrast: the prompts, the activations cache and align's guard."""
+"""The statement-meaning contrast (align --contrast statement): the prompts, the activations cache and align's guard."""
 
 from __future__ import annotations
 

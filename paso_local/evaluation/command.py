@@ -7,6 +7,7 @@ does not depend on the subject and is asked once; `pas` and `pas+fewshot` share 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ from paso_local.evaluation.results import PUBLISHED, TEST_SET_REFERENCES, print_
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
 from paso_local.inventory import held_out_items, item_group
 from paso_local.modelfiles import resolve_model
+from paso_local.paths import ensure_private_dir
 from paso_local.progress import progress_bar, status
 from paso_local.rpc import chosen_servers
+from paso_local.storage import atomic_write_bytes
 from paso_local.subjects import load_subjects
 
 N_CTX = 4096
@@ -96,10 +99,12 @@ class Evaluation:
         threads: int | None,
         aligner: Aligner | None = None,
         rpc_servers: tuple = (),
+        keep_vectors: Path | None = None,
     ):
         from paso_local.steered_scoring import open_scoring_runtime
 
         self.model_path = model_path
+        self.keep_vectors = keep_vectors
         self.threads = threads
         self._aligner = aligner
         self.runtime = open_scoring_runtime(model_path, threads=threads, n_ctx=N_CTX, rpc_servers=rpc_servers)
@@ -161,9 +166,18 @@ class Evaluation:
             }
             self._aligned = {k: v for k, v in self._aligned.items() if k[0] == subject.index}
             self._aligned[key] = (path, summary)
+            self.keep(path, subject, contrast, site)
         self.runtime.load_vector(path)
         self.runtime.set_steering(Steering())
         return seconds, summary
+
+    def keep(self, path: Path, subject: SplitSubject, contrast: str, site: str) -> None:
+        """With --keep-vectors DIR: a copy of the subject's vector as DIR/<contrast>-<site>/subject-<index>.gguf,
+        the layout `paso-local assess --vectors` reads (owner-only: it is derived from the person's answers)."""
+        if self.keep_vectors is None:
+            return
+        kept = self.keep_vectors / f"{contrast}-{site}" / f"subject-{subject.index}.gguf"
+        atomic_write_bytes(kept, path.read_bytes())
 
     def ask_keyed(
         self, subject: SplitSubject, method: Method, bar
@@ -289,6 +303,22 @@ def build_document(
     }
 
 
+def kept_vectors_dir(args: argparse.Namespace) -> Path | None:
+    """--keep-vectors DIR, created owner-only and checked before any model work."""
+    if not getattr(args, "keep_vectors", None):
+        return None
+    path = Path(args.keep_vectors).expanduser()
+    if path.exists() and not path.is_dir():
+        raise PasoError(f"--keep-vectors {path} is a file; give a directory")
+    try:
+        ensure_private_dir(path)
+    except OSError as exc:
+        raise PasoError(f"--keep-vectors {path}: cannot create it ({exc.strerror or exc})") from exc
+    if not os.access(path, os.W_OK):
+        raise PasoError(f"--keep-vectors {path} is not writable; give another directory")
+    return path
+
+
 def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
     """`paso-local eval`; `aligner`: the align side (paso_local.converters.eval_aligner.TorchAligner from the CLI)."""
     started = time.perf_counter()
@@ -308,7 +338,9 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
 
     references = reference_results(pool, targets)
     status(f"eval: {len(targets)} subjects x {', '.join(names)} on {model_path.name}")
-    evaluation = Evaluation(model_path, args.readout, threads, aligner, rpc_servers=servers)
+    evaluation = Evaluation(
+        model_path, args.readout, threads, aligner, rpc_servers=servers, keep_vectors=kept_vectors_dir(args)
+    )
     try:
         runs = run_methods(evaluation, methods, targets) if methods else {}
         if lora_names:
