@@ -30,8 +30,11 @@ def open_vocab(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise PasoError(f"model file {path} does not exist; give the path of a .gguf file")
+    from paso_local.llama_native import native_stderr_hidden
+
     try:
-        return llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        with native_stderr_hidden():  # llama.cpp warns "n_ctx_seq (512) > n_ctx_train (0)" on fd 2 here too
+            return llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
     except (ValueError, RuntimeError, OSError) as exc:
         raise PasoError(
             f"llama.cpp cannot read the vocabulary of {path} ({exc}); is it a complete GGUF model file?"

@@ -88,3 +88,21 @@ def test_smollm2_chatml(smollm2_path):
     )
     tokens = chat.encode_chat([{"role": "user", "content": "Hello"}])
     assert tokens[0] == 1 and tokens[-4:] == chat.tokenize("<|im_start|>assistant\n")
+
+
+
+def test_the_vocabulary_load_keeps_llama_cpps_warnings_off_the_terminal(tmp_path):
+    """A vocab-only load has n_ctx_train 0, and llama.cpp warns about it on stderr (through llama-cpp-python's
+    log callback, a print to the process's stderr): a subprocess, so the real descriptor 2 is what is read."""
+    import os
+    import subprocess
+
+    path = write_tiny_model(tmp_path / "tiny.gguf", TinySpec())
+    code = f"from paso_local.chat_format import open_vocab; open_vocab({str(path)!r})"
+    env = {k: v for k, v in os.environ.items() if k != "PASO_LOCAL_VERBOSE"}
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    verbose = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "PASO_LOCAL_VERBOSE": "1"}, capture_output=True, text=True
+    )
+    assert "n_ctx_train" in verbose.stderr  # --verbose shows them
