@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from paso_local.memory import children_peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "papi_dev.json"
@@ -26,9 +27,9 @@ TARGETS = {"first_s": 90.0, "cached_s": 30.0, "peak_rss_mb": 1536.0}
 
 
 def paso(home: Path, *args: str) -> tuple[float, float, str]:
-    """(seconds, peak RSS MB of this child, stdout) of one `paso-local` process."""
+    """(seconds, peak RSS MB, stdout) of one `paso-local` process. The peak is the largest of this process's
+    children so far (getrusage keeps no per-child figure): this child's when it is the largest."""
     env = dict(os.environ, PASO_LOCAL_HOME=str(home))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "paso_local", *args], env=env, capture_output=True, text=True
@@ -36,8 +37,7 @@ def paso(home: Path, *args: str) -> tuple[float, float, str]:
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"paso-local {' '.join(args)} failed:\n{proc.stderr}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(after, before) / 1024.0, proc.stdout
+    return seconds, children_peak_rss_mb(), proc.stdout
 
 
 def main() -> int:
