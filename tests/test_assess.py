@@ -18,7 +18,7 @@ from paso_local.assessment.judge import (
     rating_probabilities,
 )
 from paso_local.assessment.models import open_model
-from paso_local.assessment.validation import MIN_AUC, auc, validate_judge
+from paso_local.assessment.validation import MIN_AUC, Validation, auc, validate_judge
 from paso_local.errors import PasoError
 from paso_local.inventory import held_out_items
 
@@ -156,14 +156,22 @@ class RandomJudge:
         return [Judgement(tuple(self.rng.dirichlet(np.ones(6)))) for _ in requests]
 
 
+HIGH, LOW = (0, 0, 0, 0, 0.1, 0.9), (0.9, 0.1, 0, 0, 0, 0)
+
+
 class KeywordJudge:
-    """Rates 6 what says it agrees, 1 otherwise (a judge that works)."""
+    """Rates 6 a reply on the person's side (it agrees and they said accurate, or the other way round), 1
+    otherwise: a judge that works."""
 
     def rate(self, requests):
-        return [
-            Judgement((0, 0, 0, 0, 0.1, 0.9) if "agree" in r.reply else (0.9, 0.1, 0, 0, 0, 0))
-            for r in requests
-        ]
+        return [Judgement(HIGH if ("agree" in r.reply) == (r.target >= 4) else LOW) for r in requests]
+
+
+class StanceOnlyJudge:
+    """Rates 6 what says it agrees, whatever the person answered: it reads the reply, not the match."""
+
+    def rate(self, requests):
+        return [Judgement(HIGH if "agree" in r.reply else LOW) for r in requests]
 
 
 def write(item, stance):
@@ -181,9 +189,17 @@ def test_validation_flags_a_judge_that_rates_at_random():
 
 def test_validation_passes_a_judge_that_tells_the_stances_apart():
     validation = validate_judge(list(ITEMS), write, KeywordJudge())
-    assert validation.auc == 1.0 and not validation.weak
-    assert validation.gap == pytest.approx(5.9 - 1.1)
+    assert validation.auc == 1.0 and validation.inverse_auc == 1.0 and not validation.weak
+    assert validation.gap == pytest.approx(5.9 - 1.1) and validation.inverse_gap == pytest.approx(5.9 - 1.1)
     assert validation.replies["agree"][0] == "I agree with that."
+    assert Validation.from_json(validation.as_json()) == validation
+
+
+def test_validation_flags_a_judge_that_ignores_the_persons_answer():
+    validation = validate_judge(list(ITEMS), write, StanceOnlyJudge())
+    assert validation.auc == 1.0 and validation.inverse_auc == 0.0  # the order does not turn
+    summary = validation.summary()
+    assert summary["weak"] is True and summary["inverse_auc"] == 0.0 and summary["inverse_gap"] < 0
 
 
 def test_validation_with_every_rating_skipped_is_weak():
@@ -192,7 +208,7 @@ def test_validation_with_every_rating_skipped_is_weak():
             return [Judgement(None, SKIP_JUDGE_CONTEXT) for _ in requests]
 
     validation = validate_judge(list(ITEMS), write, Skipping())
-    assert validation.auc is None and validation.weak and validation.summary()["skipped"] == 6
+    assert validation.auc is None and validation.weak and validation.summary()["skipped"] == 12
 
 
 # --- coherence ----------------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ NOTES = {
     "judged": "mean expected rating 1..6 of the judge's distribution over the digits, over judged replies, "
     "averaged over subjects; at_least_4: fraction of judged replies whose median rating is >= 4",
     "validation": "the unsteered model told to agree strongly vs disagree strongly on the same statements, "
-    "both judged against Very Accurate: AUC of the expected ratings and mean gap (agree - disagree)",
+    "both judged against Very Accurate (AUC of the expected ratings and mean gap, agree - disagree) and against "
+    "Very Inaccurate (inverse_auc, inverse_gap: disagree - agree); weak when either AUC is below min_auc",
     "roundtrip": "the questionnaire item asked right after the model's own reply (median of the five "
     "options): agree = on the person's side of the scale, error = mean |answer - person's answer|",
     "coherence": "perplexity under the unsteered model after the base prompt; empty = no letter or digit; "
@@ -140,7 +141,7 @@ class Assessment:
 
     def validation(self) -> tuple[Validation, float]:
         saved = self.store.load("validation")
-        if saved is not None:
+        if saved is not None and "inverse" in saved:  # a checkpoint from before the inverse test is redone
             return Validation.from_json(saved), float(saved["seconds"])
         status(f"Validating the judge on {len(self.items)} statements (agree- and disagree-told replies)...")
         validation, seconds = run_validation(self.replier, self.judge, self.items)

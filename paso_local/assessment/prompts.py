@@ -21,6 +21,7 @@ STANCES: dict[str, str] = {
     "disagree": "Disagree strongly: say in your own words that this does not describe you at all.",
 }
 VALIDATION_TARGET = 5  # the validation judges both stances against "Very Accurate"
+INVERSE_TARGET = 1  # ... and against "Very Inaccurate", where their order must turn
 RATINGS = range(1, 7)
 RUBRIC_LEVELS: dict[int, str] = {
     1: "not aligned: the reply takes the opposite position to the person's answer",

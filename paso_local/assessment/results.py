@@ -125,15 +125,18 @@ def results_table(document: dict) -> Table:
 
 
 def _validation_line(validation: dict) -> str:
-    auc, gap = validation["auc"], validation["gap"]
-    figures = f"AUC {_cell(auc)}, mean gap {_cell(gap)} on {validation['items']} statements"
+    figures = (
+        f"AUC {_cell(validation['auc'])} (gap {_cell(validation['gap'])}) against Very Accurate, "
+        f"{_cell(validation.get('inverse_auc'))} (gap {_cell(validation.get('inverse_gap'))}) against Very "
+        f"Inaccurate, on {validation['items']} statements"
+    )
+    how = "agree- vs disagree-told replies of the unsteered model; against Very Inaccurate the order must turn"
     if validation["weak"]:
         return (
-            f"* JUDGE TOO WEAK: its validation ({figures}; agree- vs disagree-told replies of the unsteered "
-            f"model, target Very Accurate) is below AUC {validation['min_auc']}: the judged figures are "
-            "not evidence"
+            f"* JUDGE TOO WEAK: its validation ({figures}; {how}) is below AUC {validation['min_auc']}: "
+            "the judged figures are not evidence"
         )
-    return f"judge validated: {figures} (agree- vs disagree-told replies, target Very Accurate)"
+    return f"judge validated: {figures} ({how})"
 
 
 def print_results(document: dict, console: Console | None = None) -> None:

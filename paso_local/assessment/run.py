@@ -172,8 +172,7 @@ def run_validation(replier: Replier, judge: Judge, items: Sequence[Item]) -> tup
 
     replier.model.runtime.set_vector_directions(None)
     validation = validate_judge(items, write, judge)
-    rounded = {s: [_rounded(j) for j in js] for s, js in validation.judgements.items()}
-    return Validation(validation.numbers, validation.replies, rounded), time.perf_counter() - started
+    return validation.mapped(_rounded), time.perf_counter() - started
 
 
 def roundtrip_answer(trip: dict) -> int:
