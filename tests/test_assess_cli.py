@@ -118,6 +118,20 @@ def test_resume_after_an_interrupted_run_gives_the_same_table(tmp_path, capsys, 
     assert code == 1 and "other settings" in err and "items" in err
 
 
+def test_a_checkpoint_from_before_the_inverse_test_has_its_validation_redone(tmp_path, capsys, tiny, subjects):
+    common = ["--subjects", str(subjects), "--index", "0:1", "--model", str(tiny), "--methods", "base", *FAST]
+    code, fresh, err = assess(capsys, *common, "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    saved = tmp_path / "run" / "validation.json"
+    old = json.loads(saved.read_text())
+    del old["inverse"]
+    saved.write_text(json.dumps(old))
+    code, resumed, err = assess(capsys, *common, "--out", str(tmp_path / "run"), "--resume")
+    assert code == 0, err
+    assert "inverse" in json.loads(saved.read_text()) and "Validating the judge" in err
+    assert table_of(resumed) == table_of(fresh)
+
+
 def test_default_checkpoint_directory_is_per_settings(capsys, tiny, subjects, paso_home):
     common = ["--subjects", str(subjects), "--index", "0:1", "--model", str(tiny), "--methods", "base", *FAST]
     code, first, err = assess(capsys, *common)
