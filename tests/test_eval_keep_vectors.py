@@ -3,36 +3,15 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import pytest
-from tiny_gguf import write_tiny_model
 
 from paso_local.cli import main
 from paso_local.cli_parser import build_parser
 from paso_local.controlvector import ControlVector, write_control_vector
 from paso_local.evaluation.command import run_eval
-
-CASES = ["a1", "b2"]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny.gguf")
-
-
-@pytest.fixture
-def subjects(tmp_path):
-    records = [
-        {"case": case, **{f"i{n}": (n * (k + 2)) % 5 + 1 for n in range(1, 301)}}
-        for k, case in enumerate(CASES)
-    ]
-    path = tmp_path / "subjects.json"
-    path.write_text(json.dumps(records))
-    return path
 
 
 class SeededAligner:
@@ -53,7 +32,8 @@ def eval_args(*argv: str):
     return build_parser(defaultdict(lambda: lambda _args: 0)).parse_args(["eval", *argv])
 
 
-def test_kept_vectors_are_the_aligned_files_and_assess_reads_them(tmp_path, capsys, tiny, subjects):
+def test_kept_vectors_are_the_aligned_files_and_assess_reads_them(tmp_path, capsys, tiny_chat_model, two_subjects):
+    tiny, subjects = tiny_chat_model, two_subjects
     kept = tmp_path / "kept"
     aligner = SeededAligner()
     args = eval_args(
@@ -76,7 +56,8 @@ def test_kept_vectors_are_the_aligned_files_and_assess_reads_them(tmp_path, caps
     assert code == 0, capsys.readouterr().err
 
 
-def test_a_file_as_the_directory_is_refused_before_any_model_work(tmp_path, capsys, subjects):
+def test_a_file_as_the_directory_is_refused_before_any_model_work(tmp_path, capsys, two_subjects):
+    subjects = two_subjects
     a_file = tmp_path / "taken"
     a_file.write_text("x")
     code = main(["eval", "--subjects", str(subjects), "--methods", "pas", "--keep-vectors", str(a_file)])
