@@ -61,11 +61,14 @@ def test_other_sequences_in_a_batch_never_reach_an_item(smollm2_runtime):
 
 def test_batched_scoring_on_smollm2_stays_within_llama_cpp_layout_noise(smollm2_runtime):
     """On SmolLM2 where a sequence's cells lie in the cache changes llama.cpp's summation order, and the
-    model amplifies it (measured up to 0.04 in an option's probability); the answers stay the same."""
+    model amplifies it; the answers stay the same. Measured in an option's probability: at most 0.056 on an
+    AVX2 CPU, 0.0600 (mean 0.010) on an AVX-512 one, where llama.cpp runs other kernels. The bounds leave room
+    for other CPUs; content reaching a neighbour is the bit-exact test above."""
     items = form_items("120")[:16]
     batched = SteeredScorer(smollm2_runtime).score(items, None)
     single = SteeredScorer(smollm2_runtime, per_batch=1).score(items, None)
-    assert np.abs(batched.dist - single.dist).max() < 0.06
+    difference = np.abs(batched.dist - single.dist)
+    assert difference.max() < 0.1 and difference.mean() < 0.03
     assert (batched.median == single.median).mean() >= 0.9
     np.testing.assert_allclose(batched.dist.sum(axis=1), 1.0, atol=1e-9)
     assert ((batched.mass > 0) & (batched.mass <= 1)).all()
