@@ -58,19 +58,20 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def require_writable_dir(path: Path, what: str) -> Path:
+def require_writable_dir(path: Path, what: str, hint: str | None = None) -> Path:
     """Create `path` (owner-only) and check that a file can be written in it: said before any screen opens,
-    not after the first answer."""
+    not after the first answer. `hint` says what to do instead (default: about the data directory)."""
     try:
         ensure_private_dir(path)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        override = os.environ.get(HOME_ENV)
-        hint = (
-            f"{HOME_ENV} is {override!r}: point it at a directory you can write"
-            if override
-            else "check the permissions of the directory and its parents"
-        )
-        raise PasoError(f"cannot write {what} in {path}: {exc.strerror or exc}; {hint}") from exc
+        raise PasoError(f"cannot write {what} in {path}: {exc.strerror or exc}; {hint or _data_dir_hint()}") from exc
     return path
+
+
+def _data_dir_hint() -> str:
+    override = os.environ.get(HOME_ENV)
+    if override:
+        return f"{HOME_ENV} is {override!r}: point it at a directory you can write"
+    return "check the permissions of the directory and its parents"

@@ -127,7 +127,7 @@ def results_table(document: dict) -> Table:
 def _validation_line(validation: dict) -> str:
     figures = (
         f"AUC {_cell(validation['auc'])} (gap {_cell(validation['gap'])}) against Very Accurate, "
-        f"{_cell(validation.get('inverse_auc'))} (gap {_cell(validation.get('inverse_gap'))}) against Very "
+        f"{_cell(validation['inverse_auc'])} (gap {_cell(validation['inverse_gap'])}) against Very "
         f"Inaccurate, on {validation['items']} statements"
     )
     how = "agree- vs disagree-told replies of the unsteered model; against Very Inaccurate the order must turn"

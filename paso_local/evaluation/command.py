@@ -7,7 +7,6 @@ does not depend on the subject and is asked once; `pas` and `pas+fewshot` share 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from paso_local.evaluation.results import PUBLISHED, TEST_SET_REFERENCES, print_
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
 from paso_local.inventory import held_out_items, item_group
 from paso_local.modelfiles import resolve_model
-from paso_local.paths import ensure_private_dir
+from paso_local.paths import require_writable_dir
 from paso_local.progress import progress_bar, status
 from paso_local.rpc import chosen_servers
 from paso_local.storage import atomic_write_bytes
@@ -310,13 +309,7 @@ def kept_vectors_dir(args: argparse.Namespace) -> Path | None:
     path = Path(args.keep_vectors).expanduser()
     if path.exists() and not path.is_dir():
         raise PasoError(f"--keep-vectors {path} is a file; give a directory")
-    try:
-        ensure_private_dir(path)
-    except OSError as exc:
-        raise PasoError(f"--keep-vectors {path}: cannot create it ({exc.strerror or exc})") from exc
-    if not os.access(path, os.W_OK):
-        raise PasoError(f"--keep-vectors {path} is not writable; give another directory")
-    return path
+    return require_writable_dir(path, "the kept vectors", hint="give another --keep-vectors directory")
 
 
 def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
