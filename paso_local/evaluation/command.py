@@ -328,11 +328,12 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
     targets = [split_subject(s) for s in chosen]
     model_path = resolve_model(args.model)
     servers = chosen_servers(getattr(args, "rpc", None))
+    keep_vectors = kept_vectors_dir(args)
 
     references = reference_results(pool, targets)
     status(f"eval: {len(targets)} subjects x {', '.join(names)} on {model_path.name}")
     evaluation = Evaluation(
-        model_path, args.readout, threads, aligner, rpc_servers=servers, keep_vectors=kept_vectors_dir(args)
+        model_path, args.readout, threads, aligner, rpc_servers=servers, keep_vectors=keep_vectors
     )
     try:
         runs = run_methods(evaluation, methods, targets) if methods else {}
