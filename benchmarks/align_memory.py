@@ -35,10 +35,25 @@ PROJECTED = {
 
 def shape(n_layer, n_embd, n_head, n_head_kv, n_ff) -> ModelConfig:
     return ModelConfig(
-        arch="llama", name="projected", n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_head_kv=n_head_kv,
-        head_dim=n_embd // n_head, n_ff=n_ff, vocab_size=128256, rms_eps=1e-5, rope_base=5e5,
-        rope_dim=n_embd // n_head, rope_style="neox", rope_scale=1.0, context_length=131072,
-        tied_output=False, has_qkv_bias=False, has_qk_norm=False, has_rope_freqs=True,
+        arch="llama",
+        name="projected",
+        n_layer=n_layer,
+        n_embd=n_embd,
+        n_head=n_head,
+        n_head_kv=n_head_kv,
+        head_dim=n_embd // n_head,
+        n_ff=n_ff,
+        vocab_size=128256,
+        rms_eps=1e-5,
+        rope_base=5e5,
+        rope_dim=n_embd // n_head,
+        rope_style="neox",
+        rope_scale=1.0,
+        context_length=131072,
+        tied_output=False,
+        has_qkv_bias=False,
+        has_qk_norm=False,
+        has_rope_freqs=True,
     )
 
 
@@ -58,12 +73,20 @@ def measure(model: Path, seconds: float, subject: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="paso-mem-") as home:
         env = dict(os.environ, PASO_LOCAL_HOME=home)
         paso = [sys.executable, "-m", "paso_local"]
-        subprocess.run([*paso, "onboard", "--import", str(DATA), "--index", str(subject)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [*paso, "onboard", "--import", str(DATA), "--index", str(subject)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         log = Path(home) / "align.log"
         with log.open("w") as out:
-            child = subprocess.Popen([*paso, "align", "--model", str(model), "--threads", str(threads)], env=env,
-                                     stdout=out, stderr=subprocess.STDOUT)
+            child = subprocess.Popen(
+                [*paso, "align", "--model", str(model), "--threads", str(threads)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
             peak = {"VmHWM": 0, "RssAnon": 0, "RssFile": 0}
             started = time.monotonic()
             scoring_since = None  # when the activations bar ended (its line is written then, off a terminal)
@@ -81,7 +104,9 @@ def measure(model: Path, seconds: float, subject: int, threads: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", type=Path, action="append", default=[])
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--subject", type=int, default=3)
@@ -94,12 +119,17 @@ def main() -> int:
         got = measure(model, args.seconds, args.subject, args.threads)
         peak = got["peak"]
         run = f"{got['seconds']:.0f} s, {'whole align' if got['finished'] else 'stopped in the cross-validation'}"
-        print(f"| {model.name} | {gib(model.stat().st_size)} | {gib(projection.total)} | "
-              f"{gib(peak['VmHWM'] * 1024)} ({gib(peak['RssAnon'] * 1024)} + {gib(peak['RssFile'] * 1024)}) | "
-              f"{peak['VmHWM'] * 1024 / projection.total:.2f} | {run} |", flush=True)
+        print(
+            f"| {model.name} | {gib(model.stat().st_size)} | {gib(projection.total)} | "
+            f"{gib(peak['VmHWM'] * 1024)} ({gib(peak['RssAnon'] * 1024)} + {gib(peak['RssFile'] * 1024)}) | "
+            f"{peak['VmHWM'] * 1024 / projection.total:.2f} | {run} |",
+            flush=True,
+        )
     for name, (dims, size) in PROJECTED.items():
         projection = projected_align_memory(shape(**dims), int(size))
-        print(f"| {name} (projected) | {gib(size)} | {gib(projection.total)} | - | - | {projection.describe()} |")
+        print(
+            f"| {name} (projected) | {gib(size)} | {gib(projection.total)} | - | - | {projection.describe()} |"
+        )
     return 0
 
 

@@ -59,7 +59,9 @@ def measure(runtime: Runtime, vector: Path, directions: dict, items: list, token
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--gpu", action="store_true", help="offload every layer to the GPU")
     target.add_argument("--rpc", metavar="HOST:PORT[,...]|loopback")
@@ -70,7 +72,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     if args.gpu and not llama_api().llama_supports_gpu_offload():
-        raise SystemExit("this llama-cpp-python has no GPU backend: build it with e.g. CMAKE_ARGS=-DGGML_CUDA=on")
+        raise SystemExit(
+            "this llama-cpp-python has no GPU backend: build it with e.g. CMAKE_ARGS=-DGGML_CUDA=on"
+        )
     if args.rpc and not rpc_supported():
         raise SystemExit('this llama-cpp-python has no RPC backend: build it with CMAKE_ARGS="-DGGML_RPC=on"')
     model = resolve_model(args.model)
@@ -79,8 +83,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         with Runtime.open(model, n_ctx=1024, n_threads=args.threads, n_gpu_layers=0) as cpu:
             directions = random_directions(cpu.info.n_embd, cpu.info.n_layer, args.norm)
-            vector = write_control_vector(ControlVector(cpu.info.architecture, directions, cpu.info.n_embd),
-                                          Path(tmp) / "v.gguf")
+            vector = write_control_vector(
+                ControlVector(cpu.info.architecture, directions, cpu.info.n_embd), Path(tmp) / "v.gguf"
+            )
             reference = measure(cpu, vector, directions, items, args.tokens)
         if args.rpc == "loopback":
             from rpc_server import start_loopback_server
@@ -90,8 +95,9 @@ def main() -> int:
         else:
             servers = parse_servers(args.rpc) if args.rpc else ()
         try:
-            with Runtime.open(model, n_ctx=1024, n_threads=args.threads, n_gpu_layers=-1,
-                              rpc_servers=servers) as other:
+            with Runtime.open(
+                model, n_ctx=1024, n_threads=args.threads, n_gpu_layers=-1, rpc_servers=servers
+            ) as other:
                 result = measure(other, vector, directions, items, args.tokens)
         finally:
             if server is not None:
@@ -101,11 +107,17 @@ def main() -> int:
     print(f"model {model.name}; CPU against {name}, every layer offloaded")
     for key in ("unsteered", "steered"):
         same = "same tokens" if result[key] == reference[key] else "DIFFERENT tokens"
-        print(f"  {key:9s}: {same}; decode {reference[key + '_tps']:.1f} tok/s CPU, {result[key + '_tps']:.1f} "
-              f"{name} ({result[key + '_tps'] / reference[key + '_tps']:.2f}x)")
-    print(f"  steering changes the reply: CPU {reference['steered'] != reference['unsteered']}, "
-          f"{name} {result['steered'] != result['unsteered']}")
-    print(f"  steered / unsteered decode speed on {name}: {result['steered_tps'] / result['unsteered_tps']:.3f}")
+        print(
+            f"  {key:9s}: {same}; decode {reference[key + '_tps']:.1f} tok/s CPU, {result[key + '_tps']:.1f} "
+            f"{name} ({result[key + '_tps'] / reference[key + '_tps']:.2f}x)"
+        )
+    print(
+        f"  steering changes the reply: CPU {reference['steered'] != reference['unsteered']}, "
+        f"{name} {result['steered'] != result['unsteered']}"
+    )
+    print(
+        f"  steered / unsteered decode speed on {name}: {result['steered_tps'] / result['unsteered_tps']:.3f}"
+    )
     gap = float(np.max(np.abs(np.asarray(result["options"]) - np.asarray(reference["options"]))))
     print(f"  option probabilities of {len(items)} items, steered: largest difference {gap:.2e}")
     return 0

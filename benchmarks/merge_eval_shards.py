@@ -1,7 +1,10 @@
 """Merge `paso-local eval --json` files run on disjoint subject ranges into one document and table.
 
-On a 2-core machine two eval processes with `--threads 1` each finish sooner than one with `--threads 2`;
-this puts their per-subject rows back together and recomputes the summaries exactly as eval does.
+Long evaluations run in shards (e.g. `--index 0:10`, `--index 10:20`, one after the other, each writing its
+JSON as soon as it ends). This puts their per-subject rows back together and recomputes every summary with
+eval's own code: scores, deviation r against the leave-one-out population mean, the other-person control
+(cyclic over the merged subjects) and helped/tied/worse against base; the no-LLM references are
+recomputed from the subjects file over the merged subjects.
 
     python benchmarks/merge_eval_shards.py shard0.json shard1.json --json merged.json
 """
@@ -10,61 +13,69 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
+from paso_local.evaluation.command import build_document, reference_results
+from paso_local.evaluation.lora_methods import LORA_METHODS
+from paso_local.evaluation.methods import METHODS
+from paso_local.evaluation.metrics import SubjectResult, score_subject
+from paso_local.evaluation.references import REFERENCE_NAMES
 from paso_local.evaluation.results import print_results, write_json
+from paso_local.evaluation.runs import MethodRun, population_means
+from paso_local.evaluation.split import held_out_numbers, split_subject
+from paso_local.subjects import load_subjects
 
-DOMAINS = ("A", "C", "E", "N", "O")
+SCORE_FIELDS = {"case", "index", "A", "C", "E", "N", "O", "sum", "correlation", "deviation_correlation"}
+SCORE_FIELDS |= {"paper_protocol_sum", "seconds", "unparsable", "method", "reference"}
 
 
-def summarise_rows(rows: list[dict], seconds_per_subject: float | None) -> dict:
-    out: dict = {}
-    for d in DOMAINS:
-        values = [r[d] for r in rows if r.get(d) is not None]
-        out[d] = round(sum(values) / len(values), 4) if values else None
-    out["sum"] = round(sum(out[d] for d in DOMAINS), 4) if all(out[d] is not None for d in DOMAINS) else None
-    corr = [
-        r["correlation"] for r in rows if r.get("correlation") is not None and math.isfinite(r["correlation"])
-    ]
-    out["correlation"] = round(sum(corr) / len(corr), 4) if corr else None
-    out["n_correlated"] = len(corr)
-    out["n_subjects"] = len(rows)
-    out["seconds_per_subject"] = None if seconds_per_subject is None else round(seconds_per_subject, 2)
-    out["unparsable"] = sum(r.get("unparsable", 0) for r in rows)
-    peaks = [r.get("peak_rss_mb") or (r.get("align") or {}).get("peak_rss_mb") for r in rows]
-    peaks = [float(p) for p in peaks if p]
-    out["peak_rss_mb"] = round(max(peaks), 1) if peaks else None
-    return out
+def rescore(row: dict, subject, population) -> SubjectResult:
+    numbers = held_out_numbers()
+    answers = dict(zip(numbers, row["answers"], strict=True))
+    expected = dict(zip(numbers, row.get("expected", row["answers"]), strict=True))
+    result = score_subject(subject.case, subject.index, answers, expected, subject.held_out, population)
+    result.seconds = row.get("seconds", 0.0)
+    result.extra = {k: v for k, v in row.items() if k not in SCORE_FIELDS}
+    return result
 
 
 def merge(documents: list[dict]) -> dict:
     first = documents[0]
+    if len({(d["subjects_file"], d.get("orientation")) for d in documents}) != 1:
+        raise SystemExit("the shards read different subjects files or orientations")
     indices = [s["index"] for d in documents for s in d["subjects"]]
     if len(indices) != len(set(indices)):
         raise SystemExit("the shards overlap: each subject must come from exactly one file")
+    pool = [
+        split_subject(s)
+        for s in load_subjects(Path(first["subjects_file"]), orientation=first.get("orientation", "keyed"))
+    ]
+    by_index = {s.index: s for s in pool}
+    targets = [by_index[i] for i in indices]
+    populations = population_means(pool, targets)
     rows = [row for d in documents for row in d["per_subject"]]
-    methods = {}
+    runs = {}
     for name in first["methods"]:
-        own = [r for r in rows if r["method"] == name and not r.get("reference")]
-        total_seconds = sum(
-            d["methods"][name]["seconds_per_subject"] * d["methods"][name]["n_subjects"] for d in documents
-        )
-        methods[name] = summarise_rows(own, total_seconds / max(len(own), 1))
-    references = {
-        name: summarise_rows([r for r in rows if r["method"] == name and r.get("reference")], None)
-        for name in first["references"]
-    }
-    return {
-        **first,
-        "methods": methods,
-        "references": references,
-        "per_subject": rows,
-        "subjects": [s for d in documents for s in d["subjects"]],
-        "wall_seconds": max(d["wall_seconds"] for d in documents),
-        "merged_from": len(documents),
-    }
+        run = MethodRun({**METHODS, **LORA_METHODS}[name])
+        for row in (r for r in rows if r["method"] == name and not r.get("reference")):
+            run.results.append(rescore(row, by_index[row["index"]], populations[row["index"]]))
+        run.seconds = sum(r.seconds for r in run.results)
+        runs[name] = run
+    references = reference_results(pool, targets, populations)
+    merged = build_document(
+        runs=runs,
+        references={name: references[name] for name in REFERENCE_NAMES if name in references},
+        reference_controls=reference_results(pool, targets, populations, other_person=True),
+        targets=targets,
+        populations=populations,
+        readout=first["readout"],
+        model=first["model"],
+        subjects_file=first["subjects_file"],
+        orientation=first.get("orientation", "keyed"),
+        wall_seconds=sum(d["wall_seconds"] for d in documents),
+    )
+    return {**merged, "merged_from": len(documents)}
 
 
 def main() -> int:
@@ -72,8 +83,7 @@ def main() -> int:
     parser.add_argument("shards", nargs="+", type=Path)
     parser.add_argument("--json", help="write the merged document here")
     args = parser.parse_args()
-    documents = [json.loads(p.read_text()) for p in args.shards]
-    merged = merge(documents)
+    merged = merge([json.loads(p.read_text()) for p in args.shards])
     print_results(merged)
     if args.json:
         write_json(merged, args.json)

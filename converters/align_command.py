@@ -55,6 +55,9 @@ def align(
         from paso_local.profile import ProfileStore
 
         profile = ProfileStore().load(profile_name)
+        notice = profile.stale_import_notice()
+        if notice:
+            raise PasoError(f"{notice}; align would build the vector on reversed answers")
         answers, form = profile.usable_answers(), profile.form
     else:
         answers, form = dict(answers_override), form or "120"

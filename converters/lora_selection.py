@@ -47,7 +47,9 @@ def choose_hyperparameters(
         for lr, style in grid:
             adapter = LoraAdapter.create(trainer.model, trainer.config, seed=seed)
 
-            def scored(epoch: int, lr: float = lr, style: str = style, adapter: LoraAdapter = adapter) -> None:
+            def scored(
+                epoch: int, lr: float = lr, style: str = style, adapter: LoraAdapter = adapter
+            ) -> None:
                 error = trainer.validation_error(adapter, answers, val)
                 selection.append({"lr": lr, "epochs": epoch, "pairs": style, "validation_error": error})
 

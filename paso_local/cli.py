@@ -29,6 +29,7 @@ def cmd_onboard(args: argparse.Namespace) -> int:
             index=args.index,
             case=args.case,
             replace=args.replace,
+            orientation=args.orientation,
         )
         print(
             f"Imported {len(profile.usable_answers())} answers ({profile.form}-item form) into profile "
@@ -42,6 +43,8 @@ def cmd_onboard(args: argparse.Namespace) -> int:
         return 0
     if args.index is not None or args.case is not None:
         raise PasoError("--index and --case choose a record of --import FILE; give --import too")
+    if args.orientation is not None:
+        raise PasoError("--orientation says what --import FILE holds; give --import too")
     if args.if_needed and _profile_is_complete(args.profile):
         return 0
     from paso_local.tui.onboarding import run_onboarding
@@ -70,6 +73,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from paso_local.report import print_profile
 
     profile = ProfileStore().load(args.profile)
+    notice = profile.stale_import_notice()
+    if notice:
+        print(f"Warning: {notice}", file=sys.stderr)
     if args.json:
         print(json.dumps(profile.scores().as_json(), indent=2))
     else:

@@ -52,6 +52,17 @@ def _add_profile(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_orientation(parser: argparse.ArgumentParser) -> None:
+    """--orientation for every command that reads a subjects or answers file (paso_local.subjects)."""
+    parser.add_argument(
+        "--orientation",
+        choices=["keyed", "chosen"],
+        help="what the file's values are: `keyed` (6 - the chosen option on minus-keyed items, as the "
+        "published PAPI files store them) or `chosen` (the option the person picked). Default: keyed for a "
+        "JSON list, chosen for an item,answer CSV. A file of 20+ subjects that contradicts it is refused",
+    )
+
+
 def _add_rpc(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rpc",
@@ -147,6 +158,7 @@ def _add_onboard_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         "--index", type=int, metavar="N", help="with --import of a JSON list: the N-th record (0-based)"
     )
     p.add_argument("--case", metavar="ID", help="with --import of a JSON list: the record whose `case` is ID")
+    add_orientation(p)
     p.add_argument(
         "--replace", action="store_true", help="with --import: replace an existing profile's answers"
     )
@@ -308,6 +320,7 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
     )
     p.add_argument("--index", metavar="A:B", help="subjects A..B-1 of the file")
     p.add_argument("--cases", metavar="ID,...", help="subjects by case id")
+    add_orientation(p)
     p.add_argument(
         "--methods",
         default="base,pas",
@@ -326,6 +339,11 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         help="greedy generation parsed like the paper, or the median of the five-option distribution",
     )
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' for stdout)")
+    p.add_argument(
+        "--no-control",
+        action="store_true",
+        help="leave out the other-person control (each method scored on the next subject's predictions)",
+    )
     p.add_argument(
         "--keep-vectors",
         metavar="DIR",

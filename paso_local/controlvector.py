@@ -32,8 +32,14 @@ JSON_SUFFIX = ".json"  # `paso.<key>.json` holds a structured value (list, dict,
 TENSOR_PREFIX = "direction."
 # `paso.<name>` keys (name as in ControlVector.metadata) the runtime reads back
 META_MODEL_SHA256 = "model_sha256"  # the model file's sha256: another file of the same shape is warned about
-META_DOMAINS = "domains"  # {"A": {"strength": s, "directions": {"L": [floats]}}, ...}: the chat's domain sliders
-MODEL_NAME_KEYS = ("model_file", "model_name", "model")  # what names the model a vector was made for, in order
+META_DOMAINS = (
+    "domains"  # {"A": {"strength": s, "directions": {"L": [floats]}}, ...}: the chat's domain sliders
+)
+MODEL_NAME_KEYS = (
+    "model_file",
+    "model_name",
+    "model",
+)  # what names the model a vector was made for, in order
 READOUT = "median of the option distribution (A..E marginalised over 'A', ' A', '(A', '(' + 'A')"
 # What every surface says about a vector that steers nothing (align kept it at strength 0).
 NO_DIRECTION = "your answers gave no reliable direction for this model: replies are unsteered"

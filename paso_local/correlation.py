@@ -22,9 +22,14 @@ def within_person_correlation(
         for n, v in model_values.items()
         if person_answers.get(n, 0) and v is not None and math.isfinite(v)
     ]
+    return pearson(pairs)
+
+
+def pearson(pairs: list[tuple[float, float]]) -> float | None:
+    """Pearson r of (x, y) pairs; None when either side is constant (or < 3 pairs)."""
     if len(pairs) < MIN_CORRELATED_ITEMS:
         return None
-    x, y = np.array(pairs).T
+    x, y = np.array(pairs, dtype=float).T
     x, y = x - x.mean(), y - y.mean()
     denominator = math.sqrt(float(x @ x) * float(y @ y))
     if denominator < 1e-12 * max(1, len(pairs)):

@@ -66,7 +66,9 @@ def require_writable_dir(path: Path, what: str, hint: str | None = None) -> Path
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        raise PasoError(f"cannot write {what} in {path}: {exc.strerror or exc}; {hint or _data_dir_hint()}") from exc
+        raise PasoError(
+            f"cannot write {what} in {path}: {exc.strerror or exc}; {hint or _data_dir_hint()}"
+        ) from exc
     return path
 
 

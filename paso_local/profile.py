@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from paso_local.errors import PasoError
-from paso_local.inventory import FORMS, form_items
+from paso_local.inventory import FORMS, form_items, item
 from paso_local.paths import data_dir
 from paso_local.scoring import Scores, score_answers
 from paso_local.storage import atomic_write_json
@@ -55,6 +55,20 @@ class Profile:
     @property
     def complete(self) -> bool:
         return self.completed_at is not None
+
+    def stale_import_notice(self) -> str | None:
+        """Set when an earlier paso-local imported this profile from a PAPI-style JSON list: it read the file's
+        keyed scores (6 - the chosen option on minus-keyed items) as chosen options, so the minus-keyed
+        answers stored here are reversed. Imports now record their orientation ("import:f.json (keyed)")."""
+        name = self.source.removeprefix("import:")
+        if not self.source.startswith("import:") or not name.lower().endswith(".json"):
+            return None
+        reversed_items = sum(1 for n in self.usable_answers() if not item(n).plus_keyed)
+        return (
+            f"profile {self.name!r} was imported from {name} by an earlier paso-local that read the file's keyed "
+            f"scores as the options chosen, so its {reversed_items} minus-keyed answers are reversed. Import it "
+            f"again: paso-local onboard --import {name} --index N --replace --profile {self.name}"
+        )
 
     def usable_answers(self) -> dict[int, int]:
         """Answers to the profile's own form (1..5 only)."""

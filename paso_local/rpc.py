@@ -30,7 +30,7 @@ PROTOCOL_MINOR = 0
 CONNECT_TIMEOUT_S = 5.0
 BUILD_HINT = (
     'reinstall llama-cpp-python with RPC: CMAKE_ARGS="-DGGML_RPC=on" pip install --force-reinstall '
-    "--no-cache-dir llama-cpp-python (see the README's \"Models bigger than one machine\")"
+    '--no-cache-dir llama-cpp-python (see the README\'s "Models bigger than one machine")'
 )
 
 
@@ -108,7 +108,9 @@ def check_usable(servers: tuple[Endpoint, ...]) -> None:
     from paso_local.llama_native import rpc_supported
 
     if not rpc_supported():
-        raise PasoError(f"--rpc needs llama.cpp's RPC backend, which this llama-cpp-python lacks: {BUILD_HINT}")
+        raise PasoError(
+            f"--rpc needs llama.cpp's RPC backend, which this llama-cpp-python lacks: {BUILD_HINT}"
+        )
     check_servers(servers)
 
 
@@ -139,7 +141,7 @@ def _receive(sock: socket.socket, size: int, endpoint: Endpoint) -> bytes:
 def _unreachable(endpoint: Endpoint, why: str) -> str:
     return (
         f"cannot reach the rpc-server at {endpoint} ({why}). Is `rpc-server -H <address> -p {endpoint.port}` "
-        "running there, and is the address right? (--rpc, or \"rpc_servers\" in config.json)"
+        'running there, and is the address right? (--rpc, or "rpc_servers" in config.json)'
     )
 
 

@@ -38,7 +38,6 @@ class Steering:
 UNSTEERED = Steering(enabled=False)
 
 
-
 @dataclass(frozen=True)
 class LoadedVector:
     """A control vector validated against the loaded model."""

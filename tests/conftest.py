@@ -56,3 +56,19 @@ def two_subjects(tmp_path) -> Path:
     path = tmp_path / "subjects.json"
     path.write_text(json.dumps(records))
     return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_people() -> list[dict[int, int]]:
+    """30 synthetic people's chosen options (tests/synthetic_papi.py), the same in every run."""
+    from synthetic_papi import chosen_population
+
+    return chosen_population(30, seed=7)
+
+
+@pytest.fixture
+def synthetic_keyed(tmp_path, synthetic_people) -> Path:
+    """The synthetic people as the published PAPI files store them (keyed values)."""
+    from synthetic_papi import write_population
+
+    return write_population(tmp_path / "synthetic_keyed.json", synthetic_people, "keyed")

@@ -19,16 +19,26 @@ class ScriptedReply:
     def __iter__(self):
         for index, piece in enumerate(self.pieces):  # noqa: B007 - index is read after the loop
             if self.crash_after is not None and index == self.crash_after:
-                print("ggml-rpc.cpp:35: Remote RPC server crashed or returned malformed response", file=sys.stderr)
+                print(
+                    "ggml-rpc.cpp:35: Remote RPC server crashed or returned malformed response",
+                    file=sys.stderr,
+                )
                 sys.stderr.flush()
                 os.abort()  # what GGML_ABORT does to the process
             if self.stop is not None and self.stop.is_set():
                 break
             yield piece
         self.stats = GenerationStats(
-            tokens=index + 1, prompt_tokens=3, prompt_seconds=0.0, decode_seconds=0.1,
-            tokens_per_second=30.0, context_used=6, context_size=512, finish_reason="stop",
-            steered=False, strength=0.0,
+            tokens=index + 1,
+            prompt_tokens=3,
+            prompt_seconds=0.0,
+            decode_seconds=0.1,
+            tokens_per_second=30.0,
+            context_used=6,
+            context_size=512,
+            finish_reason="stop",
+            steered=False,
+            strength=0.0,
         )
 
 

@@ -28,7 +28,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_loopback_server(port: int | None = None, *, timeout: float = 30.0) -> tuple[subprocess.Popen, Endpoint]:
+def start_loopback_server(
+    port: int | None = None, *, timeout: float = 30.0
+) -> tuple[subprocess.Popen, Endpoint]:
     """Start a server and wait until it answers HELLO; the caller stops it (terminate)."""
     port = port or free_port()
     binary = os.environ.get(SERVER_ENV) or shutil.which("rpc-server")
@@ -56,7 +58,9 @@ def serve(port: int) -> None:
     pointer = ctypes.c_void_p
     start = rpc_function(
         "ggml_backend_rpc_start_server",
-        ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.POINTER(pointer)),
+        ctypes.CFUNCTYPE(
+            None, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.POINTER(pointer)
+        ),
     )
     libggml = ggml_library()
     libggml.ggml_backend_dev_by_type.restype = pointer

@@ -18,9 +18,25 @@ from paso_local.converters.gguf_reader import ModelConfig
 from paso_local.errors import PasoError
 
 SMALL = ModelConfig(
-    arch="llama", name="small", n_layer=4, n_embd=64, n_head=4, n_head_kv=2, head_dim=16, n_ff=128,
-    vocab_size=1000, rms_eps=1e-5, rope_base=1e4, rope_dim=16, rope_style="neox", rope_scale=1.0,
-    context_length=256, tied_output=True, has_qkv_bias=False, has_qk_norm=False, has_rope_freqs=False,
+    arch="llama",
+    name="small",
+    n_layer=4,
+    n_embd=64,
+    n_head=4,
+    n_head_kv=2,
+    head_dim=16,
+    n_ff=128,
+    vocab_size=1000,
+    rms_eps=1e-5,
+    rope_base=1e4,
+    rope_dim=16,
+    rope_style="neox",
+    rope_scale=1.0,
+    context_length=256,
+    tied_output=True,
+    has_qkv_bias=False,
+    has_qk_norm=False,
+    has_rope_freqs=False,
 )
 
 
@@ -40,8 +56,9 @@ def test_the_projection_adds_up_what_align_holds():
 
 
 def test_a_big_output_head_is_counted_as_its_chunk_and_the_cache_at_two_blocks():
-    big = dataclasses.replace(SMALL, n_layer=80, n_embd=8192, n_head=64, n_head_kv=8, head_dim=128, n_ff=28672,
-                              vocab_size=128256)
+    big = dataclasses.replace(
+        SMALL, n_layer=80, n_embd=8192, n_head=64, n_head_kv=8, head_dim=128, n_ff=28672, vocab_size=128256
+    )
     parts = projected_align_memory(big, 0).parts
     block = (8192 * (2 * 8192 + 2 * 1024) + 3 * 8192 * 28672) * 4
     assert parts["torch weight cache"] == 2 * block
@@ -55,7 +72,10 @@ def test_align_refuses_a_model_bigger_than_the_memory_available(tmp_path, monkey
     monkeypatch.setattr(align_memory, "available_memory_bytes", lambda: available)
     wide = dataclasses.replace(SMALL, n_ff=1_000_000)
     need = gib(projected_align_memory(wide, 1000).total)
-    with pytest.raises(PasoError, match=rf"align on big.gguf needs about {need} .*runtime {gib(BASE_BYTES)}.*{gib(available)} is"):
+    with pytest.raises(
+        PasoError,
+        match=rf"align on big.gguf needs about {need} .*runtime {gib(BASE_BYTES)}.*{gib(available)} is",
+    ):
         check_align_memory(model, wide)
     assert check_align_memory(model, SMALL).total < available  # a model that fits passes
     monkeypatch.setenv("PASO_LOCAL_MEMORY_CHECK", "0")

@@ -113,7 +113,9 @@ def test_resume_after_an_interrupted_run_gives_the_same_table(tmp_path, capsys, 
     assert code == 1 and "other settings" in err and "items" in err
 
 
-def test_a_checkpoint_from_before_the_inverse_test_has_its_validation_redone(tmp_path, capsys, tiny, subjects):
+def test_a_checkpoint_from_before_the_inverse_test_has_its_validation_redone(
+    tmp_path, capsys, tiny, subjects
+):
     common = ["--subjects", str(subjects), "--index", "0:1", "--model", str(tiny), "--methods", "base", *FAST]
     code, fresh, err = assess(capsys, *common, "--out", str(tmp_path / "run"))
     assert code == 0, err

@@ -90,7 +90,6 @@ def test_smollm2_chatml(smollm2_path):
     assert tokens[0] == 1 and tokens[-4:] == chat.tokenize("<|im_start|>assistant\n")
 
 
-
 def test_the_vocabulary_load_keeps_llama_cpps_warnings_off_the_terminal(tmp_path):
     """A vocab-only load has n_ctx_train 0, and llama.cpp warns about it on stderr (through llama-cpp-python's
     log callback, a print to the process's stderr): a subprocess, so the real descriptor 2 is what is read."""

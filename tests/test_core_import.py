@@ -5,7 +5,7 @@ import json
 import pytest
 
 from paso_local.cli import main
-from paso_local.inventory import form_items
+from paso_local.inventory import form_items, item
 from paso_local.profile import ProfileStore
 from paso_local.scoring import score_answers
 
@@ -23,11 +23,13 @@ def test_import_papi_then_profile_json(capsys, papi_dev):
     assert code == 0
     result = json.loads(out)
     subject = json.loads(papi_dev.read_text())[0]
-    expected = score_answers({n: subject[f"i{n}"] for n in range(1, 301)}, "120")
+    # The file stores keyed scores: a domain score is the plain mean of its stored values (no reversal).
     assert result["answered"] == 120 and result["form"] == "120"
-    for domain, value in expected.domains.items():
-        assert result["domains"][domain] == pytest.approx(value, abs=1e-4)
-    assert set(result["facets"]) == set(expected.facets)
+    for domain in "ACENO":
+        stored = [subject[f"i{i.number}"] for i in form_items("120") if i.domain == domain]
+        stored = [v for v in stored if v]
+        assert result["domains"][domain] == pytest.approx(sum(stored) / len(stored), abs=1e-4)
+    assert set(result["facets"]) == set(score_answers({}, "120").facets)
 
 
 def test_import_by_case_and_300_form(capsys, papi_dev):
@@ -47,7 +49,8 @@ def test_import_by_case_and_300_form(capsys, papi_dev):
     assert code == 0, err
     profile = ProfileStore().load("p300")
     assert profile.form == "300"
-    assert profile.answers == {n: subject[f"i{n}"] for n in range(1, 301) if subject[f"i{n}"]}
+    stored = {n: subject[f"i{n}"] for n in range(1, 301) if subject[f"i{n}"]}
+    assert profile.answers == {n: v if item(n).plus_keyed else 6 - v for n, v in stored.items()}
 
 
 def test_import_csv(tmp_path, capsys):

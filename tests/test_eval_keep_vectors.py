@@ -32,7 +32,9 @@ def eval_args(*argv: str):
     return build_parser(defaultdict(lambda: lambda _args: 0)).parse_args(["eval", *argv])
 
 
-def test_kept_vectors_are_the_aligned_files_and_assess_reads_them(tmp_path, capsys, tiny_chat_model, two_subjects):
+def test_kept_vectors_are_the_aligned_files_and_assess_reads_them(
+    tmp_path, capsys, tiny_chat_model, two_subjects
+):
     tiny, subjects = tiny_chat_model, two_subjects
     kept = tmp_path / "kept"
     aligner = SeededAligner()

@@ -1,11 +1,20 @@
-"""benchmarks/merge_eval_shards.py: two eval documents on disjoint subjects -> the summary of all of them."""
+"""benchmarks/merge_eval_shards.py: eval documents on disjoint subjects -> the document one eval over all of
+them would have written (scores, controls, references)."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
+
+from paso_local.evaluation.asking import ItemReading
+from paso_local.evaluation.command import build_document, reference_results
+from paso_local.evaluation.methods import METHODS
+from paso_local.evaluation.runs import MethodRun, population_means, score_readings
+from paso_local.evaluation.split import held_out_numbers, split_subject
+from paso_local.subjects import load_subjects
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "merge_eval_shards.py"
 
@@ -17,41 +26,49 @@ def load_merge():
     return module.merge
 
 
-def row(method, index, value, corr, reference=False):
-    out = {"method": method, "index": index, "case": str(index), "correlation": corr, "unparsable": 0}
-    out.update({d: value for d in "ACENO"})
-    if reference:
-        out["reference"] = True
+def readings_for(subject) -> list[ItemReading]:
+    """A method that knows the person a little: their answer pulled halfway to 3."""
+    out = []
+    for n in held_out_numbers():
+        value = (subject.held_out[n] or 3) * 0.5 + 1.5
+        out.append(ItemReading(n, float(round(value)), value, (0.2,) * 5, 1.0))
     return out
 
 
-def document(indices, values):
-    rows = [row("pas", i, v, 0.1 * i) for i, v in zip(indices, values, strict=True)]
-    for r in rows:
-        r["align"] = {"peak_rss_mb": 1000.0 + r["index"]}
-    rows += [row("ridge", i, 0.5, None, reference=True) for i in indices]
-    return {
-        "methods": {"pas": {"seconds_per_subject": 10.0 * len(indices), "n_subjects": len(indices)}},
-        "references": {"ridge": {}},
-        "per_subject": rows,
-        "subjects": [{"index": i, "case": str(i)} for i in indices],
-        "wall_seconds": 100.0 * len(indices),
-    }
+def document(path: Path, indices: list[int]) -> dict:
+    pool = [split_subject(s) for s in load_subjects(path)]
+    targets = [pool[i] for i in indices]
+    populations = population_means(pool, targets)
+    run = MethodRun(METHODS["fewshot"])
+    for s in targets:
+        run.results.append(score_readings(s, readings_for(s), 2.0, populations[s.index]))
+        run.seconds += 2.0
+    return build_document(
+        runs={"fewshot": run},
+        references=reference_results(pool, targets, populations),
+        reference_controls=reference_results(pool, targets, populations, other_person=True),
+        targets=targets,
+        populations=populations,
+        readout="distribution",
+        model={"file": "m.gguf"},
+        subjects_file=str(path),
+        orientation="keyed",
+        wall_seconds=10.0,
+    )
 
 
-def test_merge_recomputes_the_summary_over_every_subject():
-    merged = load_merge()([document([0, 1], [1.0, 2.0]), document([2], [0.0])])
-    pas = merged["methods"]["pas"]
-    assert pas["n_subjects"] == 3
-    assert pas["A"] == pytest.approx(1.0) and pas["sum"] == pytest.approx(5.0)
-    assert pas["correlation"] == pytest.approx(0.1)  # (0 + 0.1 + 0.2) / 3
-    assert pas["seconds_per_subject"] == round((20 * 2 + 10 * 1) / 3, 2)
-    assert pas["peak_rss_mb"] == 1002.0
-    assert merged["references"]["ridge"]["n_subjects"] == 3
-    assert merged["references"]["ridge"]["peak_rss_mb"] is None
-    assert merged["wall_seconds"] == 200.0
+def test_merging_shards_gives_what_one_run_over_all_subjects_gives(synthetic_keyed):
+    whole = document(synthetic_keyed, [0, 1, 2, 3, 4])
+    shards = [json.loads(json.dumps(document(synthetic_keyed, part))) for part in ([0, 1, 2], [3, 4])]
+    merged = load_merge()(shards)
+    assert merged["methods"] == whole["methods"]
+    assert merged["references"] == whole["references"]
+    assert merged["methods"]["fewshot"]["other_person"]["n_subjects"] == 5
+    assert merged["methods"]["fewshot"]["seconds_per_subject"] == 2.0
+    assert merged["wall_seconds"] == 20.0 and merged["merged_from"] == 2
 
 
-def test_overlapping_shards_are_refused():
+def test_overlapping_shards_are_refused(synthetic_keyed):
+    shards = [document(synthetic_keyed, [0, 1]), document(synthetic_keyed, [1])]
     with pytest.raises(SystemExit, match="overlap"):
-        load_merge()([document([0, 1], [1.0, 2.0]), document([1], [0.0])])
+        load_merge()(shards)

@@ -79,3 +79,63 @@ def test_peak_memory_per_method_comes_from_what_trained():
     )
     assert peak_rss_of([result({"peak_rss_mb": 1200.0})]) == 1200.0
     assert peak_rss_of([result({})]) is None
+
+
+def test_deviation_correlation_by_hand():
+    from paso_local.evaluation.metrics import deviation_correlation
+
+    population = {1: 3.0, 2: 2.0, 3: 4.0, 4: 3.0}
+    person = {1: 4, 2: 2, 3: 5, 4: 0}  # deviations +1, 0, +1 (item 4 missing)
+    predicted = {1: 3.5, 2: 1.0, 3: 4.0, 4: 5.0}  # deviations +0.5, -1, 0
+    # x = [0.5, -1, 0] - mean(-1/6); y = [1, 0, 1] - 2/3: r = 0.5 / sqrt((7/6 + 1/6 ... )) computed below
+    x = [0.5 + 1 / 6, -1 + 1 / 6, 0 + 1 / 6]
+    y = [1 / 3, -2 / 3, 1 / 3]
+    expected = (
+        sum(a * b for a, b in zip(x, y, strict=True)) / (sum(a * a for a in x) * sum(b * b for b in y)) ** 0.5
+    )
+    assert deviation_correlation(predicted, person, population) == pytest.approx(expected)
+    assert deviation_correlation(population, person, population) is None  # the mean itself: constant 0
+    assert deviation_correlation(predicted, person, None) is None
+
+
+def test_paper_protocol_scores_against_the_stored_keyed_values():
+    minus = next(i for i in held_out_items() if not i.plus_keyed)
+    plus = next(i for i in held_out_items() if i.plus_keyed and i.domain == minus.domain)
+    person = {minus.number: 2, plus.number: 4}  # chosen; the file stored 4 and 4
+    answers = {minus.number: 2.0, plus.number: 4.0}  # answers exactly like the person
+    result = score_subject("x", 0, answers, answers, person)
+    assert result.score.total == 0.0
+    assert result.paper_score.total == pytest.approx(1.0)  # |2 - 4| and |4 - 4| over the domain's 2 items
+
+
+def test_other_person_control_scores_the_next_subjects_predictions():
+    from paso_local.evaluation.metrics import other_person_results
+
+    a1, a2, a3 = items_of("A", 3)
+    numbers = [a1, a2, a3]
+    people = [{a1: 5, a2: 1, a3: 3}, {a1: 1, a2: 5, a3: 3}]
+    results = []
+    for k, person in enumerate(people):  # each method run predicts its own person perfectly
+        values = {n: float(v) for n, v in person.items()}
+        result = score_subject(str(k), k, values, values, person)
+        result.extra = {"answers": [values[n] for n in numbers], "expected": [values[n] for n in numbers]}
+        results.append(result)
+    control = other_person_results(results, people, [None, None], numbers)
+    assert [r.score.per_domain["A"] for r in control] == [pytest.approx(8 / 3), pytest.approx(8 / 3)]
+    assert [r.correlation for r in control] == [pytest.approx(-1.0), pytest.approx(-1.0)]
+    assert other_person_results(results[:1], people[:1], [None], numbers) == []
+
+
+def test_versus_counts_helped_tied_worse():
+    from paso_local.evaluation.metrics import versus
+
+    a1, a2 = items_of("A", 2)
+    person = {a1: 5, a2: 1}
+
+    def result(index, answer):
+        values = {a1: answer, a2: 1.0}
+        return score_subject(str(index), index, values, values, person)
+
+    base = [result(0, 3.0), result(1, 3.0), result(2, 3.0)]
+    method = [result(0, 5.0), result(1, 3.0), result(2, 1.0)]
+    assert versus(method, base) == {"helped": 1, "tied": 1, "worse": 1}

@@ -90,3 +90,77 @@ def test_ridge_loo_ignores_the_targets_own_held_out_answers(rows):
     before = ridge_loo(alignment, held, rows)
     held[rows[0]] = 5.0
     np.testing.assert_array_equal(ridge_loo(alignment, held, rows), before)
+
+
+def test_trait_model_keys_the_facet_score_back_to_each_item():
+    from paso_local.evaluation.references import trait_model
+    from paso_local.inventory import item
+
+    numbers = alignment_numbers()
+    values = [5 if item(n).plus_keyed else 1 for n in numbers]  # the top of every facet, in chosen options
+    values[[item(n).facet for n in numbers].index("N1")] = 3  # one N1 answer in the middle: N1 = 18/4
+    prediction = trait_model([subject(values)])[0]
+    for number, predicted in zip(held_out_numbers(), prediction, strict=True):
+        it = item(number)
+        score = 4.5 if it.facet == "N1" else 5.0  # (5 + 5 + 5 + 3) / 4 keyed; 4.5 -> 5, 1.5 -> 2
+        by_hand = score if it.plus_keyed else 6 - score
+        assert predicted == np.floor(by_hand + 0.5), (number, it.facet, it.keyed)
+
+
+def test_trait_model_falls_back_to_the_domain_then_the_middle():
+    from paso_local.evaluation.references import trait_model
+    from paso_local.inventory import item
+
+    numbers = alignment_numbers()
+    values = [0 if item(n).facet == "O1" else (4 if item(n).plus_keyed else 2) for n in numbers]
+    prediction = trait_model([subject(values)])[0]
+    o1 = [k for k, n in enumerate(held_out_numbers()) if item(n).facet == "O1"]
+    # O1 unanswered: the O domain score (20 answers of keyed 4 -> 4) keys back to 4 or 2
+    assert {prediction[k] for k in o1} <= {4.0, 2.0}
+    empty = trait_model([subject([0] * 120)])[0]
+    assert set(empty.tolist()) == {3.0}
+
+
+def test_references_match_an_independent_computation_on_ten_subjects(synthetic_keyed):
+    """The eval's trait-model and population mean on 10 subjects against plain loops over the file."""
+    import json
+
+    from paso_local.evaluation.command import reference_results
+    from paso_local.evaluation.runs import population_means
+    from paso_local.evaluation.split import split_subject
+    from paso_local.inventory import item
+    from paso_local.subjects import load_subjects
+
+    pool = [split_subject(s) for s in load_subjects(synthetic_keyed)]
+    targets = pool[5:15]
+    results = reference_results(pool, targets, population_means(pool, targets))
+    raw = json.loads(synthetic_keyed.read_text())
+    chosen = [
+        {
+            n: (v if item(n).plus_keyed or not v else 6 - v)
+            for n, v in ((int(k[1:]), v) for k, v in r.items() if k != "case")
+        }
+        for r in raw
+    ]
+    held = [n for n in range(1, 301) if item(n).neo120 is None]
+    trait_sums, mean_sums = [], []
+    for k in range(5, 15):
+        person = chosen[k]
+        facet: dict[str, list[int]] = {}
+        for n, v in person.items():
+            if item(n).neo120 is not None and v:
+                facet.setdefault(item(n).facet, []).append(v if item(n).plus_keyed else 6 - v)
+        errors_t: dict[str, list[float]] = {}
+        errors_m: dict[str, list[float]] = {}
+        for n in held:
+            if not person[n]:
+                continue
+            score = sum(facet[item(n).facet]) / len(facet[item(n).facet])
+            guess = int(score + 0.5) if item(n).plus_keyed else int(6 - score + 0.5)
+            others = [chosen[j][n] for j in range(len(chosen)) if j != k and chosen[j][n]]
+            errors_t.setdefault(item(n).domain, []).append(abs(guess - person[n]))
+            errors_m.setdefault(item(n).domain, []).append(abs(sum(others) / len(others) - person[n]))
+        trait_sums.append(sum(sum(e) / len(e) for e in errors_t.values()))
+        mean_sums.append(sum(sum(e) / len(e) for e in errors_m.values()))
+    assert [r.score.total for r in results["trait-model"]] == pytest.approx(trait_sums, abs=1e-9)
+    assert [r.score.total for r in results["population-mean-LOO"]] == pytest.approx(mean_sums, abs=1e-9)

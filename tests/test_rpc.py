@@ -29,7 +29,10 @@ from paso_local.tui.chat.process_backend import ProcessBackend
 
 
 def test_addresses_are_parsed_in_order_and_bad_ones_are_named():
-    assert parse_servers("10.0.0.2:50052, gpu-box:50053") == (Endpoint("10.0.0.2", 50052), Endpoint("gpu-box", 50053))
+    assert parse_servers("10.0.0.2:50052, gpu-box:50053") == (
+        Endpoint("10.0.0.2", 50052),
+        Endpoint("gpu-box", 50053),
+    )
     assert parse_endpoint("::1:50052") == Endpoint("::1", 50052)  # llama.cpp splits at the last colon
     for bad in ("10.0.0.2", ":50052", "host:0", "host:70000", "host:port"):
         with pytest.raises(PasoError, match=f"{bad!r} is not HOST:PORT"):
@@ -48,7 +51,7 @@ def test_config_json_gives_the_servers_and_rpc_flag_overrides_it():
     assert chosen_servers("10.0.0.3:1") == (Endpoint("10.0.0.3", 1),)
     assert chosen_servers("") == ()  # --rpc "" turns the configured servers off
     (config_dir() / "config.json").write_text(json.dumps({"rpc_servers": ["nohost"]}))
-    with pytest.raises(PasoError, match='config.json "rpc_servers": \'nohost\' is not HOST:PORT'):
+    with pytest.raises(PasoError, match="config.json \"rpc_servers\": 'nohost' is not HOST:PORT"):
         chosen_servers(None)
     (config_dir() / "config.json").write_text(json.dumps({"rpc_servers": "10.0.0.2:50052"}))
     with pytest.raises(PasoError, match='"rpc_servers" must be a list of strings'):
@@ -73,7 +76,9 @@ class FakeServer:
                 data += connection.recv(64)
             self.received.append(data)
             if self.version is not None:
-                connection.sendall(struct.pack("<Q", 4 + CAPS_SIZE) + bytes([*self.version, 0]) + bytes(CAPS_SIZE))
+                connection.sendall(
+                    struct.pack("<Q", 4 + CAPS_SIZE) + bytes([*self.version, 0]) + bytes(CAPS_SIZE)
+                )
 
     def close(self):
         self.listener.close()
@@ -86,10 +91,15 @@ def test_a_server_speaking_our_protocol_passes_and_gets_llama_cpps_exact_hello()
     server.close()
 
 
-@pytest.mark.parametrize("version", [(PROTOCOL_MAJOR - 1, 0, 0), (PROTOCOL_MAJOR + 1, 0, 0), (PROTOCOL_MAJOR, PROTOCOL_MINOR + 1, 0)])
+@pytest.mark.parametrize(
+    "version",
+    [(PROTOCOL_MAJOR - 1, 0, 0), (PROTOCOL_MAJOR + 1, 0, 0), (PROTOCOL_MAJOR, PROTOCOL_MINOR + 1, 0)],
+)
 def test_a_version_mismatch_is_named_before_llama_cpp_would_abort(version):
     server = FakeServer(version)
-    with pytest.raises(PasoError, match=rf"at {server.endpoint} speaks RPC protocol {version[0]}\.{version[1]}"):
+    with pytest.raises(
+        PasoError, match=rf"at {server.endpoint} speaks RPC protocol {version[0]}\.{version[1]}"
+    ):
         check_servers((server.endpoint,))
     server.close()
 
@@ -112,7 +122,9 @@ def test_an_unreachable_address_is_named():
 def scripted_backend() -> ProcessBackend:
     from process_fakes import ScriptedBackend
 
-    return ProcessBackend(RuntimeOptions(model="scripted.gguf", rpc_servers=("127.0.0.1:9",)), ScriptedBackend)
+    return ProcessBackend(
+        RuntimeOptions(model="scripted.gguf", rpc_servers=("127.0.0.1:9",)), ScriptedBackend
+    )
 
 
 def user(text: str) -> list[dict]:
@@ -230,8 +242,11 @@ async def test_the_chat_survives_its_model_process_crashing_and_keeps_the_conver
             await send(pilot, app, "hi")
             await wait_for(pilot, lambda: len(views(app)) == 2 and app.chat.job is None, rounds=1500)
             await send(pilot, app, "crash")
-            await wait_for(pilot, lambda: any("Remote RPC server crashed" in n.message for n in app._notifications),
-                           rounds=1500)
+            await wait_for(
+                pilot,
+                lambda: any("Remote RPC server crashed" in n.message for n in app._notifications),
+                rounds=1500,
+            )
             await wait_for(pilot, lambda: app.chat.job is None, rounds=1500)
             assert [v[2] for v in views(app)] == ["hi", "one two three"]  # the conversation is kept
             assert app.is_running

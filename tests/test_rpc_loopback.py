@@ -15,7 +15,7 @@ from paso_local.runtime import UNSTEERED, Runtime, Sampling, Steering
 
 pytestmark = [
     pytest.mark.model,
-    pytest.mark.skipif(not rpc_supported(), reason='llama-cpp-python was built without RPC (-DGGML_RPC=on)'),
+    pytest.mark.skipif(not rpc_supported(), reason="llama-cpp-python was built without RPC (-DGGML_RPC=on)"),
 ]
 
 GREEDY = Sampling(temperature=0.0, max_tokens=24)
@@ -42,7 +42,9 @@ def resident_bytes(pid: int) -> int:
 def replies(runtime: Runtime, vector_path) -> tuple[str, str]:
     runtime.load_vector(vector_path)
     plain = "".join(runtime.stream_chat(QUESTION, sampling=GREEDY, steering=UNSTEERED))
-    steered = "".join(runtime.stream_chat(QUESTION, sampling=GREEDY, steering=Steering(enabled=True, strength=1.0)))
+    steered = "".join(
+        runtime.stream_chat(QUESTION, sampling=GREEDY, steering=Steering(enabled=True, strength=1.0))
+    )
     return plain, steered
 
 

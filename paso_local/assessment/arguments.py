@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from paso_local.cli_parser import add_orientation
+
 DEFAULT_METHODS = "base,profile-prompt,pas"
 DEFAULT_ITEMS = 20
 
@@ -30,6 +32,7 @@ def add_assess_command(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     p.add_argument("--subjects", metavar="FILE", help="PAPI-style JSON list of subjects (i1..i300)")
     p.add_argument("--index", metavar="A:B", help="subjects A..B-1 of the file")
     p.add_argument("--cases", metavar="ID,...", help="subjects by case id")
+    add_orientation(p)
     p.add_argument("--profile", metavar="NAME", help="assess a profile that answered the 300 form instead")
     p.add_argument("--model", metavar="PATH", help="GGUF the methods run on (default: the embedded model)")
     p.add_argument(

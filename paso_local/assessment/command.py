@@ -69,12 +69,14 @@ def _profile_subject(name: str) -> SplitSubject:
 
 
 def _subjects(args: argparse.Namespace) -> list[SplitSubject]:
-    from paso_local.subjects import load_subjects
+    from paso_local.subjects import default_orientation, load_subjects
 
     if args.subjects:
         if args.profile:
             raise PasoError("give --subjects FILE or --profile NAME, not both")
-        chosen = select_subjects(load_subjects(Path(args.subjects)), index=args.index, cases=args.cases)
+        path = Path(args.subjects)
+        everyone = load_subjects(path, orientation=args.orientation or default_orientation(path))
+        chosen = select_subjects(everyone, index=args.index, cases=args.cases)
         return [split_subject(s) for s in chosen]
     if args.index or args.cases:
         raise PasoError("--index and --cases choose subjects of --subjects FILE; give --subjects too")

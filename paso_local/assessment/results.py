@@ -130,7 +130,9 @@ def _validation_line(validation: dict) -> str:
         f"{_cell(validation['inverse_auc'])} (gap {_cell(validation['inverse_gap'])}) against Very "
         f"Inaccurate, on {validation['items']} statements"
     )
-    how = "agree- vs disagree-told replies of the unsteered model; against Very Inaccurate the order must turn"
+    how = (
+        "agree- vs disagree-told replies of the unsteered model; against Very Inaccurate the order must turn"
+    )
     if validation["weak"]:
         return (
             f"* JUDGE TOO WEAK: its validation ({figures}; {how}) is below AUC {validation['min_auc']}: "

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
 from paso_local.errors import PasoError
@@ -19,9 +19,17 @@ from paso_local.evaluation.aligning import Aligner, SubjectAlignment
 from paso_local.evaluation.asking import Asker, ItemReading
 from paso_local.evaluation.lora_methods import LORA_METHODS, run_lora_methods
 from paso_local.evaluation.methods import Method, parse_methods
-from paso_local.evaluation.metrics import SubjectResult, score_subject, summarise
+from paso_local.evaluation.metrics import (
+    SubjectResult,
+    control_summary,
+    other_person_results,
+    score_subject,
+    summarise,
+    versus,
+)
 from paso_local.evaluation.references import REFERENCE_NAMES, reference_predictions
 from paso_local.evaluation.results import PUBLISHED, TEST_SET_REFERENCES, print_results, write_json
+from paso_local.evaluation.runs import MethodRun, Populations, population_means, score_readings
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
 from paso_local.inventory import held_out_items, item_group
 from paso_local.modelfiles import resolve_model
@@ -29,7 +37,7 @@ from paso_local.paths import require_writable_dir
 from paso_local.progress import progress_bar, status
 from paso_local.rpc import chosen_servers
 from paso_local.storage import atomic_write_bytes
-from paso_local.subjects import load_subjects
+from paso_local.subjects import default_orientation, load_subjects
 
 N_CTX = 4096
 NOTES = {
@@ -40,52 +48,37 @@ NOTES = {
     "subjects that have one (constant answers on either side have none)",
     "seconds_per_subject": "asking time (plus align time for pas methods) divided by subjects; base is "
     "asked once, so its figure is that one run divided by the subjects",
+    "deviation_correlation": "within-person r between (prediction - the item's leave-one-subject-out "
+    "population mean) and (the person's answer - the same mean), averaged over subjects: the part about this "
+    "person; read it against other_person, since a person's use of the scale moves it for any predictor",
+    "other_person": "the same method given the next evaluated subject's 120 answers (cyclically) and scored "
+    "against this subject: the personalised part is the difference",
+    "versus_base": "per subject, the summed Aligned Score below (helped), equal to (tied) or above (worse) base's",
+    "paper_protocol": "the sum against the stored keyed values (6 - chosen on minus-keyed items), as the "
+    "paper's code scores it; every other figure is against the options the person chose",
     "references": "computed from the subjects file; leave-one-subject-out over every subject of the file; "
-    "acquiescence-only uses only the subject's own 120 alignment answers (their median)",
+    "acquiescence-only and trait-model use only the subject's own 120 alignment answers",
 }
 
 
-@dataclass
-class MethodRun:
-    """Everything one method produced: per-subject results and the seconds spent (align included)."""
-
-    method: Method
-    results: list[SubjectResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-
 def reference_results(
-    pool: list[SplitSubject], targets: list[SplitSubject]
+    pool: list[SplitSubject], targets: list[SplitSubject], populations: Populations, *, other_person=False
 ) -> dict[str, list[SubjectResult]]:
-    """Score every no-LLM reference on the targets; the prediction is also the 'expected answer'."""
+    """Score every no-LLM reference on the targets (the prediction is also the 'expected answer');
+    `other_person`: their other-person controls (references.reference_predictions)."""
     numbers = held_out_numbers()
     out: dict[str, list[SubjectResult]] = {}
-    for name, predictions in reference_predictions(pool, targets).items():
+    for name, predictions in reference_predictions(pool, targets, other_person=other_person).items():
         rows = []
         for subject, row in zip(targets, predictions, strict=True):
             values = {n: float(v) for n, v in zip(numbers, row, strict=True)}
-            rows.append(score_subject(subject.case, subject.index, values, values, subject.held_out))
+            result = score_subject(
+                subject.case, subject.index, values, values, subject.held_out, populations[subject.index]
+            )
+            result.extra = {"answers": [None if not np.isfinite(v) else round(float(v), 4) for v in row]}
+            rows.append(result)
         out[name] = rows
     return out
-
-
-def score_readings(subject: SplitSubject, readings: list[ItemReading], seconds: float) -> SubjectResult:
-    result = score_subject(
-        subject.case,
-        subject.index,
-        {r.number: r.answer for r in readings},
-        {r.number: r.expected for r in readings},
-        subject.held_out,
-    )
-    result.seconds = seconds
-    result.extra = {
-        "answers": [r.answer for r in readings],
-        "expected": [round(r.expected, 4) for r in readings],
-        "option_mass": round(sum(r.mass for r in readings) / len(readings), 4),
-    }
-    if readings and readings[0].reply is not None:
-        result.extra["replies"] = [r.reply for r in readings]
-    return result
 
 
 class Evaluation:
@@ -218,7 +211,11 @@ class Evaluation:
 
 
 def run_methods(
-    evaluation: Evaluation, methods: list[Method], targets: list[SplitSubject], show_progress: bool = True
+    evaluation: Evaluation,
+    methods: list[Method],
+    targets: list[SplitSubject],
+    populations: Populations,
+    show_progress: bool = True,
 ) -> dict[str, MethodRun]:
     runs = {m.name: MethodRun(m) for m in methods}
     n_items = len(held_out_items())
@@ -232,7 +229,9 @@ def run_methods(
             readings, seconds = evaluation.ask(method.system_prompt({}), bar)
             run = runs[method.name]
             run.seconds += seconds
-            run.results = [score_readings(s, readings, seconds / len(targets)) for s in targets]
+            run.results = [
+                score_readings(s, readings, seconds / len(targets), populations[s.index]) for s in targets
+            ]
         for k, subject in enumerate(targets, start=1):
             for method in personal:
                 where = f"subject {k}/{len(targets)} (case {subject.case})"
@@ -251,7 +250,7 @@ def run_methods(
                     readings, seconds = evaluation.ask(method.system_prompt(subject.alignment), bar)
                 run = runs[method.name]
                 run.seconds += seconds + spent
-                result = score_readings(subject, readings, seconds + spent)
+                result = score_readings(subject, readings, seconds + spent, populations[subject.index])
                 if method.steered:
                     result.extra["align"] = {"seconds": round(spent, 2), **align_summary}
                 run.results.append(result)
@@ -267,15 +266,48 @@ def peak_rss_of(results: list[SubjectResult]) -> float | None:
     return round(max(peaks), 1) if peaks else None
 
 
+def summarise_with_controls(
+    results: list[SubjectResult],
+    targets: list[SplitSubject],
+    populations: Populations,
+    *,
+    control: bool | list[SubjectResult],
+    baseline: list[SubjectResult] | None = None,
+    seconds_per_subject: float | None = None,
+) -> dict:
+    """A method's (or reference's) summary with its other-person control and, given base's results, how many
+    subjects it helped. `control`: True computes the control from the next subject's predictions (a
+    method's own run on them); a list is a control computed elsewhere (the references'); False leaves it out."""
+    summary = summarise(results, seconds_per_subject)
+    if control is True:
+        by_index = {s.index: s for s in targets}
+        ordered = [by_index[r.index] for r in results]
+        control = other_person_results(
+            results,
+            [s.held_out for s in ordered],
+            [populations[s.index] for s in ordered],
+            held_out_numbers(),
+        )
+    if control:
+        summary["other_person"] = control_summary(control)
+    if baseline is not None:
+        summary["versus_base"] = versus(results, baseline)
+    return summary
+
+
 def build_document(
     *,
     runs: dict[str, MethodRun],
     references: dict[str, list[SubjectResult]],
+    reference_controls: dict[str, list[SubjectResult]],
     targets: list[SplitSubject],
+    populations: Populations,
     readout: str,
     model: dict,
     subjects_file: str,
+    orientation: str,
     wall_seconds: float,
+    control: bool = True,
 ) -> dict:
     n = max(len(targets), 1)
     per_subject = []
@@ -283,18 +315,37 @@ def build_document(
         per_subject.extend({"method": name, **r.as_json()} for r in run.results)
     for name, rows in references.items():
         per_subject.extend({"method": name, "reference": True, **r.as_json()} for r in rows)
+    base = runs["base"].results if "base" in runs else None
+    methods = {
+        name: {
+            **summarise_with_controls(
+                run.results,
+                targets,
+                populations,
+                control=control and run.method.personal,
+                baseline=base if name != "base" else None,
+                seconds_per_subject=run.seconds / n,
+            ),
+            "peak_rss_mb": peak_rss_of(run.results),
+        }
+        for name, run in runs.items()
+    }
     return {
-        "methods": {
-            name: {**summarise(run.results, run.seconds / n), "peak_rss_mb": peak_rss_of(run.results)}
-            for name, run in runs.items()
+        "methods": methods,
+        "references": {
+            name: summarise_with_controls(
+                rows, targets, populations, control=(control and reference_controls.get(name)) or False
+            )
+            for name, rows in references.items()
         },
-        "references": {name: summarise(rows) for name, rows in references.items()},
         "published": PUBLISHED,
         "published_test_set_references": TEST_SET_REFERENCES,
         "per_subject": per_subject,
         "readout": readout,
         "model": model,
         "subjects_file": subjects_file,
+        "orientation": orientation,
+        "targets": "the options the persons chose (the file converted at read time)",
         "subjects": [{"index": s.index, "case": s.case} for s in targets],
         "held_out_items": list(held_out_numbers()),
         "wall_seconds": round(wall_seconds, 1),
@@ -322,25 +373,29 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
     threads = getattr(args, "threads", None)
     if threads is not None and threads < 1:
         raise PasoError(f"--threads {threads}: use 1 or more")
-    subjects = load_subjects(Path(args.subjects))
+    subjects_path = Path(args.subjects)
+    orientation = getattr(args, "orientation", None) or default_orientation(subjects_path)
+    subjects = load_subjects(subjects_path, orientation=orientation)
     chosen = select_subjects(subjects, index=args.index, cases=args.cases)
     pool = [split_subject(s) for s in subjects]
     targets = [split_subject(s) for s in chosen]
+    populations = population_means(pool, targets)
     model_path = resolve_model(args.model)
     servers = chosen_servers(getattr(args, "rpc", None))
     keep_vectors = kept_vectors_dir(args)
 
-    references = reference_results(pool, targets)
+    references = reference_results(pool, targets, populations)
+    controls = reference_results(pool, targets, populations, other_person=True) if len(targets) > 1 else {}
     status(f"eval: {len(targets)} subjects x {', '.join(names)} on {model_path.name}")
     evaluation = Evaluation(
         model_path, args.readout, threads, aligner, rpc_servers=servers, keep_vectors=keep_vectors
     )
     try:
-        runs = run_methods(evaluation, methods, targets) if methods else {}
+        runs = run_methods(evaluation, methods, targets, populations) if methods else {}
         if lora_names:
             total = len(held_out_items()) * len(targets) * len(lora_names)
             with progress_bar("eval (LoRA methods)", total) as bar:
-                runs.update(run_lora_methods(evaluation, lora_names, targets, bar))
+                runs.update(run_lora_methods(evaluation, lora_names, targets, bar, populations))
         info = evaluation.runtime.info
         model = {"name": info.name, "file": info.file_name, "architecture": info.architecture}
     finally:
@@ -348,11 +403,15 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
     document = build_document(
         runs=runs,
         references={name: references[name] for name in REFERENCE_NAMES if name in references},
+        reference_controls=controls,
         targets=targets,
+        populations=populations,
         readout=args.readout,
         model=model,
         subjects_file=str(args.subjects),
+        orientation=orientation,
         wall_seconds=time.perf_counter() - started,
+        control=not getattr(args, "no_control", False),
     )
     to_stdout = args.json == "-"
     print_results(document, Console(stderr=True) if to_stdout else Console())

@@ -7,7 +7,7 @@ Per subject the JSON adds `train_seconds` (hyper-parameter choice + final traini
 resident memory of the process during that subject's training, VmHWM after a reset) and the chosen
 `lr` / `epochs`. `seconds` is training + asking, as for pas.
 
-Plugged in by `run_lora_methods(evaluation, names, targets, bar)`, which command.run_eval calls for the
+Plugged in by `run_lora_methods(evaluation, names, targets, bar, populations)`, which command.run_eval calls for the
 names in LORA_METHODS (`paso-local eval --methods base,dpo,ppo`).
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 
 from paso_local.evaluation.aligning import AdapterTrainer
 from paso_local.evaluation.methods import TRAINED_METHODS, Method
+from paso_local.evaluation.runs import MethodRun, Populations, score_readings
 from paso_local.questionnaire_prompt import SYSTEM_PROMPT
 
 LORA_METHODS: dict[str, Method] = {
@@ -31,11 +32,11 @@ def run_lora_methods(
     names: Sequence[str],
     targets: Sequence[Any],
     bar: Any,
+    populations: Populations,
     trainer: AdapterTrainer | None = None,
-) -> dict[str, Any]:
+) -> dict[str, MethodRun]:
     """Ask every target under each LoRA method; {name: command.MethodRun}. `evaluation` is a
     command.Evaluation (its runtime and asker are reused); `bar` advances once per item asked."""
-    from paso_local.evaluation.command import MethodRun, score_readings
     from paso_local.lora_adapter import apply_lora
     from paso_local.progress import status
 
@@ -49,7 +50,9 @@ def run_lora_methods(
             bar.describe(f"{name}: subject {k}/{len(targets)} (case {subject.case})")
             with apply_lora(evaluation.runtime, path):
                 readings, seconds = evaluation.ask(SYSTEM_PROMPT, bar)
-            result = score_readings(subject, readings, seconds + cost["train_seconds"])
+            result = score_readings(
+                subject, readings, seconds + cost["train_seconds"], populations[subject.index]
+            )
             result.extra.update(cost)
             run = runs[name]
             run.seconds += seconds + cost["train_seconds"]

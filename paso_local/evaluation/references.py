@@ -11,6 +11,12 @@ every subject of the file; leave-one-subject-out predictors never use the target
 - `acquiescence_only`: the subject's own median answer over their 120 alignment answers (nothing else: not the
   held-out answers, not other subjects), given to every held-out item. The most a uniform "agree more / agree
   less" shift can achieve.
+- `trait_model`: the subject's own facet score from their 120 answers (the mean keyed score, as `profile`
+  reports it; the domain score where the facet has too few answers), keyed back to each held-out item of that
+  facet (6 - score on a minus-keyed item) and rounded half up. Ten lines of psychometrics and no other
+  subject: the bar a personalised model has to clear.
+
+All values are chosen options (paso_local.subjects converts keyed files at read time).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from paso_local.evaluation.split import SplitSubject
+from paso_local.evaluation.split import SplitSubject, held_out_numbers
+from paso_local.inventory import item
+from paso_local.scoring import score_answers
 
 RIDGE_PENALTIES = tuple(float(x) for x in np.logspace(-1, 5, 13))
 RIDGE_FOLDS = 5
@@ -39,6 +47,20 @@ def acquiescence_only(targets: Sequence[SplitSubject]) -> np.ndarray:
         answered = answers[answers > 0]
         value = float(np.median(answered)) if answered.size else np.nan
         rows.append(np.full(len(subject.held_out), value))
+    return np.array(rows)
+
+
+def trait_model(targets: Sequence[SplitSubject]) -> np.ndarray:
+    """Each target's facet score (domain score, else 3) keyed back to every held-out item, rounded half up."""
+    rows = []
+    for subject in targets:
+        scores = score_answers(subject.alignment, "120")
+        row = []
+        for number in held_out_numbers():
+            it = item(number)
+            score = scores.facets.get(it.facet) or scores.domains.get(it.domain) or 3.0
+            row.append(score if it.plus_keyed else 6.0 - score)
+        rows.append(np.floor(np.array(row) + 0.5))
     return np.array(rows)
 
 
@@ -134,33 +156,50 @@ def ridge_predict(
 
 
 def ridge_loo(
-    pool_alignment: np.ndarray, pool_held_out: np.ndarray, target_rows: Sequence[int]
+    pool_alignment: np.ndarray,
+    pool_held_out: np.ndarray,
+    target_rows: Sequence[int],
+    feature_rows: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """For each target row: ridge fitted on every other pool subject, applied to the target's 120 answers."""
+    """For each target row: ridge fitted on every other pool subject, applied to the 120 answers of the
+    matching `feature_rows` entry (default: the target's own; another subject's for the other-person control,
+    so that nothing of the target is in the fit either way)."""
     out = []
-    for row in target_rows:
+    for k, row in enumerate(target_rows):
         others = np.arange(pool_alignment.shape[0]) != row
-        predicted, _ = ridge_predict(pool_alignment[others], pool_held_out[others], pool_alignment[row])
+        features = pool_alignment[row if feature_rows is None else feature_rows[k]]
+        predicted, _ = ridge_predict(pool_alignment[others], pool_held_out[others], features)
         out.append(predicted[0])
     return np.array(out)
 
 
-REFERENCE_NAMES = ("answer-C", "acquiescence-only", "population-mean-LOO", "ridge-LOO")
+REFERENCE_NAMES = ("answer-C", "acquiescence-only", "population-mean-LOO", "trait-model", "ridge-LOO")
 
 
 def reference_predictions(
-    pool: Sequence[SplitSubject], targets: Sequence[SplitSubject]
+    pool: Sequence[SplitSubject], targets: Sequence[SplitSubject], *, other_person: bool = False
 ) -> dict[str, np.ndarray]:
-    """All references for the targets; `pool` is every subject of the file (targets among them, by index)."""
+    """All references for the targets; `pool` is every subject of the file (targets among them, by index).
+
+    `other_person`: the personal references (acquiescence-only, trait-model, ridge-LOO) given the next
+    target's 120 answers instead (cyclically), for the other-person control; ridge is still fitted without
+    the target. The population mean and answer C use no one's answers and have no control."""
     row_of = {s.index: row for row, s in enumerate(pool)}
     rows = [row_of[s.index] for s in targets]
     pool_alignment = np.array([s.alignment_vector() for s in pool])
     pool_held_out = np.array([s.held_out_vector() for s in pool])
-    predictions = {
-        "answer-C": answer_c(len(targets), pool_held_out.shape[1]),
-        "acquiescence-only": acquiescence_only(targets),
-        "population-mean-LOO": loo_mean(pool_held_out, rows),
-    }
+    fed = [targets[(k + 1) % len(targets)] for k in range(len(targets))] if other_person else list(targets)
+    predictions = (
+        {}
+        if other_person
+        else {
+            "answer-C": answer_c(len(targets), pool_held_out.shape[1]),
+            "population-mean-LOO": loo_mean(pool_held_out, rows),
+        }
+    )
+    predictions["acquiescence-only"] = acquiescence_only(fed)
+    predictions["trait-model"] = trait_model(fed)
     if len(pool) >= 3:  # ridge needs at least two other subjects for its inner cross-validation
-        predictions["ridge-LOO"] = ridge_loo(pool_alignment, pool_held_out, rows)
+        fed_rows = [row_of[s.index] for s in fed]
+        predictions["ridge-LOO"] = ridge_loo(pool_alignment, pool_held_out, rows, fed_rows)
     return predictions

@@ -1,5 +1,6 @@
 """The eval's output: a rich table (methods, the references computed from the subjects file, the paper's
-published numbers) and the JSON document."""
+published numbers) and the JSON document. Every figure is against the options the persons chose, except the
+"paper" column (against the stored keyed values, as the paper's code scores) and the published rows."""
 
 from __future__ import annotations
 
@@ -23,14 +24,15 @@ PUBLISHED: dict[str, dict[str, float | None]] = {
     "DPO, Llama-3-8B": {"sum": 7.45},
     "PPO, Llama-3-8B": {"sum": 7.62},
 }
-# The same non-LLM references computed on the paper's 300 released test subjects.
+# The same non-LLM references computed on the paper's 300 released test subjects, against the chosen options
+# (../shared/data/README.md); acquiescence-only was computed against the stored values and is not repeated.
 TEST_SET_REFERENCES: dict[str, dict[str, float | None]] = {
     "answer-C": {"sum": 3.79},
-    "acquiescence-only": {"sum": 3.49},
-    "population-mean-LOO": {"sum": 3.14},
-    "ridge-LOO": {"sum": 2.40},
+    "population-mean-LOO": {"sum": 3.14, "correlation": 0.59},
+    "trait-model": {"sum": 2.72, "correlation": 0.59},
+    "ridge-LOO": {"sum": 2.40, "correlation": 0.75},
 }
-WIDE = 150
+WIDE = 200
 
 
 def _cell(value: object, digits: int = 2) -> str:
@@ -41,12 +43,27 @@ def _cell(value: object, digits: int = 2) -> str:
     return str(value)
 
 
+def _other_cell(control: dict | None) -> str:
+    if not control:
+        return "-"
+    return f"{_cell(control.get('sum'))} / {_cell(control.get('deviation_correlation'))}"
+
+
+def _versus_cell(counts: dict | None) -> str:
+    if not counts:
+        return "-"
+    return f"{counts['helped']}/{counts['tied']}/{counts['worse']}"
+
+
 def results_table(document: dict) -> Table:
     """One row per method, reference and published figure; lower Aligned Score is better."""
     table = Table(
-        title=f"Aligned Score on the 180 held-out items (lower is better), readout: {document['readout']}",
+        title=f"Aligned Score on the 180 held-out items against the options the persons chose (lower is "
+        f"better), readout: {document['readout']}",
         caption="r: within-person Pearson r between the model's expected answer (a reference's prediction) "
-        "and the person's answer, averaged over subjects that have one",
+        "and the person's answer; dev r: the same for both minus the item's population mean; other: the "
+        "method given the next subject's answers (sum / dev r); +/=/-: subjects helped, tied, worse than "
+        "base; paper: the sum against the stored keyed values, as the paper scores it",
         header_style="bold",
     )
     table.add_column("method", no_wrap=True)
@@ -55,6 +72,10 @@ def results_table(document: dict) -> Table:
         table.add_column(name, justify="right")
     table.add_column("sum", justify="right", style="bold")
     table.add_column("r", justify="right")
+    table.add_column("dev r", justify="right")
+    table.add_column("other", justify="right")
+    table.add_column("+/=/-", justify="right")
+    table.add_column("paper", justify="right")
     table.add_column("subjects", justify="right")
     table.add_column("s/subject", justify="right")
     table.add_column("peak MB", justify="right")
@@ -66,6 +87,10 @@ def results_table(document: dict) -> Table:
             *(_cell(row.get(d)) for d in DOMAINS),
             _cell(row.get("sum")),
             _cell(row.get("correlation")),
+            _cell(row.get("deviation_correlation")),
+            _other_cell(row.get("other_person")),
+            _versus_cell(row.get("versus_base")),
+            _cell((row.get("paper_protocol") or {}).get("sum")),
             _cell(row.get("n_subjects")),
             _cell(row.get("seconds_per_subject"), 1) if seconds else "",
             _cell(row.get("peak_rss_mb"), 0) if seconds else "",
@@ -79,7 +104,7 @@ def results_table(document: dict) -> Table:
         add(name, "no LLM, this file", row, seconds=False)
     table.add_section()
     for name, row in document["published"].items():
-        add(name, "paper", row, seconds=False)
+        add(name, "paper (its own scoring)", row, seconds=False)
     for name, row in document["published_test_set_references"].items():
         add(name, "no LLM, paper's 300 test subjects", row, seconds=False)
     return table

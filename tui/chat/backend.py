@@ -56,7 +56,9 @@ class RuntimeOptions:
     n_ctx: int = 4096
     threads: int | None = None
     n_gpu_layers: int | None = None  # None: every layer on the RPC servers when there are any, else none
-    rpc_servers: tuple[str, ...] = ()  # HOST:PORT of llama.cpp rpc-servers (see paso_local.tui.chat.process_backend)
+    rpc_servers: tuple[
+        str, ...
+    ] = ()  # HOST:PORT of llama.cpp rpc-servers (see paso_local.tui.chat.process_backend)
     max_tokens: int = CHAT_MAX_TOKENS
     adapter: str | None = None  # a LoRA GGUF (align --method dpo|ppo), applied for the whole session
 
