@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -34,16 +35,40 @@ class TimeLeftColumn(ProgressColumn):
         return Text(str(timedelta(seconds=int(left))), style="progress.remaining")
 
 
+LOG_EVERY_SECONDS = 30.0  # a log that is not a terminal gets a progress line this often
+
+
+def _time_left(elapsed: float, done: float, total: float) -> str:
+    if not done:
+        return "-:--:--"
+    return str(timedelta(seconds=int(elapsed / done * max(total - done, 0))))
+
+
 class Bar:
-    """One task of a rich Progress; `advance()` after each unit of work."""
+    """One task of a rich Progress; `advance()` after each unit of work. When stderr is not a terminal (a
+    log file), rich draws nothing until the end, so the bar writes a plain line every LOG_EVERY_SECONDS."""
 
     def __init__(self, progress: Progress | None, task_id: int | None):
         self._progress = progress
         self._task = task_id
+        self._log = progress is not None and not progress.console.is_terminal
+        self._logged_at = time.monotonic()
 
     def advance(self, n: int = 1) -> None:
         if self._progress is not None:
             self._progress.advance(self._task, n)
+            if self._log and time.monotonic() - self._logged_at >= LOG_EVERY_SECONDS:
+                self._log_line()
+
+    def _log_line(self) -> None:
+        task = next(t for t in self._progress.tasks if t.id == self._task)
+        elapsed = task.elapsed or 0.0
+        self._progress.console.print(
+            f"{task.description}: {task.completed:.0f}/{task.total:.0f}, elapsed "
+            f"{timedelta(seconds=int(elapsed))}, left {_time_left(elapsed, task.completed, task.total or 0)}",
+            highlight=False,
+        )
+        self._logged_at = time.monotonic()
 
     def finish(self) -> None:
         """Fill the bar: for work whose unit count was an upper bound (e.g. a search that stopped early)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from paso_local.inventory import Item
 
@@ -54,9 +56,31 @@ def question(item: Item) -> str:
     return QUESTION_TEMPLATE.format(statement=statement(item))
 
 
-def item_messages(item: Item, system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
-    """The chat for one item: system prompt + question (the assistant's answer is left to the model)."""
-    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": question(item)}]
+Turn = tuple[str, str]  # an earlier exchange shown before the question: (user message, assistant reply)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What comes before an item's question: the system prompt and, optionally, earlier turns (e.g. the
+    person's own answers to related items, as `paso_local.answer_memory` renders them)."""
+
+    system_prompt: str = SYSTEM_PROMPT
+    turns: tuple[Turn, ...] = ()
+
+
+def answer_reply(value: int) -> str:
+    """An option as the assistant's reply to an earlier question: "(B). Moderately Accurate"."""
+    return f"({VALUE_LETTER[value]}). {ANSWER_LABELS[value]}"
+
+
+def item_messages(
+    item: Item, system_prompt: str = SYSTEM_PROMPT, turns: Sequence[Turn] = ()
+) -> list[dict[str, str]]:
+    """The chat for one item: system prompt, any earlier turns, the question (the answer is left to the model)."""
+    messages = [{"role": "system", "content": system_prompt}]
+    for user, assistant in turns:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return messages + [{"role": "user", "content": question(item)}]
 
 
 def value_for(letter: str) -> int:

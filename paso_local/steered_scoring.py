@@ -17,7 +17,7 @@ import numpy as np
 
 from paso_local.errors import PasoError
 from paso_local.inventory import Item
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT, item_messages
+from paso_local.questionnaire_prompt import SYSTEM_PROMPT, Turn, item_messages
 from paso_local.readout import OptionTokens, expected_answer, median_answer, option_distribution
 
 # Prompts per llama_decode. One: measured on SmolLM2 (benchmarks/steered_scoring.py), 16 prompts per decode
@@ -28,6 +28,7 @@ from paso_local.readout import OptionTokens, expected_answer, median_answer, opt
 SCORING_SEQUENCES = 1
 SCORING_BATCH_TOKENS = 512
 SCORING_CONTEXT = 4096
+MAX_KEPT_PROMPT_SETS = 64  # tokenised prompt sets kept (align's folds; eval's per-person contexts)
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,22 @@ class SteeredScorer:
         self.runtime = runtime
         self.per_batch = per_batch
         self.options = OptionTokens.from_chat_format(runtime.chat_format)
-        self._prompts: dict[tuple[str, tuple[int, ...]], list[list[int]]] = {}
+        self._prompts: dict[tuple, list[list[int]]] = {}
 
-    def readout_prompts(self, items: Sequence[Item], system_prompt: str = SYSTEM_PROMPT) -> list[list[int]]:
-        """Each item's question in the chat template, then "(": P1 is read at [-2], P2 at [-1]."""
-        key = (system_prompt, tuple(i.number for i in items))
+    def readout_prompts(
+        self, items: Sequence[Item], system_prompt: str = SYSTEM_PROMPT, turns: Sequence[Turn] = ()
+    ) -> list[list[int]]:
+        """Each item's question in the chat template (after any earlier turns), then "(": P1 is read at
+        [-2], P2 at [-1]. Kept for the latest few prompt sets: eval asks each person's context once."""
+        key = (system_prompt, tuple(turns), tuple(i.number for i in items))
         if key not in self._prompts:
             encode = self.runtime.chat_format.encode_chat
             paren = self.options.paren_token
-            self._prompts[key] = [list(encode(item_messages(i, system_prompt))) + [paren] for i in items]
+            if len(self._prompts) >= MAX_KEPT_PROMPT_SETS:
+                self._prompts.pop(next(iter(self._prompts)))
+            self._prompts[key] = [
+                list(encode(item_messages(i, system_prompt, turns))) + [paren] for i in items
+            ]
         return self._prompts[key]
 
     def score(
@@ -90,11 +98,13 @@ class SteeredScorer:
         self.runtime.set_vector_directions(directions)
         return self.score_as_steered(items, system_prompt=system_prompt)
 
-    def score_as_steered(self, items: Sequence[Item], *, system_prompt: str = SYSTEM_PROMPT) -> OptionScores:
+    def score_as_steered(
+        self, items: Sequence[Item], *, system_prompt: str = SYSTEM_PROMPT, turns: Sequence[Turn] = ()
+    ) -> OptionScores:
         """Option distributions under the runtime's current steering (e.g. a vector file it loaded)."""
         if not items:
             return OptionScores((), np.zeros((0, 5)), np.zeros(0))
-        prompts = self.readout_prompts(items, system_prompt)
+        prompts = self.readout_prompts(items, system_prompt, turns)
         prefix = common_prefix_length(prompts)
         logits = self.runtime.batch_logits(
             prompts[0][:prefix], [p[prefix:] for p in prompts], 2, per_batch=self.per_batch

@@ -80,9 +80,14 @@ def test_eval_base_on_smollm2_end_to_end(tmp_path, capsys, papi_dev, smollm2_pat
     keys = {"A", "C", "E", "N", "O", "sum", "correlation", "n_subjects", "seconds_per_subject"}
     assert set(doc["methods"]) == {"base"} and keys <= set(doc["methods"]["base"])
     assert doc["methods"]["base"]["n_subjects"] == 2 and doc["readout"] == "distribution"
-    assert set(doc["references"]) == {"answer-C", "acquiescence-only", "population-mean-LOO", "ridge-LOO"}
+    references = {"answer-C", "acquiescence-only", "population-mean-LOO", "trait-model", "ridge-LOO"}
+    assert set(doc["references"]) == references
     for row in doc["references"].values():
         assert keys <= set(row) and row["n_subjects"] == 2
+    assert doc["orientation"] == "keyed" and "chose" in doc["targets"]
+    assert doc["references"]["trait-model"]["other_person"]["n_subjects"] == 2
+    assert "other_person" not in doc["methods"]["base"]  # nothing personal: no control
+    assert doc["methods"]["base"]["paper_protocol"]["sum"] > 0
     assert doc["published"]["PAS, Llama-3-8B-Instruct"]["sum"] == 4.41
     base = [r for r in doc["per_subject"] if r["method"] == "base"]
     assert [r["index"] for r in base] == [0, 1]

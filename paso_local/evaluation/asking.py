@@ -28,7 +28,7 @@ import numpy as np
 
 from paso_local.errors import PasoError
 from paso_local.inventory import Item
-from paso_local.questionnaire_prompt import PARSE_WINDOW, item_messages, parse_reply
+from paso_local.questionnaire_prompt import PARSE_WINDOW, Turn, item_messages, parse_reply
 from paso_local.readout import expected_answer, median_answer, option_distribution
 from paso_local.steered_scoring import SteeredScorer, common_prefix_length
 
@@ -75,8 +75,10 @@ class Asker:
         self.prompt_tokens += len(tokens)
         return self.runtime.last_logits()
 
-    def encode(self, system_prompt: str, items: Sequence[Item]) -> list[list[int]]:
-        prompts = [self.chat_format.encode_chat(item_messages(item, system_prompt)) for item in items]
+    def encode(
+        self, system_prompt: str, items: Sequence[Item], turns: Sequence[Turn] = ()
+    ) -> list[list[int]]:
+        prompts = [self.chat_format.encode_chat(item_messages(item, system_prompt, turns)) for item in items]
         self._check_fits(max(len(p) for p in prompts))
         return prompts
 
@@ -93,11 +95,13 @@ class Asker:
         system_prompt: str,
         items: Sequence[Item],
         on_item: Callable[[], None] | None = None,
+        turns: Sequence[Turn] = (),
     ) -> list[ItemReading]:
-        """Ask every item under the runtime's current steering; `on_item` is called after each (progress)."""
+        """Ask every item under the runtime's current steering, after `turns` (earlier exchanges) if any;
+        `on_item` is called after each (progress)."""
         if self.readout == "distribution":
-            return self._ask_batched(system_prompt, items, on_item)
-        prompts = self.encode(system_prompt, items)
+            return self._ask_batched(system_prompt, items, on_item, turns)
+        prompts = self.encode(system_prompt, items, turns)
         prefix = common_prefix_length(prompts)
         self.runtime.reset()
         if prefix:
@@ -111,13 +115,17 @@ class Asker:
         return readings
 
     def _ask_batched(
-        self, system_prompt: str, items: Sequence[Item], on_item: Callable[[], None] | None
+        self,
+        system_prompt: str,
+        items: Sequence[Item],
+        on_item: Callable[[], None] | None,
+        turns: Sequence[Turn] = (),
     ) -> list[ItemReading]:
         """The distribution readout through the steered scorer (the prompt tokens shared once, then each
         item after them)."""
-        prompts = self._scorer.readout_prompts(items, system_prompt)  # each ends in the appended "("
+        prompts = self._scorer.readout_prompts(items, system_prompt, turns)  # each ends in the appended "("
         self._check_fits(max(len(p) for p in prompts) - 1)
-        scores = self._scorer.score_as_steered(items, system_prompt=system_prompt)
+        scores = self._scorer.score_as_steered(items, system_prompt=system_prompt, turns=turns)
         self.prompt_tokens += sum(len(p) for p in prompts)
         medians, expected = scores.median, scores.expected
         readings = []
