@@ -43,6 +43,13 @@ def strength_value(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    """A whole number >= 1 (argparse's int accepts 0 and negatives)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
 def _add_profile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
@@ -325,9 +332,17 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         "--methods",
         default="base,pas",
         metavar="LIST",
-        help="comma-separated: base, fewshot, profile-prompt, pas, pas+fewshot, the pas variants (pas-letter, "
+        help="comma-separated: base, fewshot, profile-prompt, retrieval, retrieval+profile (and the framings "
+        "retrieval-turns, retrieval-list, retrieval-both), pas, pas+fewshot, the pas variants (pas-letter, "
         "pas-statement, pas-negation, pas-auto, pas-residual, pas-by-domain, pas-by-domain-key), dpo, ppo "
         "(default %(default)s)",
+    )
+    p.add_argument(
+        "--k",
+        type=_positive_int,
+        metavar="N",
+        help="retrieval methods: how many of the person's most related answers precede each question "
+        "(default 8)",
     )
     p.add_argument(
         "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"

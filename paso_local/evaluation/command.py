@@ -18,6 +18,7 @@ from paso_local.errors import PasoError
 from paso_local.evaluation.aligning import Aligner, SubjectAlignment
 from paso_local.evaluation.asking import Asker, ItemReading
 from paso_local.evaluation.lora_methods import LORA_METHODS, run_lora_methods
+from paso_local.evaluation.memory_methods import DEFAULT_K
 from paso_local.evaluation.methods import Method, parse_methods
 from paso_local.evaluation.metrics import (
     SubjectResult,
@@ -201,6 +202,24 @@ class Evaluation:
         self.unsteer()
         return [readings[i.number] for i in items], time.perf_counter() - started, spent, report
 
+    def ask_with_memory(
+        self, subject: SplitSubject, method: Method, k: int, bar
+    ) -> tuple[list[ItemReading], float]:
+        """Each held-out item after the subject's k most related answers (memory_methods), items that share
+        a retrieved set asked together so their context is evaluated once."""
+        from paso_local.evaluation.memory_methods import memory_groups
+
+        started = time.perf_counter()
+        items = held_out_items()
+        system = method.system_prompt(subject.alignment)
+        readings: dict[int, ItemReading] = {}
+        for context, group, _recalled in memory_groups(subject.alignment, items, k, method.memory, system):
+            for reading in self.asker.ask(
+                context.system_prompt, group, on_item=bar.advance, turns=context.turns
+            ):
+                readings[reading.number] = reading
+        return [readings[i.number] for i in items], time.perf_counter() - started
+
     def unsteer(self) -> None:
         self.runtime.clear_steering()
 
@@ -216,6 +235,7 @@ def run_methods(
     targets: list[SplitSubject],
     populations: Populations,
     show_progress: bool = True,
+    memory_k: int = 8,
 ) -> dict[str, MethodRun]:
     runs = {m.name: MethodRun(m) for m in methods}
     n_items = len(held_out_items())
@@ -240,6 +260,10 @@ def run_methods(
                 if method.keyed_by:
                     bar.describe(f"{method.name}: aligning and asking {where}")
                     readings, seconds, spent, align_summary = evaluation.ask_keyed(subject, method, bar)
+                elif method.memory:
+                    evaluation.unsteer()
+                    bar.describe(f"{method.name}: {where}")
+                    readings, seconds = evaluation.ask_with_memory(subject, method, memory_k, bar)
                 else:
                     if method.steered:
                         bar.describe(f"aligning {where}")
@@ -391,7 +415,8 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
         model_path, args.readout, threads, aligner, rpc_servers=servers, keep_vectors=keep_vectors
     )
     try:
-        runs = run_methods(evaluation, methods, targets, populations) if methods else {}
+        memory_k = getattr(args, "k", None) or DEFAULT_K
+        runs = run_methods(evaluation, methods, targets, populations, memory_k=memory_k) if methods else {}
         if lora_names:
             total = len(held_out_items()) * len(targets) * len(lora_names)
             with progress_bar("eval (LoRA methods)", total) as bar:
@@ -413,6 +438,8 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
         wall_seconds=time.perf_counter() - started,
         control=not getattr(args, "no_control", False),
     )
+    if any(m.memory for m in methods):
+        document["memory_k"] = memory_k
     to_stdout = args.json == "-"
     print_results(document, Console(stderr=True) if to_stdout else Console())
     if args.json:

@@ -13,6 +13,9 @@
 - `pas-by-domain`, `pas-by-domain-key`: one vector per domain (or domain and IPIP key), each with its own
   cross-validated strength; every item is asked with its group's vector (questionnaire only: a conversation
   has no item to key by).
+- `retrieval`: before each held-out question, the person's k most related answers of their 120
+  (`paso_local.evaluation.memory_methods`, `--k`); `retrieval-turns`, `retrieval-list`, `retrieval-both` name
+  the framing, `retrieval` is the default one; `retrieval+profile` adds the profile prompt.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from paso_local.profile_prompt import profile_prompt
 from paso_local.questionnaire_prompt import ANSWER_LABELS, DEFAULT_CONTRAST, DEFAULT_SITE, SYSTEM_PROMPT
 
 FEWSHOT_LEAD = "Here are some of your behaviors and your level of recognition towards them;"
+DEFAULT_FRAMING = "turns"  # of the retrieved answers: chosen by measurement (README, results)
+
+
+def _paper(_answers: Mapping[int, int]) -> str:
+    return SYSTEM_PROMPT
 
 
 def fewshot_prompt(alignment: Mapping[int, int]) -> str:
@@ -47,6 +55,7 @@ class Method:
     contrast: str = DEFAULT_CONTRAST  # steered methods: align's --contrast
     site: str = DEFAULT_SITE  # steered methods: align's --site
     keyed_by: str | None = None  # one vector per item group (inventory.ITEM_GROUPINGS), questionnaire only
+    memory: str | None = None  # the framing of the person's retrieved answers (memory_methods.FRAMINGS)
 
 
 METHODS: dict[str, Method] = {
@@ -72,6 +81,16 @@ METHODS: dict[str, Method] = {
     "pas-by-domain-key": Method(
         "pas-by-domain-key", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, keyed_by="domain+key"
     ),
+    "retrieval": Method("retrieval", _paper, steered=False, personal=True, memory=DEFAULT_FRAMING),
+    "retrieval+profile": Method(
+        "retrieval+profile", profile_prompt, steered=False, personal=True, memory=DEFAULT_FRAMING
+    ),
+    **{
+        f"retrieval-{framing}": Method(
+            f"retrieval-{framing}", _paper, steered=False, personal=True, memory=framing
+        )
+        for framing in ("turns", "list", "both")
+    },
     "pas-residual": Method(
         "pas-residual",
         lambda _a: SYSTEM_PROMPT,

@@ -1,0 +1,88 @@
+"""The memory of a person's answers: signed relatedness, retrieval, the trait-model reading and the two
+renderings, by hand; and the eval's grouping of held-out items by their retrieved set."""
+
+from __future__ import annotations
+
+import pytest
+
+from paso_local.answer_memory import (
+    SAME_DOMAIN,
+    SAME_FACET,
+    AnswerMemory,
+    Recalled,
+    as_list,
+    as_turns,
+    predicted_option,
+    relatedness,
+    retrieve,
+)
+from paso_local.inventory import all_items, form_items, held_out_items
+
+
+def find(facet: str, keyed: str, form: str = "120") -> list:
+    return [i for i in form_items(form) if i.facet == facet and i.keyed == keyed]
+
+
+def test_relatedness_is_signed_by_the_keys_and_ordered_by_structure():
+    e2_plus = find("E2", "+")[0]
+    e2_minus = find("E2", "-")[0]
+    e1_plus = find("E1", "+")[0]
+    n1_plus = find("N1", "+")[0]
+    assert relatedness(e2_plus, find("E2", "+", "300")[-1]) == SAME_FACET
+    assert relatedness(e2_minus, e2_plus) == -SAME_FACET  # "avoid crowds" against "love large parties"
+    assert relatedness(e1_plus, e2_plus) == SAME_DOMAIN
+    assert relatedness(e1_plus, e2_minus) == -SAME_DOMAIN
+    assert relatedness(n1_plus, e2_plus) == 0.0
+
+
+def test_retrieve_takes_the_facet_first_then_the_domain_never_the_target_or_a_missing_answer():
+    target = next(i for i in held_out_items() if i.facet == "N1")
+    n1 = [i.number for i in form_items("120") if i.facet == "N1"]
+    answers = {i.number: 4 for i in form_items("120")}
+    answers[n1[0]] = 0  # missing: not in the memory
+    answers[target.number] = 5  # the target itself is never recalled
+    recalled = retrieve(AnswerMemory.from_answers(answers), target, 5)
+    assert [r.item.number for r in recalled[:3]] == sorted(n1[1:])
+    assert all(r.item.facet == "N1" for r in recalled[:3])
+    assert all(r.item.domain == "N" and r.item.facet != "N1" for r in recalled[3:])
+    assert [abs(r.relatedness) for r in recalled] == [SAME_FACET] * 3 + [SAME_DOMAIN] * 2
+    assert recalled[3].item.number < recalled[4].item.number  # ties: by item number
+    assert target.number not in [r.item.number for r in recalled]
+
+
+def test_predicted_option_keys_answers_toward_the_target():
+    plus, minus = find("E2", "+")[0], find("E2", "-")[0]
+    recalled = [
+        Recalled(plus, 5, SAME_FACET),
+        Recalled(minus, 2, -SAME_FACET),
+        Recalled(plus, 1, SAME_DOMAIN),
+    ]
+    # (5 * 1 + (6 - 2) * 1 + 1 * 0.3) / 2.3
+    assert predicted_option(recalled) == pytest.approx((5 + 4 + 0.3) / 2.3)
+    assert predicted_option([]) is None
+
+
+def test_renderings_exactly():
+    worry = next(i for i in all_items() if i.text == "Worry about things.")
+    recalled = [Recalled(worry, 5, SAME_FACET), Recalled(worry, 2, SAME_FACET)]
+    assert as_list(recalled) == (
+        '- "Worry about things.": Very Accurate\n- "Worry about things.": Moderately Inaccurate'
+    )
+    turns = as_turns(recalled)
+    assert turns[0][0].startswith('Given a statement of you: "You worry about things."')
+    assert [reply for _, reply in turns] == ["(A). Very Accurate", "(D). Moderately Inaccurate"]
+
+
+def test_eval_groups_items_by_their_retrieved_set_and_frames_them():
+    from paso_local.evaluation.memory_methods import LIST_LEAD, memory_groups
+
+    answers = {i.number: 1 + i.number % 5 for i in form_items("120")}
+    groups = memory_groups(answers, held_out_items(), 4, "both", "SYSTEM")
+    assert len(groups) == 30 and sum(len(g) for _, g, _ in groups) == 180  # one set per facet
+    context, items, recalled = groups[0]
+    assert {i.facet for i in items} == {recalled[0].item.facet}
+    assert context.system_prompt.startswith("SYSTEM\n\n" + LIST_LEAD)
+    assert len(context.turns) == 4
+    turns_only, _, _ = memory_groups(answers, held_out_items(), 4, "turns", "SYSTEM")[0]
+    listed, _, _ = memory_groups(answers, held_out_items(), 4, "list", "SYSTEM")[0]
+    assert turns_only.system_prompt == "SYSTEM" and listed.turns == ()
