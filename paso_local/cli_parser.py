@@ -332,7 +332,7 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         "--methods",
         default="base,pas",
         metavar="LIST",
-        help="comma-separated: base, fewshot, profile-prompt, retrieval, retrieval+profile (and the framings "
+        help="comma-separated (or `none`: the no-LLM references only): base, fewshot, profile-prompt, retrieval, retrieval+profile (and the framings "
         "retrieval-turns, retrieval-list, retrieval-both), pas, pas+fewshot, the pas variants (pas-letter, "
         "pas-statement, pas-negation, pas-auto, pas-residual, pas-by-domain, pas-by-domain-key), dpo, ppo "
         "(default %(default)s)",

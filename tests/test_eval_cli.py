@@ -95,3 +95,23 @@ def test_eval_base_on_smollm2_end_to_end(tmp_path, capsys, papi_dev, smollm2_pat
     assert len(base[0]["answers"]) == 180 and all(a in (1, 2, 3, 4, 5) for a in base[0]["answers"])
     summed = sum(doc["methods"]["base"][d] for d in "ACENO")
     assert doc["methods"]["base"]["sum"] == pytest.approx(summed, abs=1e-3)
+
+
+def test_eval_methods_none_gives_the_references_without_a_model(synthetic_keyed, tmp_path, capsys):
+    out_file = tmp_path / "refs.json"
+    argv = [
+        "--methods",
+        "none",
+        "--index",
+        "0:10",
+        "--json",
+        str(out_file),
+        "--model",
+        str(tmp_path / "x.gguf"),
+    ]
+    code, out, err = run(capsys, "eval", "--subjects", str(synthetic_keyed), *argv)
+    assert code == 0, err  # the missing model file is never opened
+    doc = json.loads(out_file.read_text())
+    assert doc["methods"] == {} and doc["references"]["trait-model"]["n_subjects"] == 10
+    assert doc["references"]["trait-model"]["sum"] < doc["references"]["answer-C"]["sum"]
+    assert "trait-model" in out

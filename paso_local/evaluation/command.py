@@ -387,13 +387,48 @@ def kept_vectors_dir(args: argparse.Namespace) -> Path | None:
     return require_writable_dir(path, "the kept vectors", hint="give another --keep-vectors directory")
 
 
+def run_on_model(
+    args: argparse.Namespace,
+    aligner: Aligner | None,
+    methods: list[Method],
+    lora_names: list[str],
+    targets: list[SplitSubject],
+    populations: Populations,
+    memory_k: int,
+) -> tuple[dict[str, MethodRun], dict]:
+    """Load the model once and run every method on every target; returns the runs and the model's identity."""
+    model_path = resolve_model(args.model)
+    servers = chosen_servers(getattr(args, "rpc", None))
+    keep_vectors = kept_vectors_dir(args)
+    names = [m.name for m in methods] + lora_names
+    status(f"eval: {len(targets)} subjects x {', '.join(names)} on {model_path.name}")
+    threads = getattr(args, "threads", None)
+    evaluation = Evaluation(
+        model_path, args.readout, threads, aligner, rpc_servers=servers, keep_vectors=keep_vectors
+    )
+    try:
+        runs = run_methods(evaluation, methods, targets, populations, memory_k=memory_k) if methods else {}
+        if lora_names:
+            total = len(held_out_items()) * len(targets) * len(lora_names)
+            with progress_bar("eval (LoRA methods)", total) as bar:
+                runs.update(run_lora_methods(evaluation, lora_names, targets, bar, populations))
+        info = evaluation.runtime.info
+        return runs, {"name": info.name, "file": info.file_name, "architecture": info.architecture}
+    finally:
+        evaluation.close()
+
+
 def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
     """`paso-local eval`; `aligner`: the align side (paso_local.converters.eval_aligner.TorchAligner from the CLI)."""
     started = time.perf_counter()
     names = list(dict.fromkeys(n.strip() for n in (args.methods or "").split(",") if n.strip()))
+    if names == ["none"]:  # the no-LLM references alone: no model is loaded
+        names = []
+    elif not names:
+        parse_methods("")  # refuses, naming the methods
     lora_names = [n for n in names if n in LORA_METHODS]  # dpo, ppo: LoRA adapters trained per subject
     other = [n for n in names if n not in LORA_METHODS]
-    methods = parse_methods(",".join(other)) if other or not lora_names else []
+    methods = parse_methods(",".join(other)) if other else []
     threads = getattr(args, "threads", None)
     if threads is not None and threads < 1:
         raise PasoError(f"--threads {threads}: use 1 or more")
@@ -404,27 +439,13 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
     pool = [split_subject(s) for s in subjects]
     targets = [split_subject(s) for s in chosen]
     populations = population_means(pool, targets)
-    model_path = resolve_model(args.model)
-    servers = chosen_servers(getattr(args, "rpc", None))
-    keep_vectors = kept_vectors_dir(args)
-
     references = reference_results(pool, targets, populations)
     controls = reference_results(pool, targets, populations, other_person=True) if len(targets) > 1 else {}
-    status(f"eval: {len(targets)} subjects x {', '.join(names)} on {model_path.name}")
-    evaluation = Evaluation(
-        model_path, args.readout, threads, aligner, rpc_servers=servers, keep_vectors=keep_vectors
-    )
-    try:
-        memory_k = getattr(args, "k", None) or DEFAULT_K
-        runs = run_methods(evaluation, methods, targets, populations, memory_k=memory_k) if methods else {}
-        if lora_names:
-            total = len(held_out_items()) * len(targets) * len(lora_names)
-            with progress_bar("eval (LoRA methods)", total) as bar:
-                runs.update(run_lora_methods(evaluation, lora_names, targets, bar, populations))
-        info = evaluation.runtime.info
-        model = {"name": info.name, "file": info.file_name, "architecture": info.architecture}
-    finally:
-        evaluation.close()
+    memory_k = getattr(args, "k", None) or DEFAULT_K
+    runs: dict[str, MethodRun] = {}
+    model: dict = {"file": "none (references only)"}
+    if methods or lora_names:
+        runs, model = run_on_model(args, aligner, methods, lora_names, targets, populations, memory_k)
     document = build_document(
         runs=runs,
         references={name: references[name] for name in REFERENCE_NAMES if name in references},
