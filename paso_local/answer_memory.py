@@ -86,3 +86,11 @@ def as_list(recalled: Sequence[Recalled]) -> str:
 def as_turns(recalled: Sequence[Recalled]) -> list[tuple[str, str]]:
     """The answers as earlier turns of the questionnaire: the paper's question, the person's option as the reply."""
     return [(question(r.item), answer_reply(r.option)) for r in recalled]
+
+
+def answers_on_facets(memory: AnswerMemory, facet_codes: Sequence[str], k: int) -> list[Recalled]:
+    """The person's answers on the given facets, the first facet's first, then by item number; at most k."""
+    rank = {code: position for position, code in enumerate(facet_codes)}
+    chosen = [(it, option) for it, option in memory.answers if it.facet in rank]
+    chosen.sort(key=lambda pair: (rank[pair[0].facet], pair[0].number))
+    return [Recalled(it, option, SAME_FACET) for it, option in chosen[:k]]

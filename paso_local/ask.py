@@ -51,6 +51,18 @@ def profile_messages(args: argparse.Namespace, model: Path) -> list[dict]:
     return [{"role": "system", "content": text}] if text else []
 
 
+def recalled_answers(args: argparse.Namespace, prompt: str):
+    """The person's answers that bear on the question (paso_local.recall), when --memory (or config) asks."""
+    from paso_local.recall import NOTHING, load_memory, recall_for, recall_wanted
+
+    if not recall_wanted(getattr(args, "memory", None)):
+        return None
+    memory, notice = load_memory(args.profile)
+    if notice:
+        print(notice, file=sys.stderr)
+    return recall_for(memory, prompt) if memory is not None else NOTHING
+
+
 def run_ask(args: argparse.Namespace) -> int:
     from paso_local.modelfiles import resolve_model
     from paso_local.rpc import chosen_servers
@@ -65,6 +77,7 @@ def run_ask(args: argparse.Namespace) -> int:
     if notice:
         print(notice, file=sys.stderr)
     messages = profile_messages(args, model)
+    recall = recalled_answers(args, prompt)
     strength = 1.0 if args.strength is None else float(args.strength)
     servers = chosen_servers(args.rpc)
     with Runtime.open(
@@ -84,8 +97,13 @@ def run_ask(args: argparse.Namespace) -> int:
                 print(f"{loaded.path.name} is at strength 0: {NO_DIRECTION}.", file=sys.stderr)
             else:
                 steering = Steering(enabled=True, strength=strength)
+        chat = [*messages, {"role": "user", "content": prompt}]
+        if recall is not None:
+            from paso_local.recall import with_recall
+
+            chat = with_recall(chat, recall)
         generation = runtime.stream_chat(
-            [*messages, {"role": "user", "content": prompt}],
+            chat,
             sampling=Sampling(max_tokens=args.max_tokens),
             steering=steering,
         )
@@ -107,6 +125,7 @@ def run_ask(args: argparse.Namespace) -> int:
             "steered": stats.steered,
             "strength": stats.strength if stats.steered else 0.0,
             "profile_prompt": bool(messages),
+            "answers_in_use": None if recall is None else recall.as_json(),
             "adapter": getattr(args, "adapter", None),
         }
         print(json.dumps(result, ensure_ascii=False, allow_nan=False))

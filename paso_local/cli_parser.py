@@ -22,6 +22,7 @@ CHAT_KEYS = """keys in the chat:
   ctrl+t           steering on/off
   ctrl+p           the profile prompt on/off (from this conversation on if nothing is sent yet, else
                    from the next one)
+  ctrl+y           the answer memory on/off: your answers on what each message is about (next message)
   ctrl+n, ctrl+o   new conversation, reopen a saved one
   Tab, left/right  focus a strength in the sidebar and change it; Enter goes back to the message box
   ctrl+q           quit
@@ -102,6 +103,13 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
         help="describe you to the model in the system prompt: your Big Five domain and facet scores from "
         'the profile (default: config.json\'s "profile_prompt", else on for every model but the embedded '
         "SmolLM2, where it was measured to make answers slightly worse)",
+    )
+    parser.add_argument(
+        "--memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the model your own answers to the questionnaire statements each message is about "
+        '(matched locally; default: config.json\'s "answer_memory", else off: eval has not shown it helps)',
     )
     parser.add_argument(
         "--adapter",

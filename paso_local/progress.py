@@ -67,6 +67,7 @@ class Bar:
             f"{task.description}: {task.completed:.0f}/{task.total:.0f}, elapsed "
             f"{timedelta(seconds=int(elapsed))}, left {_time_left(elapsed, task.completed, task.total or 0)}",
             highlight=False,
+            soft_wrap=True,  # one line per report in a log, whatever width rich assumes
         )
         self._logged_at = time.monotonic()
 

@@ -52,8 +52,10 @@ def test_ask_json_end_to_end():
         "strength",
         "adapter",
         "profile_prompt",
+        "answers_in_use",
     }
     assert result["adapter"] is None and result["profile_prompt"] is False  # no profile, nothing to describe
+    assert result["answers_in_use"] is None  # the memory is off by default
     assert 1 <= result["tokens"] <= 4 and result["text"].strip()
     assert result["tokens_per_second"] > 0
     assert (result["steered"], result["strength"]) == (False, 0.0)
@@ -197,3 +199,16 @@ def test_chat_with_the_real_backend_never_imports_torch():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "REPLY '" in done.stdout and "MODULES False" in done.stdout
+
+
+def test_the_memory_shows_the_answers_a_question_is_about_and_lists_them():
+    answers = {item.number: 1 + item.number % 5 for item in form_items("120")}
+    ProfileStore().save(Profile(name="default", answers=answers))
+    question = ("Should I go to my colleague's party tonight?", "--json", "--max-tokens", "8", "--no-steer")
+    plain, recalled = ask(*question), ask(*question, "--memory")
+    assert plain.returncode == recalled.returncode == 0, plain.stderr + recalled.stderr
+    used = json.loads(recalled.stdout)["answers_in_use"]
+    assert used and all(a["facet"] == "E2" for a in used[:4])  # the party question: Gregariousness first
+    assert {"item", "statement", "facet", "answer"} == set(used[0])
+    assert json.loads(plain.stdout)["answers_in_use"] is None
+    assert json.loads(recalled.stdout)["text"] != json.loads(plain.stdout)["text"]

@@ -684,3 +684,40 @@ async def test_without_a_profile_ctrl_p_says_why_there_is_no_profile_prompt():
         await pilot.press("ctrl+p")
         assert note in notices(app) and views(app) == []
         assert "no profile prompt" in str(app.chat.status.render())
+
+
+async def test_the_answer_memory_shows_the_answers_in_use_and_ctrl_e_turns_it_off():
+    from textual.widgets import Static
+
+    from paso_local.answer_memory import AnswerMemory
+    from paso_local.tui.chat.session import AnswerRecall
+
+    memory = AnswerMemory.from_answers({item.number: 1 + item.number % 5 for item in form_items("120")})
+    backend = FakeBackend(replies=[["Go."], ["Fine."]])
+    app = ChatApp(backend, answer_recall=AnswerRecall(memory, on=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        answers = app.chat.panel.query_one("#answers-in-use", Static)
+        assert "from the next message" in str(answers.render())
+        await send(pilot, app, "Should I go to my colleague's party tonight?")
+        await settle(pilot, app)
+        system = backend.calls[0][0][0]
+        assert system["role"] == "system" and "Love large parties." in system["content"]
+        assert '"Love large parties."' in str(answers.render())
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        assert "off" in str(answers.render())
+        await send(pilot, app, "And tomorrow?")
+        await settle(pilot, app)
+        assert backend.calls[1][0][0]["role"] != "system"  # no profile prompt, memory off: nothing added
+
+
+async def test_the_memory_key_without_answers_says_why():
+    from paso_local.tui.chat.session import AnswerRecall
+
+    app = ChatApp(FakeBackend(), answer_recall=AnswerRecall(None, note="No answer memory: no answers yet."))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        assert any("No answer memory" in str(n.message) for n in app._notifications)

@@ -161,3 +161,38 @@ def test_without_a_profile_there_is_no_prompt_to_turn_on():
         session = ChatSession(store, "default", ProfilePrompt(None, on=True, note="No profile yet."))
         assert session.system_prompt is None and session.prompt_on is False
         assert session.set_profile_prompt(True) is True and session.history == []
+
+
+def test_the_answer_memory_joins_each_request_but_is_never_stored():
+    from paso_local.answer_memory import AnswerMemory
+    from paso_local.inventory import form_items
+    from paso_local.tui.chat.session import AnswerRecall
+
+    memory = AnswerMemory.from_answers({item.number: 1 + item.number % 5 for item in form_items("120")})
+    with ConversationStore() as store:
+        session = ChatSession(store, "default", ProfilePrompt(PERSON, on=True), AnswerRecall(memory, on=True))
+        asked = session.messages_with("Should I go to the party tonight?")
+        assert asked[0]["role"] == "system" and asked[0]["content"].startswith(PERSON + "\n\n")
+        assert session.last_recall.answers[0].item.facet == "E2"
+        assert all(f'"{r.item.text}"' in asked[0]["content"] for r in session.last_recall.answers)
+        session.record_reply("Should I go to the party tonight?", "Yes.", UNSTEERED, Row())
+        assert session.history[0] == {"role": "system", "content": PERSON}  # the stored system message
+        assert session.messages_for_compare()[0] == asked[0]  # a compare is asked what the reply was
+        session.set_memory(False)
+        assert session.messages_with("And tomorrow?")[0] == {"role": "system", "content": PERSON}
+        assert session.last_recall.answers == ()
+        assert session.save_unsaved() is None
+        stored = [m.content for m in store.load(session.conversation_id).messages]
+        assert not any("related statements" in text for text in stored)
+
+
+def test_without_answers_the_memory_cannot_be_turned_on():
+    from paso_local.tui.chat.session import AnswerRecall
+
+    with ConversationStore() as store:
+        session = ChatSession(store, "default", answer_recall=AnswerRecall(None, on=True, note="No answers."))
+        assert session.memory_on is False
+        session.set_memory(True)
+        assert session.memory_on is False and session.messages_with("Hi") == [
+            {"role": "user", "content": "Hi"}
+        ]

@@ -15,12 +15,13 @@ def run_chat(args: argparse.Namespace) -> int:
     from paso_local.modelfiles import resolve_model
     from paso_local.profile import validate_profile_name
     from paso_local.profile_prompt import profile_prompt_for, profile_prompt_wanted
+    from paso_local.recall import load_memory, recall_wanted
     from paso_local.rpc import check_usable, chosen_servers
     from paso_local.runtime import Steering
     from paso_local.tui.chat.app import ChatApp
     from paso_local.tui.chat.backend import RuntimeBackend, RuntimeOptions
     from paso_local.tui.chat.process_backend import ProcessBackend
-    from paso_local.tui.chat.session import ProfilePrompt
+    from paso_local.tui.chat.session import AnswerRecall, ProfilePrompt
 
     validate_profile_name(args.profile)
     model = resolve_model(args.model)
@@ -41,11 +42,13 @@ def run_chat(args: argparse.Namespace) -> int:
     backend = ProcessBackend(options) if servers else RuntimeBackend(options)
     strength = 1.0 if args.strength is None else float(args.strength)
     text, note = profile_prompt_for(args.profile)
+    memory, memory_note = load_memory(args.profile)
     app = ChatApp(
         backend,
         profile_name=args.profile,
         steering=Steering(enabled=not args.no_steer, strength=strength),
         profile_prompt=ProfilePrompt(text, profile_prompt_wanted(args.profile_prompt, model), note),
+        answer_recall=AnswerRecall(memory, recall_wanted(getattr(args, "memory", None)), memory_note),
     )
     try:
         app.run()

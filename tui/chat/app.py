@@ -12,7 +12,7 @@ from paso_local.profile import DEFAULT_PROFILE, ProfileStore
 from paso_local.runtime import Steering
 from paso_local.tui.chat.backend import ChatBackend
 from paso_local.tui.chat.chat_screen import ChatScreen
-from paso_local.tui.chat.session import NO_PROFILE_PROMPT, ProfilePrompt
+from paso_local.tui.chat.session import NO_ANSWER_RECALL, NO_PROFILE_PROMPT, AnswerRecall, ProfilePrompt
 
 
 def profile_scores(profile_name: str) -> tuple[dict[str, float | None] | None, str | None]:
@@ -45,6 +45,7 @@ class ChatApp(App[None]):
         steering: Steering | None = None,
         compare_strength: float = 0.0,
         profile_prompt: ProfilePrompt = NO_PROFILE_PROMPT,
+        answer_recall: AnswerRecall = NO_ANSWER_RECALL,
     ) -> None:
         super().__init__()
         self.backend = backend
@@ -59,6 +60,7 @@ class ChatApp(App[None]):
             steering=steering or Steering(),
             compare_strength=compare_strength,
             profile_prompt=profile_prompt,
+            answer_recall=answer_recall,
         )
 
     def on_mount(self) -> None:

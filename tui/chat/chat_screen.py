@@ -31,7 +31,9 @@ from paso_local.tui.chat.messages import (
     SteeringChanged,
 )
 from paso_local.tui.chat.session import (
+    NO_ANSWER_RECALL,
     NO_PROFILE_PROMPT,
+    AnswerRecall,
     ChatSession,
     ProfilePrompt,
     Unsaved,
@@ -69,6 +71,7 @@ class ChatScreen(ConversationActions, Screen):
         Binding("ctrl+r", "compare", "compare"),
         Binding("ctrl+t", "toggle_steering", "steer on/off"),
         Binding("ctrl+p", "toggle_profile_prompt", "profile prompt"),
+        Binding("ctrl+y", "toggle_memory", "answer memory"),
         Binding("ctrl+n", "new_conversation", "new"),
         Binding("ctrl+o", "open_conversations", "history"),
         Binding("enter", "focus_prompt", "back to the message box", show=False),
@@ -85,6 +88,7 @@ class ChatScreen(ConversationActions, Screen):
         steering: Steering,
         compare_strength: float = 0.0,
         profile_prompt: ProfilePrompt = NO_PROFILE_PROMPT,
+        answer_recall: AnswerRecall = NO_ANSWER_RECALL,
     ) -> None:
         super().__init__()
         self.backend = backend
@@ -98,7 +102,7 @@ class ChatScreen(ConversationActions, Screen):
             compare_strength=compare_strength,
         )
         self.info: BackendInfo | None = None
-        self.session = ChatSession(store, profile_name, profile_prompt)
+        self.session = ChatSession(store, profile_name, profile_prompt, answer_recall)
         self.job: Job | None = None
         self._job_ids = 0
         self._stop = threading.Event()
@@ -156,6 +160,8 @@ class ChatScreen(ConversationActions, Screen):
     async def on_mount(self) -> None:
         self.prompt.focus()
         self.status.show(prompt=self._prompt_label())
+        if self.session.memory_on:
+            self.panel.show_answers(True, None)
         await self._show_opening()
         self._start_worker(self._load_model)
 
@@ -236,7 +242,9 @@ class ChatScreen(ConversationActions, Screen):
         user_view = await self.conversation.add_message("user", text, caption="you")
         view = await self.conversation.add_reply(caption=reply_caption(steering), steered=steering.enabled)
         job = self._new_job("reply", view, steering, prompt=text, user_view=user_view)
-        self._run_job(job, self.session.messages_with(text))
+        messages = self.session.messages_with(text)
+        self.panel.show_answers(self.session.memory_on, self.session.last_recall)
+        self._run_job(job, messages)
 
     def _new_job(self, kind: str, view: MessageView, steering: Steering, **extra: object) -> Job:
         self._job_ids += 1

@@ -64,6 +64,16 @@ class ConversationActions:
             )
         self.status.show(prompt=self._prompt_label())
 
+    def action_toggle_memory(self) -> None:
+        """The answer memory on or off, from the next message: the person's answers on what each message is
+        about join the system message (paso_local.recall)."""
+        if self.session.memory is None:
+            self.notify(self.session.memory_note or "No answer memory.", severity="warning")
+            return
+        self.session.set_memory(not self.session.memory_on)
+        self.panel.show_answers(self.session.memory_on, None)
+        self.notify(f"Answer memory {'on' if self.session.memory_on else 'off'} from the next message.")
+
     async def action_new_conversation(self) -> None:
         if self._busy():
             return

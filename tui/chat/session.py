@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from paso_local.answer_memory import AnswerMemory
 from paso_local.conversations import Conversation, ConversationStore
 from paso_local.errors import PasoError
 from paso_local.invocation import with_command_name
+from paso_local.recall import NOTHING, Recall, recall_for, with_recall
 from paso_local.runtime import UNSTEERED, Steering
 
 
@@ -52,6 +54,19 @@ class ProfilePrompt:
 
 
 NO_PROFILE_PROMPT = ProfilePrompt()
+
+
+@dataclass(frozen=True)
+class AnswerRecall:
+    """The person's answers as a memory (paso_local.recall): `memory` None when there is none (`note` says
+    why), `on` whether each message brings back the answers it is about."""
+
+    memory: AnswerMemory | None = None
+    on: bool = False
+    note: str | None = None
+
+
+NO_ANSWER_RECALL = AnswerRecall()
 
 
 @dataclass
@@ -114,6 +129,7 @@ class ChatSession:
         store: ConversationStore,
         profile_name: str,
         profile_prompt: ProfilePrompt = NO_PROFILE_PROMPT,
+        answer_recall: AnswerRecall = NO_ANSWER_RECALL,
     ) -> None:
         self.store = store
         self.profile_name = profile_name
@@ -122,6 +138,10 @@ class ChatSession:
         self.prompt_note = profile_prompt.note  # why there is none
         # new conversations begin with it (never without a text to begin with)
         self.prompt_on = profile_prompt.on and profile_prompt.text is not None
+        self.memory = answer_recall.memory
+        self.memory_note = answer_recall.note
+        self.memory_on = answer_recall.on and answer_recall.memory is not None
+        self.last_recall: Recall = NOTHING  # the answers shown with the last message sent
         self.history: list[dict] = self._opening()
         self.saved_as = SavedAs()
         self.unsaved: list[Unsaved] = []  # oldest first
@@ -132,12 +152,19 @@ class ChatSession:
         return self.saved_as.id
 
     def messages_with(self, text: str) -> list[dict]:
-        """What the model is asked for a reply to `text`."""
-        return [*self.history, {"role": "user", "content": text}]
+        """What the model is asked for a reply to `text`: with the memory on, the person's answers on what
+        the message is about join the system message for this request (they are not stored)."""
+        self.last_recall = recall_for(self.memory, text) if self.memory_on else NOTHING
+        return with_recall([*self.history, {"role": "user", "content": text}], self.last_recall)
 
     def messages_for_compare(self) -> list[dict]:
-        """What the model is asked to write the last reply again: the history before it."""
-        return self.history[:-1]
+        """What the model is asked to write the last reply again: the history before it, with the answers
+        the last message brought back."""
+        return with_recall(self.history[:-1], self.last_recall)
+
+    def set_memory(self, on: bool) -> None:
+        """The answer memory on or off, from the next message."""
+        self.memory_on = on and self.memory is not None
 
     def _opening(self) -> list[dict]:
         """What a new conversation starts with: the profile prompt as its system message, when on."""

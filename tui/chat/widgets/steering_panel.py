@@ -1,4 +1,5 @@
-"""The sidebar: whose profile (five domain bars) and the steering controls, all live."""
+"""The sidebar: whose profile (five domain bars), the steering controls, all live, and the answers the last
+message brought back when the answer memory is on."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from textual.widgets import Label, Static, Switch
 
 from paso_local.controlvector import NO_DIRECTION
 from paso_local.inventory import DOMAINS
+from paso_local.questionnaire_prompt import ANSWER_LABELS
+from paso_local.recall import Recall
 from paso_local.runtime import Steering
 from paso_local.tui.chat.backend import BackendInfo
 from paso_local.tui.chat.messages import CompareStrengthChanged, SteeringChanged, StrengthAdjusted
@@ -67,6 +70,8 @@ class SteeringPanel(VerticalScroll):
         yield Vertical(id="domain-controls")
         yield StrengthControl(COMPARE, "Compare at", self.compare_strength, id="compare-strength")
         yield Static("Loading…", id="vector-note", classes="panel--note")
+        yield Label("Answers in use", classes="panel--title")
+        yield Static("Answer memory off (ctrl+y).", id="answers-in-use", classes="panel--note")
 
     def configure(self, info: BackendInfo) -> None:
         """Enable the controls the loaded vector supports, or say why replies are unsteered."""
@@ -104,6 +109,18 @@ class SteeringPanel(VerticalScroll):
         if widgets:
             controls.mount(Label("Per domain", classes="panel--note"), *widgets)
         self.steering = Steering(self.steering.enabled, self.steering.strength, multipliers)
+
+    def show_answers(self, on: bool, recall: Recall | None) -> None:
+        """The person's answers the last message brought back (None: none sent since the memory changed)."""
+        if not on:
+            text = "Answer memory off (ctrl+y)."
+        elif recall is None:
+            text = "Answer memory on: from the next message."
+        elif not recall.answers:
+            text = "None: the last message matched no statement."
+        else:
+            text = "\n".join(f'"{r.item.text}" · {ANSWER_LABELS[r.option]}' for r in recall.answers)
+        self.query_one("#answers-in-use", Static).update(text)
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         event.stop()
