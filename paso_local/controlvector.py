@@ -263,6 +263,12 @@ def read_control_vector(path: Path) -> ControlVector:
             raise PasoError(
                 f"control vector {path}: tensor {tensor.name!r} has length {data.shape[0]}, others {n_embd}"
             )
+        if not np.isfinite(data).all():
+            bad = int(np.flatnonzero(~np.isfinite(data))[0])
+            raise PasoError(
+                f"control vector {path}: tensor {tensor.name!r} holds {data[bad]} at element {bad}; a vector "
+                "must be finite. The file is damaged: run `paso-local align` again to make a new one."
+            )
         directions[layer] = data
     if n_embd is None:
         raise PasoError(f"control vector {path} holds no direction.N tensors")

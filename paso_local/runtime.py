@@ -255,6 +255,8 @@ class Runtime(ChatGeneration):
             code = function(self._llm.ctx, None, 0, self.info.n_embd, -1, -1)
         else:
             buffer = np.ascontiguousarray(buffer, dtype=np.float32)
+            if not np.isfinite(buffer).all():  # the one door into llama.cpp: a NaN there garbles every reply
+                raise PasoError("the control vector, at the strength asked for, holds NaN or infinite values")
             expected = (self.info.n_layer - 1, self.info.n_embd)
             if buffer.shape != expected:  # checked here: llama.cpp would read past a short buffer
                 raise PasoError(f"control-vector buffer has shape {buffer.shape}, expected {expected}")

@@ -4,6 +4,7 @@ the runtime (paso_local.runtime) applies the result through llama.cpp."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from paso_local.controlvector import ControlVector, DomainVector
+from paso_local.errors import PasoError
 
 MAX_STRENGTH = 3.0  # --strength and the chat's strength controls run from 0 to this
 REST_TOLERANCE = 1e-4  # relative size below which a vector counts as exactly the sum of its domain parts
@@ -23,6 +25,15 @@ class Steering:
     enabled: bool = True
     strength: float = 1.0
     domain_strengths: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Every strength that reaches llama.cpp is finite: NaN there turns every reply into "........"."""
+        values = {"strength": self.strength, **{f"{d} strength": v for d, v in self.domain_strengths.items()}}
+        for name, value in values.items():
+            if not math.isfinite(float(value)):
+                raise PasoError(
+                    f"steering {name} {value!r} is not a finite number; give e.g. 1.0 (0 = unsteered)"
+                )
 
     def key(self) -> tuple:
         """Equal keys mean llama.cpp needs no new buffer (off is off whatever the strengths say)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -129,8 +130,8 @@ def _out_dir(args: argparse.Namespace, config: dict) -> Path:
 def _check_settings(args: argparse.Namespace) -> ReplySettings:
     if args.max_tokens < 1:
         raise PasoError(f"--max-tokens must be at least 1, got {args.max_tokens}")
-    if args.strength is not None and args.strength < 0:
-        raise PasoError(f"--strength must be 0 or more, got {args.strength}")
+    if args.strength is not None and not (math.isfinite(args.strength) and args.strength >= 0):
+        raise PasoError(f"--strength must be a finite number, 0 or more; got {args.strength}")
     strength = 1.0 if args.strength is None else float(args.strength)
     return ReplySettings(max_tokens=args.max_tokens, sampling=args.sampling, strength=strength)
 
