@@ -49,7 +49,6 @@ MAX_EPOCHS = 3  # DPO epochs / PPO iterations tried: 0..MAX_EPOCHS
 VALIDATION_FRACTION = 0.2
 MIN_ANSWERS = 20
 CACHE_VERSION = 1
-_TENSOR_FIELDS = ("lengths", "query_hidden", "keys", "values")
 
 
 @dataclass

@@ -16,10 +16,6 @@ DOMAINS: dict[str, str] = {
     "O": "Openness",
 }
 FORMS = ("120", "300")
-ATTRIBUTION = (
-    "IPIP-NEO items from the International Personality Item Pool (ipip.ori.org), public domain; "
-    "120-item short form after Johnson (2014)."
-)
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,10 @@ from paso_local.generation import (  # noqa: F401 - re-exported: the chat and as
     DEFAULT_SEED,
     PREFILL_CHUNK,
     ChatGeneration,
-    Generation,
     GenerationStats,
     Sampling,
 )
-from paso_local.llama_native import (  # noqa: F401 - VERBOSE_ENV and the params are imported from here too
-    VERBOSE_ENV,
+from paso_local.llama_native import (  # noqa: F401 - the params are imported from here too
     cvec_function,
     llama_api,
     llama_context_params,

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-tomllib = pytest.importorskip("tomllib")
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, the declared minimum: pip carries the same parser
+    from pip._vendor import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALLED_AS = {"paso_local": "paso_local", "tui": "paso_local.tui", "converters": "paso_local.converters"}
