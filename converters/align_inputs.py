@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from paso_local.converters.activations import ItemActivations, item_activations
+from paso_local.converters.align_memory import WEIGHT_CACHE_BYTES, check_align_memory
 from paso_local.converters.pas import MIN_USABLE_ANSWERS, Labels, person_labels, require_enough_answers
 from paso_local.converters.strength import COARSE_GRID, FOLDS, make_folds
 from paso_local.errors import PasoError
@@ -26,7 +27,6 @@ FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (torch's ste
 PLACEMENT_SHIFT = 1  # head vector of layer L added to the output of block L-1 (0: block L); measured closer
 MIN_DOMAIN_LABELS = 6  # non-neutral answers a domain needs for its own vector
 MIN_SIDE_STATEMENTS = 3  # statement contrast: answers needed on each side (agree / disagree) per fit
-WEIGHT_CACHE_BYTES = 1 << 30
 SCORING_BACKENDS = ("llama", "torch")  # torch: the float32 reference the llama.cpp choice is measured against
 
 
@@ -128,7 +128,6 @@ class AlignPlan:
 
 def plan_alignment(request: AlignRequest) -> AlignPlan:
     """Every check that needs no model pass, with a message saying what to do."""
-    from paso_local.converters.align_memory import check_align_memory
     from paso_local.converters.gguf_reader import read_config
 
     config = read_config(request.model_path)  # PasoError for a damaged or unsupported model

@@ -30,6 +30,10 @@ PROMPT_TOKENS = 96  # the longest item prompt of the form, rounded up (its check
 SCORING_CONTEXT = 4096
 F32, F16 = 4, 2
 
+WEIGHT_CACHE_BYTES = (
+    1 << 30
+)  # torch's cache of dequantised blocks (align_inputs.WoCache), at least two blocks
+
 
 @dataclass(frozen=True)
 class MemoryProjection:
@@ -49,7 +53,6 @@ def gib(size: float) -> str:
 
 def projected_align_memory(config, file_bytes: int, items: int = 120) -> MemoryProjection:
     """align's projected peak on a model of this shape (paso_local.converters.gguf_reader.ModelConfig) and file size."""
-    from paso_local.converters.align_inputs import WEIGHT_CACHE_BYTES
     from paso_local.converters.model import OUTPUT_CHUNK_BYTES, OUTPUT_KEEP_BYTES
 
     d, f, n_layer = config.n_embd, config.n_ff, config.n_layer

@@ -13,12 +13,15 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from paso_local.errors import PasoError
 
-if TYPE_CHECKING:
-    from paso_local.runtime import Runtime
+
+class SupportsLora(Protocol):
+    """What applying an adapter needs of a runtime (paso_local.runtime.Runtime has it)."""
+
+    def apply_lora(self, path: str | Path, scale: float = 1.0) -> LoraHandle: ...
 
 
 class LoraHandle:
@@ -73,6 +76,6 @@ class LoraHandle:
         self.close()
 
 
-def apply_lora(runtime: Runtime, path: str | Path, scale: float = 1.0) -> LoraHandle:
+def apply_lora(runtime: SupportsLora, path: str | Path, scale: float = 1.0) -> LoraHandle:
     """Load and apply the adapter at `path` on a paso_local.runtime.Runtime (`Runtime.apply_lora`)."""
     return runtime.apply_lora(path, scale)

@@ -113,3 +113,75 @@ def test_importing_the_core_loads_neither_torch_nor_textual(module):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# --- no import loops ------------------------------------------------------------------------------------------
+
+
+def module_files() -> dict[str, Path]:
+    """Every module of the three parts by its installed name (a package by its __init__)."""
+    modules = {}
+    for package in PACKAGES:
+        installed = {
+            "paso_local": "paso_local",
+            "tui": "paso_local.tui",
+            "converters": "paso_local.converters",
+        }
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT / package).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join((installed[package], *parts))] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the modules of ours it imports, lazy imports included."""
+    modules = module_files()
+    graph = {}
+    for name, path in modules.items():
+        imported = imported_modules(ast.parse(path.read_text(encoding="utf-8")))
+        graph[name] = {m for m in imported if m in modules and m != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for child in sorted(graph[node]):
+            if child not in index:
+                visit(child)
+                low[node] = min(low[node], low[child])
+            elif child in stack:
+                low[node] = min(low[node], index[child])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycles_are_found_by_hand():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_back():
+    """A loop, even through a lazy import, means two modules that cannot be understood apart."""
+    assert cycles(import_graph()) == []
