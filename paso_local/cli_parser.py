@@ -102,7 +102,7 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="describe you to the model in the system prompt: your Big Five domain and facet scores from "
         'the profile (default: config.json\'s "profile_prompt", else on for every model but the embedded '
-        "SmolLM2, where it was measured to make answers slightly worse)",
+        "SmolLM2, where it was measured to make answers worse)",
     )
     parser.add_argument(
         "--memory",

@@ -2,8 +2,7 @@
 
 One text for every place that tells the model who the person is: eval's and assess's `profile-prompt` method
 (from a subject's 120 answers) and the system prompt of chat and ask (from the onboarded profile, 120 or 300
-form). On Qwen2.5-Coder-1.5B it is the one route measured to bring the questionnaire answers closer to the
-person's (README, "The prompt route")."""
+form). What it does on the models measured: docs/results/2026-12-04-chosen-space.md."""
 
 from __future__ import annotations
 
@@ -59,9 +58,10 @@ def profile_prompt(alignment: Mapping[int, int]) -> str:
 
 def profile_prompt_wanted(wanted: bool | None, model: Path) -> bool:
     """--profile-prompt / --no-profile-prompt; None: config.json's "profile_prompt", else on for every model
-    but the embedded SmolLM2-135M. Measured (README, "The prompt route"): on Qwen2.5-Coder-1.5B the profile
-    prompt brought the answers of 15 of 15 dev subjects closer to the person's; on SmolLM2 it made 12 of 20
-    worse and the mean slightly worse (3.33 -> 3.35)."""
+    but the embedded SmolLM2-135M. Measured against the options people chose (docs/results/2026-12-04-chosen-
+    space.md): on Qwen2.5-Coder-1.5B it lowered the error for 5 of 5 dev subjects (4.92 -> 4.17), though another
+    person's profile does as much (4.16): it moves the model off its agreeing default rather than toward this
+    person; on SmolLM2 it was worse for 9 of 10 (3.38 -> 3.55)."""
     if wanted is not None:
         return wanted
     embedded = embedded_model_path()
