@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from paso_local.memory import children_peak_rss_mb
+from paso_local.store.memory import children_peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "papi_dev.json"

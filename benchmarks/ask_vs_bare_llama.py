@@ -25,8 +25,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from paso_local.controlvector import ControlVector, write_control_vector
-from paso_local.modelfiles import resolve_model
+from paso_local.llm.controlvector import ControlVector, write_control_vector
+from paso_local.llm.modelfiles import resolve_model
 
 PROMPT = "Give me three tips for a good night's sleep."
 

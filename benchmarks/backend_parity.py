@@ -25,13 +25,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # rpc_server: the loopback server the tests use
 
-from paso_local.controlvector import ControlVector, write_control_vector  # noqa: E402
-from paso_local.inventory import held_out_items  # noqa: E402
-from paso_local.llama_native import llama_api, rpc_supported  # noqa: E402
-from paso_local.modelfiles import resolve_model  # noqa: E402
-from paso_local.rpc import parse_servers  # noqa: E402
-from paso_local.runtime import UNSTEERED, Runtime, Sampling, Steering  # noqa: E402
-from paso_local.steered_scoring import SteeredScorer  # noqa: E402
+from paso_local.llm.controlvector import ControlVector, write_control_vector  # noqa: E402
+from paso_local.llm.generation import Sampling  # noqa: E402
+from paso_local.llm.llama_native import llama_api, rpc_supported  # noqa: E402
+from paso_local.llm.modelfiles import resolve_model  # noqa: E402
+from paso_local.llm.rpc import parse_servers  # noqa: E402
+from paso_local.llm.runtime import Runtime  # noqa: E402
+from paso_local.llm.steered_scoring import SteeredScorer  # noqa: E402
+from paso_local.llm.steering import UNSTEERED, Steering  # noqa: E402
+from paso_local.person.inventory import held_out_items  # noqa: E402
 
 QUESTION = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]
 

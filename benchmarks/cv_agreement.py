@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from paso_local.subjects import load_subjects
+    from paso_local.person.subjects import load_subjects
 
     torch.set_num_threads(args.threads)
     start, stop = (int(x) for x in args.index.split(":"))

@@ -21,9 +21,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from paso_local.controlvector import ControlVector, write_control_vector
-from paso_local.modelfiles import resolve_model
-from paso_local.runtime import UNSTEERED, Runtime, Sampling, Steering
+from paso_local.llm.controlvector import ControlVector, write_control_vector
+from paso_local.llm.generation import Sampling
+from paso_local.llm.modelfiles import resolve_model
+from paso_local.llm.runtime import Runtime
+from paso_local.llm.steering import UNSTEERED, Steering
 
 PROMPT = [{"role": "user", "content": "Count from 1 to 200, separated by commas."}]
 

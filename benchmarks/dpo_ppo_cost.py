@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from paso_local.converters.lora_align import LoraAligner, peak_rss_mb, reset_peak_rss  # noqa: E402
 from paso_local.evaluation.split import split_subject  # noqa: E402
-from paso_local.modelfiles import resolve_model  # noqa: E402
-from paso_local.subjects import load_subjects  # noqa: E402
+from paso_local.llm.modelfiles import resolve_model  # noqa: E402
+from paso_local.person.subjects import load_subjects  # noqa: E402
 
 
 def main() -> int:

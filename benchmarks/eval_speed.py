@@ -28,11 +28,11 @@ from rich.table import Table
 from paso_local.evaluation.asking import common_prefix_length
 from paso_local.evaluation.methods import fewshot_prompt
 from paso_local.evaluation.split import split_subject
-from paso_local.inventory import held_out_items
-from paso_local.modelfiles import resolve_model
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT, item_messages
-from paso_local.runtime import Runtime
-from paso_local.subjects import load_subjects
+from paso_local.llm.modelfiles import resolve_model
+from paso_local.llm.runtime import Runtime
+from paso_local.person.inventory import held_out_items
+from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT, item_messages
+from paso_local.person.subjects import load_subjects
 
 DEV_SUBJECTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "papi_dev.json"
 

@@ -31,7 +31,8 @@ def tool_continuation(binary: str, model: Path, prompt: str, tokens: int, vector
 
 
 def paso_continuation(model: Path, prompt: str, tokens: int, vector: Path | None) -> str:
-    from paso_local.runtime import Runtime, Steering
+    from paso_local.llm.runtime import Runtime
+    from paso_local.llm.steering import Steering
 
     with Runtime.open(model, n_ctx=512, n_threads=2) as runtime:
         if vector is not None:
@@ -44,8 +45,8 @@ def paso_continuation(model: Path, prompt: str, tokens: int, vector: Path | None
 
 
 def main() -> int:
-    from paso_local.chat_format import ChatFormat
-    from paso_local.modelfiles import resolve_model
+    from paso_local.llm.chat_format import ChatFormat
+    from paso_local.llm.modelfiles import resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True, help="llama.cpp's llama-completion (or llama-cli) program")

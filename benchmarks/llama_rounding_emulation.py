@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 import paso_local.converters.model as M
-from paso_local.chat_format import ChatFormat
 from paso_local.converters.check_model import (
     LlamaLogits,
     _torch_logits,
@@ -26,7 +25,8 @@ from paso_local.converters.check_model import (
     prompt_tokens,
     token_batches,
 )
-from paso_local.modelfiles import resolve_model
+from paso_local.llm.chat_format import ChatFormat
+from paso_local.llm.modelfiles import resolve_model
 
 BLOCK_TYPES_Q8_0 = ("Q4_0", "Q5_0", "Q8_0")
 

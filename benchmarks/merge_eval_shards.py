@@ -24,7 +24,7 @@ from paso_local.evaluation.references import REFERENCE_NAMES
 from paso_local.evaluation.results import print_results, write_json
 from paso_local.evaluation.runs import MethodRun, population_means
 from paso_local.evaluation.split import held_out_numbers, split_subject
-from paso_local.subjects import load_subjects
+from paso_local.person.subjects import load_subjects
 
 SCORE_FIELDS = {"case", "index", "A", "C", "E", "N", "O", "sum", "correlation", "deviation_correlation"}
 SCORE_FIELDS |= {"paper_protocol_sum", "seconds", "unparsable", "method", "reference"}

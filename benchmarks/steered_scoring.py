@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from paso_local.chat_format import ChatFormat
-from paso_local.converters.align_pipeline import (
+from paso_local.converters.align_inputs import (
     DEFAULT_HEADS,
     PLACEMENT_SHIFT,
     WoCache,
@@ -35,11 +34,12 @@ from paso_local.converters.align_pipeline import (
 from paso_local.converters.gguf_reader import read_config
 from paso_local.converters.pas import fit_pas, person_labels
 from paso_local.converters.strength import steered_distributions, to_unit
-from paso_local.inventory import form_items
-from paso_local.modelfiles import resolve_model
-from paso_local.readout import OptionTokens, median_answer
-from paso_local.steered_scoring import SteeredScorer, open_scoring_runtime
-from paso_local.subjects import load_subjects
+from paso_local.llm.chat_format import ChatFormat
+from paso_local.llm.modelfiles import resolve_model
+from paso_local.llm.readout import OptionTokens, median_answer
+from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
+from paso_local.person.inventory import form_items
+from paso_local.person.subjects import load_subjects
 
 SUBJECTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "papi_dev.json"
 

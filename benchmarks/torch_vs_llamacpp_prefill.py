@@ -20,7 +20,6 @@ import time
 
 import torch
 
-from paso_local.chat_format import ChatFormat
 from paso_local.converters.check_model import (
     TOKENS_PER_BATCH,
     LlamaLogits,
@@ -29,7 +28,8 @@ from paso_local.converters.check_model import (
     token_batches,
 )
 from paso_local.converters.model import load_model, pad_right
-from paso_local.modelfiles import resolve_model
+from paso_local.llm.chat_format import ChatFormat
+from paso_local.llm.modelfiles import resolve_model
 
 
 def torch_prefill_seconds(model, prompts: list[list[int]]) -> float:

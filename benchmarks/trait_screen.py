@@ -1,4 +1,4 @@
-"""The trait-content screen (paso_local.trait_screen) over candidate directions (paso_local.converters.trait_directions).
+"""The trait-content screen (paso_local.evaluation.trait_screen) over candidate directions (paso_local.converters.trait_directions).
 
 Model-level, no person's answers: each candidate gives one direction per Big Five domain, built from the
 120-form items; each direction is put on the llama.cpp context at a grid of strengths (align's units) and the
@@ -29,10 +29,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from paso_local.inventory import DOMAINS, form_items
-from paso_local.modelfiles import resolve_model
-from paso_local.storage import atomic_write_bytes
-from paso_local.trait_screen import SCREEN_STRENGTHS, ScreenResult, run_screen, screen_items
+from paso_local.evaluation.trait_screen import SCREEN_STRENGTHS, ScreenResult, run_screen, screen_items
+from paso_local.llm.modelfiles import resolve_model
+from paso_local.person.inventory import DOMAINS, form_items
+from paso_local.store.storage import atomic_write_bytes
 
 DEFAULT_CANDIDATES = "says@B,says@band,reads@B,pca@B,heads,persona@B"
 REPLY_TOKENS = 40
@@ -66,7 +66,7 @@ class Builder:
     @property
     def model(self):
         if self._model is None:
-            from paso_local.converters.align_pipeline import load_torch_model
+            from paso_local.converters.align_inputs import load_torch_model
 
             self._model = load_torch_model(self.model_path)
         return self._model
@@ -74,7 +74,7 @@ class Builder:
     @property
     def chat(self):
         if self._chat is None:
-            from paso_local.chat_format import ChatFormat
+            from paso_local.llm.chat_format import ChatFormat
 
             self._chat = ChatFormat.from_model(self.model_path)
         return self._chat
@@ -109,7 +109,7 @@ class Builder:
 
     def head_probe(self) -> dict:
         from paso_local.converters import trait_directions as td
-        from paso_local.converters.align_pipeline import PLACEMENT_SHIFT, WoCache, first_eligible_layer
+        from paso_local.converters.align_inputs import PLACEMENT_SHIFT, WoCache, first_eligible_layer
         from paso_local.converters.statement_activations import compute_statement_activations
 
         acts = compute_statement_activations(self.model, self.chat, self.items)
@@ -137,7 +137,8 @@ class Builder:
 
     def replies(self, system_prompt: str) -> list[str]:
         from paso_local.converters.trait_directions import NEUTRAL_QUESTIONS
-        from paso_local.runtime import Runtime, Sampling
+        from paso_local.llm.generation import Sampling
+        from paso_local.llm.runtime import Runtime
 
         greedy = Sampling(temperature=0.0, max_tokens=REPLY_TOKENS)
         with Runtime.open(self.model_path, n_ctx=1024, n_threads=self.threads) as runtime:
@@ -246,8 +247,8 @@ def main() -> None:
 
 def screen_all(doc, built, items, strengths, model_path, args, block, n_layer, out) -> None:
     from paso_local.converters.trait_directions import cosine_table, unit_directions
+    from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
     from paso_local.progress import progress_bar
-    from paso_local.steered_scoring import SteeredScorer, open_scoring_runtime
 
     runtime = open_scoring_runtime(model_path, threads=args.threads)
     scorer = SteeredScorer(runtime)

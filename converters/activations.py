@@ -6,7 +6,7 @@ Per item three prompts, formatted with the model's own chat template: the assist
 - the residual stream (each block's output) at the A / E letter, from `checkpoint_block` on (the residual-stream
 mean difference, the alternative to PAS's head-level vectors);
 - for the "(" prompts: the residual stream entering `checkpoint_block` (steered passes restart there), the
-unsteered option distribution (paso_local.readout), and each block's mean residual norm (strength units). None
+unsteered option distribution (paso_local.llm.readout), and each block's mean residual norm (strength units). None
 of it depends on the person: cached in the user cache directory, keyed by the model file's sha256, the prompt
 text (template + system prompt), the item set and the checkpoint block, so a second profile on the same model
 runs no forward pass here.
@@ -24,17 +24,17 @@ import torch
 
 from paso_local.converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
 from paso_local.converters.model import fast_dtype, pad_right
-from paso_local.inventory import Item
-from paso_local.modelfiles import file_sha256
-from paso_local.progress import progress_bar
-from paso_local.questionnaire_prompt import (
+from paso_local.llm.modelfiles import file_sha256
+from paso_local.llm.readout import OptionTokens, option_distribution
+from paso_local.person.inventory import Item
+from paso_local.person.questionnaire_prompt import (
     AGREE_LETTER,
     DISAGREE_LETTER,
     SYSTEM_PROMPT,
     item_messages,
     prompt_fingerprint,
 )
-from paso_local.readout import OptionTokens, option_distribution
+from paso_local.progress import progress_bar
 
 CACHE_VERSION = 4  # bump whenever what the pass records or how it computes it changes
 ITEMS_PER_BATCH = 8  # x 3 prompts

@@ -9,22 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paso_local.converters.align_pipeline import (
-    DEFAULT_HEADS,
-    PLACEMENT_SHIFT,
-    AlignOutcome,
-    AlignRequest,
-    align_answers,
-    plan_alignment,
-)
+from paso_local.converters.align_inputs import DEFAULT_HEADS, PLACEMENT_SHIFT, AlignRequest, plan_alignment
+from paso_local.converters.align_pipeline import AlignOutcome, align_answers
 from paso_local.converters.export import build_control_vector
 from paso_local.converters.strength import COARSE_GRID, FOLDS
 from paso_local.errors import PasoError
-from paso_local.memory import peak_rss_mb
-from paso_local.modelfiles import file_sha256, resolve_model
+from paso_local.llm.modelfiles import file_sha256, resolve_model
+from paso_local.person.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE
 from paso_local.progress import status
-from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE
-from paso_local.storage import check_output_writable, write_report
+from paso_local.store.memory import peak_rss_mb
+from paso_local.store.storage import check_output_writable, write_report
 
 
 @dataclass
@@ -52,7 +46,7 @@ def align(
     """The command: the profile's answers (or `answers_override`: eval and benchmarks align a subject with
     no stored profile) -> the pipeline -> the vector file and the report."""
     if answers_override is None:
-        from paso_local.profile import ProfileStore
+        from paso_local.person.profile import ProfileStore
 
         profile = ProfileStore().load(profile_name)
         notice = profile.stale_import_notice()
@@ -65,7 +59,7 @@ def align(
     if out:
         out_path = Path(out).expanduser()
     else:
-        from paso_local.vector_store import vector_path_for
+        from paso_local.person.vector_store import vector_path_for
 
         out_path = vector_path_for(profile_name, model_path)
     request = AlignRequest(
@@ -85,11 +79,11 @@ def align(
     plan = plan_alignment(request)  # every refusal before the output check and any model pass
     check_output_writable(out_path, what="the control vector", example="vector.gguf")
     outcome = align_answers(plan)
-    from paso_local.controlvector import write_control_vector
+    from paso_local.llm.controlvector import write_control_vector
 
     write_control_vector(exported_vector(outcome), out_path)
     if not out:
-        from paso_local.vector_store import record_vector
+        from paso_local.person.vector_store import record_vector
 
         record_vector(profile_name, model_path)
     return AlignResult(out_path, align_report(outcome, out_path))
@@ -207,7 +201,7 @@ def describe(report: Mapping[str, Any]) -> str:
         f"({report['usable_answers']} answers, {report['seconds']:.0f} s)"
     )
     if report["strength"] == 0.0:
-        from paso_local.controlvector import NO_DIRECTION
+        from paso_local.llm.controlvector import NO_DIRECTION
 
         text += (
             f"\n  Strength 0: {NO_DIRECTION}.\n  No strength beat the unsteered model clearly in "

@@ -19,8 +19,8 @@ from paso_local.converters.align_memory import WEIGHT_CACHE_BYTES, check_align_m
 from paso_local.converters.pas import MIN_USABLE_ANSWERS, Labels, person_labels, require_enough_answers
 from paso_local.converters.strength import COARSE_GRID, FOLDS, make_folds
 from paso_local.errors import PasoError
-from paso_local.inventory import Item, form_items
-from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
+from paso_local.person.inventory import Item, form_items
+from paso_local.person.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
 
 DEFAULT_HEADS = 24
 FIRST_LAYER_FRACTION = 0.4  # heads are eligible from this depth on (torch's steered passes restart there)
@@ -237,8 +237,8 @@ def letter_activations(
 ) -> tuple[ItemActivations, bool]:
     """The A / E / readout activations of `items` (cached per model; nothing is loaded on a cache hit).
     `chat_format`: a loader the caller shares with its other passes (the header parse takes seconds)."""
-    from paso_local.chat_format import ChatFormat
-    from paso_local.readout import OptionTokens
+    from paso_local.llm.chat_format import ChatFormat
+    from paso_local.llm.readout import OptionTokens
 
     chat_format = chat_format or functools.cache(lambda: ChatFormat.from_model(model_path))
     return item_activations(
@@ -254,7 +254,7 @@ def letter_activations(
 
 def read_activations(plan: AlignPlan) -> Activations:
     """The letter contrast's activations (and the statement / negation ones when they are tried)."""
-    from paso_local.chat_format import ChatFormat
+    from paso_local.llm.chat_format import ChatFormat
 
     started = time.perf_counter()
     path, show = plan.request.model_path, plan.request.show_progress

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paso_local.errors import PasoError
-from paso_local.memory import available_memory_bytes
+from paso_local.store.memory import available_memory_bytes
 
 GIB = 2**30
 MEMORY_CHECK_ENV = "PASO_LOCAL_MEMORY_CHECK"  # "0": align does not refuse on the projection

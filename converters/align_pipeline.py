@@ -7,7 +7,7 @@ and the pieces every step shares, are in paso_local.converters.align_inputs).
 3. `fit_candidates`: per cross-validation fold, PAS probes on the other folds' answers -> one unit vector per
    candidate (contrast x combined / domain sum / residual);
 4. `cross_validate`: each candidate's strength searched on the left-out folds, the items asked through
-   llama.cpp with the fold's vector applied exactly as the chat applies it (`paso_local.steered_scoring`);
+   llama.cpp with the fold's vector applied exactly as the chat applies it (`paso_local.llm.steered_scoring`);
 5. `best_candidate` and `final_vector`: the lowest CV score wins; the exported vector is the mean of the fold
    vectors that the cross-validation scored (a refit on all answers is another vector, whose CV score nobody
    measured), at the chosen strength, with per-domain parts for the chat's sliders.
@@ -25,30 +25,18 @@ import numpy as np
 import torch
 
 from paso_local.converters.activations import ItemActivations
-from paso_local.converters.align_inputs import (  # noqa: F401 - re-exported: align_command, keyed_align, benchmarks
-    DEFAULT_HEADS,
-    FIRST_LAYER_FRACTION,
+from paso_local.converters.align_inputs import (
     MIN_DOMAIN_LABELS,
-    MIN_SIDE_STATEMENTS,
     PLACEMENT_SHIFT,
-    SCORING_BACKENDS,
-    WEIGHT_CACHE_BYTES,
     Activations,
     AlignPlan,
-    AlignRequest,
     ContrastActivations,
     WoCache,
     can_fit,
-    checkpoint_block,
-    first_eligible_layer,
-    lazy_torch_model,
-    letter_activations,
     letter_contrast,
     load_torch_model,
-    plan_alignment,
     read_activations,
     restricted,
-    statement_contrast_fits,
     summed,
 )
 from paso_local.converters.pas import (
@@ -74,7 +62,7 @@ from paso_local.converters.strength import (
     torch_row_scorer,
     vector_norm_units,
 )
-from paso_local.inventory import DOMAINS, Item
+from paso_local.person.inventory import DOMAINS, Item
 
 # --- step 3: fold vectors ------------------------------------------------------------------------------------
 
@@ -179,8 +167,8 @@ def fit_candidates(plan: AlignPlan, found: Activations, folds: Folds, w_o: WoCac
 def row_scorer(plan: AlignPlan, found: Activations) -> Iterator[RowScorer]:
     """Scores activation rows under a vector: llama.cpp (default), or the float32 torch reference."""
     if plan.request.scoring == "torch":
-        from paso_local.chat_format import ChatFormat
-        from paso_local.readout import OptionTokens
+        from paso_local.llm.chat_format import ChatFormat
+        from paso_local.llm.readout import OptionTokens
 
         net = found.torch_model()  # the one already loaded, unless it computes in bfloat16
         if net.dtype != torch.float32:
@@ -188,7 +176,7 @@ def row_scorer(plan: AlignPlan, found: Activations) -> Iterator[RowScorer]:
         tokens = OptionTokens.from_chat_format(ChatFormat.from_model(plan.request.model_path))
         yield torch_row_scorer(net, found.acts, tokens)
         return
-    from paso_local.steered_scoring import SteeredScorer, open_scoring_runtime
+    from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
 
     runtime = plan.request.runtime
     owned = runtime is None

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from paso_local.errors import PasoError
-from paso_local.paths import cache_dir
-from paso_local.storage import atomic_write_bytes
+from paso_local.store.paths import cache_dir
+from paso_local.store.storage import atomic_write_bytes
 
 
 def cache_key(payload: Any) -> str:

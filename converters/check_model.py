@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from paso_local.errors import PasoError
-from paso_local.memory import peak_rss_mb
+from paso_local.store.memory import peak_rss_mb
 
 TOP1_TARGET = 0.99
 KL_TARGET = 0.01
@@ -98,7 +98,7 @@ class CheckResult:
 
 
 def run_check_model(args: argparse.Namespace) -> int:
-    from paso_local.modelfiles import resolve_model
+    from paso_local.llm.modelfiles import resolve_model
 
     path = resolve_model(args.model)
     result = check_model(path, n_prompts=args.prompts, show_progress=True)
@@ -117,8 +117,8 @@ def run_check_model(args: argparse.Namespace) -> int:
 
 
 def check_model(path: str | Path, *, n_prompts: int = 20, show_progress: bool = True) -> CheckResult:
-    from paso_local.chat_format import ChatFormat
     from paso_local.converters.gguf_reader import read_config
+    from paso_local.llm.chat_format import ChatFormat
     from paso_local.progress import progress_bar
 
     if n_prompts < 1:
@@ -279,7 +279,7 @@ class LlamaLogits:
     prompt, no weight repacking), with an optional control vector."""
 
     def __init__(self, path: Path, *, n_ctx: int, logits_all: bool = False, n_threads: int | None = None):
-        from paso_local.runtime import Runtime
+        from paso_local.llm.runtime import Runtime
 
         self.runtime = Runtime.open_reference(path, n_ctx=n_ctx, logits_all=logits_all, n_threads=n_threads)
         self.n_vocab = self.runtime.n_vocab

@@ -12,7 +12,7 @@ from typing import Any
 
 from paso_local.errors import PasoError
 from paso_local.evaluation.aligning import SubjectAlignment
-from paso_local.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE
+from paso_local.person.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE
 
 
 def use_torch_threads(threads: int | None) -> None:

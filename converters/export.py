@@ -1,6 +1,6 @@
-"""The aligned vector as a paso_local.controlvector.ControlVector: `direction.L` at the chosen strength
+"""The aligned vector as a paso_local.llm.controlvector.ControlVector: `direction.L` at the chosen strength
 (llama.cpp scale 1.0 reproduces paso-local's steering) and align's record under `paso.*` metadata (the format's
-keys are paso_local.controlvector's)."""
+keys are paso_local.llm.controlvector's)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from paso_local.controlvector import ControlVector, aligned_metadata, directions_json
+from paso_local.llm.controlvector import ControlVector, aligned_metadata, directions_json
 
 __all__ = ["build_control_vector", "directions_json"]
 

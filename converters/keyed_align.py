@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from paso_local.converters.activations import ItemActivations
-from paso_local.converters.align_pipeline import (
+from paso_local.converters.align_inputs import (
     DEFAULT_HEADS,
     MIN_DOMAIN_LABELS,
     PLACEMENT_SHIFT,
@@ -28,17 +28,17 @@ from paso_local.converters.align_pipeline import (
     first_eligible_layer,
     lazy_torch_model,
     letter_activations,
-    llama_row_scorer,
     restricted,
     summed,
 )
+from paso_local.converters.align_pipeline import llama_row_scorer
 from paso_local.converters.export import build_control_vector
 from paso_local.converters.pas import fit_pas, person_labels
 from paso_local.converters.strength import COARSE_GRID, FOLDS, cross_validated_search, make_folds, to_unit
 from paso_local.errors import PasoError
-from paso_local.inventory import ITEM_GROUPINGS, form_items, item_group
-from paso_local.memory import peak_rss_mb
-from paso_local.modelfiles import file_sha256
+from paso_local.llm.modelfiles import file_sha256
+from paso_local.person.inventory import ITEM_GROUPINGS, form_items, item_group
+from paso_local.store.memory import peak_rss_mb
 
 # align's grid plus +-0.2: on Qwen2.5-Coder-1.5B the letter vector's +-0.5 already overshoots (subject 0: CV score
 # 3.0 unsteered, 3.33 / 3.75 at -0.5 / +0.5)
@@ -78,7 +78,7 @@ def align_keyed(
 ) -> tuple[dict[str, GroupVector], dict[str, Any]]:
     """One vector file per group under `out_dir` from the person's 120-form answers (number -> 1..5);
     strengths scored through llama.cpp (`runtime`, or one opened for the purpose)."""
-    from paso_local.steered_scoring import SteeredScorer, open_scoring_runtime
+    from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
 
     owned = runtime is None
     runtime = runtime or open_scoring_runtime(model_path, threads=threads)
@@ -166,7 +166,7 @@ def write_group_vector(
     group: str,
     answers: int,
 ) -> None:
-    from paso_local.controlvector import write_control_vector
+    from paso_local.llm.controlvector import write_control_vector
 
     vector = build_control_vector(
         model_hint=config.arch,

@@ -12,7 +12,7 @@ block's computation AT those positions. So training runs one block at two positi
 whole model over ~100 tokens: about 50x less work, what makes per-person training affordable on 2 CPU cores.
 llama.cpp applies the same adapter at every position; at the readout positions the result is the same.
 
-Readout (paso_local.readout): each item's prompt is followed by "(", so one forward pass gives P1 (next token
+Readout (paso_local.llm.readout): each item's prompt is followed by "(", so one forward pass gives P1 (next token
 after the prompt, at position -2) and P2 (after "(", position -1). The log-probability of an answer value v is
 log(P1(direct tokens of v) + P1("(" tokens) * P2(letter tokens of v)): what eval's median reads.
 """
@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from paso_local.inventory import Item
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT, item_messages
-from paso_local.readout import OptionTokens
+from paso_local.llm.readout import OptionTokens
+from paso_local.person.inventory import Item
+from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT, item_messages
 
 # attn_k / attn_v are left out: then the frozen keys and values of the prompt stay valid (see the module doc)
 TARGETS = ("attn_q", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
@@ -291,7 +291,7 @@ def answer_logprobs(
 
 
 class OptionIndex:
-    """Torch index tensors for paso_local.readout's marginalisation over the ways an option can start."""
+    """Torch index tensors for paso_local.llm.readout's marginalisation over the ways an option can start."""
 
     def __init__(self, options: OptionTokens):
         self.options = options
@@ -315,7 +315,7 @@ class OptionIndex:
 def option_distributions(
     model: Any, adapter: LoraAdapter | None, inputs: AnswerInputs, index: OptionIndex, *, batch_size: int = 16
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(dist [N, 5] over values 1..5, mass [N]) for every row of `inputs`, as paso_local.readout has them."""
+    """(dist [N, 5] over values 1..5, mass [N]) for every row of `inputs`, as paso_local.llm.readout has them."""
     dists, masses = [], []
     with torch.no_grad(), adapter.attached(model) if adapter is not None else _nothing():
         for start in range(0, len(inputs.item_numbers), batch_size):

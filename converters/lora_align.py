@@ -36,10 +36,10 @@ from paso_local.converters.lora_inputs import answer_inputs, quiet_progress
 from paso_local.converters.lora_selection import choose_hyperparameters, split_for_validation
 from paso_local.converters.ppo import PPOSettings, ReplyParser, reference_logprobs, train_ppo
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items
-from paso_local.memory import peak_rss_mb, reset_peak_rss
+from paso_local.llm.readout import OptionTokens, median_answer
+from paso_local.person.inventory import form_items
 from paso_local.progress import progress_bar
-from paso_local.readout import OptionTokens, median_answer
+from paso_local.store.memory import peak_rss_mb, reset_peak_rss
 
 METHODS = ("dpo", "ppo")
 RANK = 4
@@ -109,7 +109,7 @@ class LoraAligner:
         rank: int = RANK,
         alpha: float = ALPHA,
     ):
-        from paso_local.chat_format import ChatFormat
+        from paso_local.llm.chat_format import ChatFormat
 
         self.model_path = Path(model_path)
         self.show_progress = show_progress

@@ -11,18 +11,18 @@ from paso_local.errors import PasoError
 
 def lora_path_for(profile_name: str, model_path: Path, method: str) -> Path:
     """Default output: beside the profile's control vectors, named by the model file's hash and the method."""
-    from paso_local.modelfiles import file_sha256
-    from paso_local.vector_store import vectors_dir
+    from paso_local.llm.modelfiles import file_sha256
+    from paso_local.person.vector_store import vectors_dir
 
     return vectors_dir(profile_name) / f"{file_sha256(model_path)[:16]}.{method}-lora.gguf"
 
 
 def run_align_lora(args: argparse.Namespace) -> int:
     """`paso-local align --method dpo|ppo`: the profile's answers -> a llama.cpp LoRA GGUF."""
-    from paso_local.modelfiles import file_sha256, resolve_model
-    from paso_local.profile import ProfileStore
+    from paso_local.llm.modelfiles import file_sha256, resolve_model
+    from paso_local.person.profile import ProfileStore
     from paso_local.progress import status
-    from paso_local.storage import check_output_writable, write_report
+    from paso_local.store.storage import check_output_writable, write_report
 
     method = args.method
     if method not in METHODS:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from paso_local.errors import PasoError
-from paso_local.storage import atomic_output
+from paso_local.store.storage import atomic_output
 
 PASO_PREFIX = "paso."
 

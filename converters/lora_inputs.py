@@ -13,10 +13,10 @@ import torch
 
 from paso_local.converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
 from paso_local.converters.lora import AnswerInputs, prepare_inputs
-from paso_local.inventory import Item
+from paso_local.llm.readout import OptionTokens
+from paso_local.person.inventory import Item
+from paso_local.person.questionnaire_prompt import prompt_fingerprint
 from paso_local.progress import progress_bar
-from paso_local.questionnaire_prompt import prompt_fingerprint
-from paso_local.readout import OptionTokens
 
 CACHE_VERSION = 1
 TENSOR_FIELDS = ("lengths", "query_hidden", "keys", "values")
@@ -34,7 +34,7 @@ def answer_inputs(
 ) -> AnswerInputs:
     """The items' inputs below block `first_layer`: from the cache when it holds them, else computed and
     cached."""
-    from paso_local.modelfiles import file_sha256
+    from paso_local.llm.modelfiles import file_sha256
 
     numbers = [i.number for i in items]
     key = cache_key([CACHE_VERSION, file_sha256(model_path), prompt_fingerprint(), numbers, first_layer])

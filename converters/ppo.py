@@ -6,7 +6,7 @@
   (paso_local.converters.lora). A first token other than "(" ends the reply there (a one-token reply).
 - Reward (the paper's): minus the distance between the chosen option and the person's answer,
   |value - answer|, and -6 when the reply does not parse (eval's parse of the paper's code:
-  paso_local.questionnaire_prompt.parse_reply).
+  paso_local.person.questionnaire_prompt.parse_reply).
 - KL penalty to the reference (the frozen GGUF model):
   reward - kl_coef * (log pi_old(reply) - log ref(reply)).
 - Baseline: the mean penalised reward of the `samples` replies drawn for the same item (no value head);
@@ -80,7 +80,7 @@ class ReplyParser:
     """Reply tokens -> answer value (or None), with the paper's parse, memoised per token pair."""
 
     def __init__(self, detokenize: Callable[[list[int]], str]):
-        from paso_local.questionnaire_prompt import parse_reply
+        from paso_local.person.questionnaire_prompt import parse_reply
 
         self._parse = parse_reply
         self._detokenize = detokenize

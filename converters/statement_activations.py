@@ -26,10 +26,10 @@ import torch
 from paso_local.converters.activations import pad_right
 from paso_local.converters.array_cache import cache_key, cache_path, load_arrays, save_arrays
 from paso_local.converters.model import fast_dtype
-from paso_local.inventory import Item
-from paso_local.modelfiles import file_sha256
+from paso_local.llm.modelfiles import file_sha256
+from paso_local.person.inventory import Item
+from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT
 from paso_local.progress import progress_bar
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT
 
 CACHE_VERSION = 1
 DENIAL = "It is not true that {statement}"

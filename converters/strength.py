@@ -1,9 +1,9 @@
 """Honest strength: k-fold cross-validation over the person's OWN questionnaire answers.
 
 For each fold, PAS is fit on the other folds' answers; the left-out items are asked with the fold's vector
-added to block outputs at every position, the answer is read with paso_local.readout (median), and the
+added to block outputs at every position, the answer is read with paso_local.llm.readout (median), and the
 Aligned Score over all left-out items gives one point of the CV curve per strength (sign included). align
-asks through llama.cpp (`paso_local.steered_scoring`: the numerics the chat runs); the torch model's steered
+asks through llama.cpp (`paso_local.llm.steered_scoring`: the numerics the chat runs); the torch model's steered
 passes (`torch_row_scorer`, restarting from the cached residual at the checkpoint block) remain as the
 reference the llama.cpp path is measured against.
 
@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from paso_local.aligned_score import AlignedScore, aligned_score
 from paso_local.converters.activations import ItemActivations, answer_logits
-from paso_local.correlation import within_person_correlation
-from paso_local.inventory import Item
-from paso_local.readout import (
+from paso_local.llm.readout import (
     DEFAULT_STATISTIC,
     OptionTokens,
     answer_statistic,
     expected_answer,
     option_distribution,
 )
+from paso_local.person.aligned_score import AlignedScore, aligned_score
+from paso_local.person.correlation import within_person_correlation
+from paso_local.person.inventory import Item
 
 FOLDS = 5
 FOLD_SEED = 0

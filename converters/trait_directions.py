@@ -1,4 +1,4 @@
-"""Candidate model-level directions per Big Five domain, for the trait-content screen (paso_local.trait_screen).
+"""Candidate model-level directions per Big Five domain, for the trait-content screen (paso_local.evaluation.trait_screen).
 
 Every candidate is built from the 120-form items only (never the 180 held-out statements) and from no
 person's answers: the labels are the items' public IPIP key within a domain (+keyed: agreeing means more of
@@ -33,9 +33,9 @@ from paso_local.converters.activations import pad_right
 from paso_local.converters.hooks import record_block_span_means
 from paso_local.converters.statement_activations import SELF_QUESTION, self_statement
 from paso_local.converters.strength import to_unit
-from paso_local.inventory import DOMAINS, Item
+from paso_local.person.inventory import DOMAINS, Item
+from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT, item_messages
 from paso_local.progress import progress_bar
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT, item_messages
 
 ROWS_PER_BATCH = 32  # fewer batches: a model larger than the weight cache re-reads its blocks per batch
 VOICES = ("says", "reads")

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from paso_local.controlvector import NO_DIRECTION
 from paso_local.errors import PasoError
+from paso_local.llm.controlvector import NO_DIRECTION
 
 
 def read_prompt(prompt: str) -> str:
@@ -41,7 +41,7 @@ def decode_utf8(data: bytes, what: str) -> str:
 def profile_messages(args: argparse.Namespace, model: Path) -> list[dict]:
     """The profile prompt as the system message, when wanted and the profile has answers. Why there is
     none goes to stderr only when --profile-prompt asked for it (else the vector's notice says it)."""
-    from paso_local.profile_prompt import profile_prompt_for, profile_prompt_wanted
+    from paso_local.person.profile_prompt import profile_prompt_for, profile_prompt_wanted
 
     if not profile_prompt_wanted(args.profile_prompt, model):
         return []
@@ -52,8 +52,8 @@ def profile_messages(args: argparse.Namespace, model: Path) -> list[dict]:
 
 
 def recalled_answers(args: argparse.Namespace, prompt: str):
-    """The person's answers that bear on the question (paso_local.recall), when --memory (or config) asks."""
-    from paso_local.recall import NOTHING, load_memory, recall_for, recall_wanted
+    """The person's answers that bear on the question (paso_local.person.recall), when --memory (or config) asks."""
+    from paso_local.person.recall import NOTHING, load_memory, recall_for, recall_wanted
 
     if not recall_wanted(getattr(args, "memory", None)):
         return None
@@ -64,10 +64,12 @@ def recalled_answers(args: argparse.Namespace, prompt: str):
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    from paso_local.modelfiles import resolve_model
-    from paso_local.rpc import chosen_servers
-    from paso_local.runtime import Runtime, Sampling, Steering
-    from paso_local.vector_store import choose_vector
+    from paso_local.llm.generation import Sampling
+    from paso_local.llm.modelfiles import resolve_model
+    from paso_local.llm.rpc import chosen_servers
+    from paso_local.llm.runtime import Runtime
+    from paso_local.llm.steering import Steering
+    from paso_local.person.vector_store import choose_vector
 
     if args.max_tokens < 1:
         raise PasoError(f"--max-tokens must be at least 1, got {args.max_tokens}")
@@ -85,7 +87,7 @@ def run_ask(args: argparse.Namespace) -> int:
     ) as runtime:
         adapter = None
         if getattr(args, "adapter", None):
-            from paso_local.lora_adapter import apply_lora
+            from paso_local.llm.lora_adapter import apply_lora
 
             adapter = apply_lora(runtime, args.adapter)
         steering = Steering(enabled=False)
@@ -99,7 +101,7 @@ def run_ask(args: argparse.Namespace) -> int:
                 steering = Steering(enabled=True, strength=strength)
         chat = [*messages, {"role": "user", "content": prompt}]
         if recall is not None:
-            from paso_local.recall import with_recall
+            from paso_local.person.recall import with_recall
 
             chat = with_recall(chat, recall)
         generation = runtime.stream_chat(

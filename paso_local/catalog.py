@@ -16,18 +16,16 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from paso_local.config import config_path, string_list
 from paso_local.errors import PasoError
-from paso_local.gguf_header import (  # noqa: F401 - re-exported: tests and modelfiles read them from here
+from paso_local.invocation import with_command_name
+from paso_local.llm.gguf_header import (
     GGUF_MAGIC,
-    check_complete,
     format_size,
     quantization_name,
-    read_header,
     read_layout,
     truncated_message,
 )
-from paso_local.invocation import with_command_name
+from paso_local.store.config import config_path, string_list
 
 MODEL_DIRS_ENV = "PASO_LOCAL_MODEL_DIRS"
 OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
@@ -90,7 +88,7 @@ def usual_dirs() -> list[tuple[str, Path]]:
 
 def find_model_files() -> Iterator[tuple[str, Path, str]]:
     """(source, path, display name) of every GGUF found, each real file once, the embedded model first."""
-    from paso_local.modelfiles import embedded_model_path
+    from paso_local.llm.modelfiles import embedded_model_path
 
     seen: set[Path] = set()
 
@@ -192,8 +190,8 @@ def describe(source: str, path: Path, name: str, has_vector: bool | None) -> Mod
 def list_models(profile_name: str | None) -> list[ModelEntry]:
     """Every model found, with whether `profile_name` has a vector for it (None: there is no such profile).
     A model is hashed (once, then cached) only when the profile has vectors at all."""
-    from paso_local.profile import ProfileStore
-    from paso_local.vector_store import find_vector, vectors_dir
+    from paso_local.person.profile import ProfileStore
+    from paso_local.person.vector_store import find_vector, vectors_dir
 
     check = profile_name is not None and ProfileStore().exists(profile_name)
     has_any = check and any(vectors_dir(profile_name).glob("*.gguf"))

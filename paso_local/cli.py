@@ -19,7 +19,7 @@ BROKEN_PIPE = 141  # what a shell reports for a program whose reader went away (
 
 
 def cmd_onboard(args: argparse.Namespace) -> int:
-    from paso_local.onboarding import import_answers
+    from paso_local.person.onboarding import import_answers
 
     if args.import_file:
         profile, path = import_answers(
@@ -59,7 +59,7 @@ def cmd_onboard(args: argparse.Namespace) -> int:
 
 def _profile_is_complete(name: str) -> bool:
     """onboard --if-needed: a finished profile is not shown again (it would wait for a key)."""
-    from paso_local.profile import ProfileStore
+    from paso_local.person.profile import ProfileStore
 
     profile = ProfileStore().load_or_none(name)
     if profile is None or not profile.complete:
@@ -69,8 +69,8 @@ def _profile_is_complete(name: str) -> bool:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from paso_local.profile import ProfileStore
-    from paso_local.report import print_profile
+    from paso_local.person.profile import ProfileStore
+    from paso_local.person.report import print_profile
 
     profile = ProfileStore().load(args.profile)
     notice = profile.stale_import_notice()
@@ -101,9 +101,9 @@ def _vector_is_current(args: argparse.Namespace) -> bool:
     from datetime import datetime
     from pathlib import Path
 
-    from paso_local.modelfiles import resolve_model
-    from paso_local.profile import ProfileStore
-    from paso_local.vector_store import vector_path_for
+    from paso_local.llm.modelfiles import resolve_model
+    from paso_local.person.profile import ProfileStore
+    from paso_local.person.vector_store import vector_path_for
 
     if args.method != "pas":
         return False
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verbose:
-        from paso_local.llama_native import VERBOSE_ENV
+        from paso_local.llm.llama_native import VERBOSE_ENV
 
         os.environ[VERBOSE_ENV] = "1"
     if getattr(args, "handler", None) is None:

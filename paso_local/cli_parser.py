@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from paso_local import __version__
-from paso_local.profile import DEFAULT_PROFILE
-from paso_local.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
+from paso_local.person.profile import DEFAULT_PROFILE
+from paso_local.person.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
 
 Handler = Callable[[argparse.Namespace], int]
 UNFINISHED = 3  # onboard --if-needed: the person left the questionnaire before the end
@@ -31,7 +31,7 @@ CHAT_KEYS = """keys in the chat:
 
 def strength_value(text: str) -> float:
     """--strength: a finite number in 0..MAX_STRENGTH (inf and nan are numbers to float(), not to us)."""
-    from paso_local.steering import MAX_STRENGTH
+    from paso_local.llm.steering import MAX_STRENGTH
 
     try:
         value = float(text)
@@ -61,7 +61,7 @@ def _add_profile(parser: argparse.ArgumentParser) -> None:
 
 
 def add_orientation(parser: argparse.ArgumentParser) -> None:
-    """--orientation for every command that reads a subjects or answers file (paso_local.subjects)."""
+    """--orientation for every command that reads a subjects or answers file (paso_local.person.subjects)."""
     parser.add_argument(
         "--orientation",
         choices=["keyed", "chosen"],

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAPI_DEV = SHARED_DATA / "papi_dev.json"
+# 30 synthetic people stored as the PAPI files store them (keyed), made by tests/synthetic_papi.py
+# (chosen_population(30, seed=2026, missing=0.01)): what the tests read where the dev file is absent.
+SYNTHETIC_PAPI = Path(__file__).resolve().parent / "data" / "synthetic_papi.json"
 
 
 @pytest.fixture(autouse=True)
@@ -20,14 +24,16 @@ def paso_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def papi_dev() -> Path:
-    if not PAPI_DEV.exists():
-        pytest.skip(f"{PAPI_DEV} is not present")
-    return PAPI_DEV
+    """A PAPI-style subjects file: the 60 dev subjects where the workspace has them, else the synthetic 30
+    (PASO_TEST_SYNTHETIC_DATA=1 forces those, as in a clone without ../shared)."""
+    if PAPI_DEV.exists() and not os.environ.get("PASO_TEST_SYNTHETIC_DATA"):
+        return PAPI_DEV
+    return SYNTHETIC_PAPI
 
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
-    from paso_local.modelfiles import embedded_model_path
+    from paso_local.llm.modelfiles import embedded_model_path
 
     path = embedded_model_path()
     if path is None:

@@ -7,7 +7,7 @@ import sys
 import time
 
 from paso_local.errors import PasoError
-from paso_local.runtime import GenerationStats
+from paso_local.llm.generation import GenerationStats
 from paso_local.tui.chat.backend import BackendInfo
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from paso_local.errors import PasoError
-from paso_local.rpc import Endpoint, check_servers
+from paso_local.llm.rpc import Endpoint, check_servers
 
 SERVER_ENV = "PASO_LOCAL_RPC_SERVER"
 
@@ -53,7 +53,7 @@ def start_loopback_server(
 
 
 def serve(port: int) -> None:
-    from paso_local.llama_native import ggml_library, rpc_function
+    from paso_local.llm.llama_native import ggml_library, rpc_function
 
     pointer = ctypes.c_void_p
     start = rpc_function(

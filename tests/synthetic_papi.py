@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from paso_local.inventory import all_items, facets
+from paso_local.person.inventory import all_items, facets
 
 
 def chosen_population(n_people: int, seed: int = 0, missing: float = 0.01) -> list[dict[int, int]]:

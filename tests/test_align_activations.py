@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from paso_local.inventory import form_items
+from paso_local.person.inventory import form_items
 
 pytestmark = pytest.mark.model
 
@@ -15,8 +15,8 @@ ITEMS = form_items("120")[:3]
 
 @pytest.fixture(scope="module")
 def chat_and_tokens(smollm2_path):
-    from paso_local.chat_format import ChatFormat
-    from paso_local.readout import OptionTokens
+    from paso_local.llm.chat_format import ChatFormat
+    from paso_local.llm.readout import OptionTokens
 
     chat = ChatFormat.from_model(smollm2_path)
     return chat, OptionTokens.from_chat_format(chat)
@@ -96,7 +96,7 @@ def test_activations_match_a_plain_forward(smollm2_path, chat_and_tokens):
     from paso_local.converters.activations import compute_item_activations
     from paso_local.converters.hooks import record_head_inputs
     from paso_local.converters.model import load_model
-    from paso_local.questionnaire_prompt import item_messages
+    from paso_local.person.questionnaire_prompt import item_messages
 
     chat, tokens = chat_and_tokens
     net = load_model(smollm2_path, dtype=torch.float32, cache_blocks=30)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from paso_local.cli import main
-from paso_local.inventory import form_items
-from paso_local.profile import Profile, ProfileStore
+from paso_local.person.inventory import form_items
+from paso_local.person.profile import Profile, ProfileStore
 
 
 def save_profile(name: str, answers: dict[int, int]) -> None:
@@ -95,7 +95,7 @@ def test_residual_site_writes_a_vector_at_the_blocks_its_folds_chose(
     the cross-validation folds chose (from the checkpoint block on)."""
     import json
 
-    from paso_local.controlvector import read_control_vector
+    from paso_local.llm.controlvector import read_control_vector
 
     save_profile("me", {i.number: (5 if i.number % 3 else 1) for i in form_items("120")})
     out, report_path = tmp_path / "v.gguf", tmp_path / "report.json"
@@ -126,8 +126,8 @@ def test_default_align_end_to_end_on_a_tiny_model_through_llama_cpp(
 
     from tiny_gguf import TinySpec, write_tiny_model
 
-    from paso_local.controlvector import read_control_vector
-    from paso_local.subjects import load_subjects
+    from paso_local.llm.controlvector import read_control_vector
+    from paso_local.person.subjects import load_subjects
 
     model = write_tiny_model(tmp_path / f"{arch}.gguf", TinySpec(arch=arch, n_layer=6))
     answers = {n: a for n, a in load_subjects(papi_dev)[3].answers.items() if a}

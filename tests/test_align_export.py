@@ -1,12 +1,12 @@
-"""The exported vector: read back exactly, accepted by llama.cpp through paso_local.runtime."""
+"""The exported vector: read back exactly, accepted by llama.cpp through paso_local.llm.runtime."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from paso_local.controlvector import read_control_vector, write_control_vector
 from paso_local.converters.export import build_control_vector
+from paso_local.llm.controlvector import read_control_vector, write_control_vector
 
 
 def make_vector(n_embd: int, n_layer: int, model_path, strength: float = 0.25):
@@ -65,8 +65,9 @@ def test_file_reads_back_exactly(tmp_path):
 
 @pytest.mark.model
 def test_llama_cpp_applies_the_exported_vector(smollm2_path, tmp_path):
-    from paso_local.modelfiles import file_sha256
-    from paso_local.runtime import Runtime, Steering
+    from paso_local.llm.modelfiles import file_sha256
+    from paso_local.llm.runtime import Runtime
+    from paso_local.llm.steering import Steering
 
     runtime = Runtime.open(smollm2_path, n_ctx=256, n_threads=2)
     try:

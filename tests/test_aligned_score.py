@@ -1,11 +1,11 @@
-"""paso_local.aligned_score: the paper's metric on a hand-computed example."""
+"""paso_local.person.aligned_score: the paper's metric on a hand-computed example."""
 
 from __future__ import annotations
 
 import pytest
 
-from paso_local.aligned_score import aligned_score, mean_aligned_score
-from paso_local.inventory import Item
+from paso_local.person.aligned_score import aligned_score, mean_aligned_score
+from paso_local.person.inventory import Item
 
 
 def item(number: int, domain: str) -> Item:

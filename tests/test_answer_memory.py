@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from paso_local.answer_memory import (
+from paso_local.person.answer_memory import (
     SAME_DOMAIN,
     SAME_FACET,
     AnswerMemory,
@@ -16,7 +16,7 @@ from paso_local.answer_memory import (
     relatedness,
     retrieve,
 )
-from paso_local.inventory import all_items, form_items, held_out_items
+from paso_local.person.inventory import all_items, form_items, held_out_items
 
 
 def find(facet: str, keyed: str, form: str = "120") -> list:

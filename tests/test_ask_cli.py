@@ -10,10 +10,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from paso_local.controlvector import ControlVector, write_control_vector
-from paso_local.inventory import form_items
-from paso_local.profile import Profile, ProfileStore
-from paso_local.vector_store import vector_path_for
+from paso_local.llm.controlvector import ControlVector, write_control_vector
+from paso_local.person.inventory import form_items
+from paso_local.person.profile import Profile, ProfileStore
+from paso_local.person.vector_store import vector_path_for
 
 pytestmark = pytest.mark.model
 
@@ -82,7 +82,7 @@ def test_ask_uses_the_profiles_vector_for_the_model(smollm2_path):
 
 
 def test_the_profile_prompt_is_asked_for_by_flag_or_config_and_off_by_default_on_the_embedded_model():
-    from paso_local.config import config_path
+    from paso_local.store.config import config_path
 
     answers = {item.number: 1 + item.number % 5 for item in form_items("120")}
     ProfileStore().save(Profile(name="default", answers=answers))
@@ -103,7 +103,7 @@ def test_the_profile_prompt_is_asked_for_by_flag_or_config_and_off_by_default_on
 
 
 def test_the_profile_prompt_is_on_by_default_for_other_models(tmp_path, smollm2_path):
-    from paso_local.profile_prompt import profile_prompt_wanted
+    from paso_local.person.profile_prompt import profile_prompt_wanted
 
     other = tmp_path / "other.gguf"
     other.symlink_to(smollm2_path)  # the same file under another name is still the embedded model
@@ -169,7 +169,7 @@ def test_chat_with_the_real_backend_never_imports_torch():
     script = textwrap.dedent(
         """
         import asyncio, sys
-        from paso_local.modelfiles import resolve_model
+        from paso_local.llm.modelfiles import resolve_model
         from paso_local.tui.chat.app import ChatApp
         from paso_local.tui.chat.backend import RuntimeBackend, RuntimeOptions
 

@@ -20,7 +20,7 @@ from paso_local.assessment.judge import (
 from paso_local.assessment.models import open_model
 from paso_local.assessment.validation import MIN_AUC, Validation, auc, validate_judge
 from paso_local.errors import PasoError
-from paso_local.inventory import held_out_items
+from paso_local.person.inventory import held_out_items
 
 ITEMS = held_out_items()[:3]
 

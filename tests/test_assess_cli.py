@@ -12,7 +12,7 @@ from tiny_gguf import TinySpec, write_tiny_model
 
 from paso_local.assessment.command import Assessment
 from paso_local.cli import main
-from paso_local.controlvector import ControlVector, write_control_vector
+from paso_local.llm.controlvector import ControlVector, write_control_vector
 
 CASES = TWO_CASES
 FAST = ["--items", "2", "--max-tokens", "8", "--n-ctx", "2048", "--threads", "1"]
@@ -187,8 +187,8 @@ def test_judge_without_chat_template_and_too_small_judge(tmp_path, capsys, tiny,
 def test_a_profile_with_the_300_form_and_its_own_vector(tmp_path, capsys, tiny):
     """--profile: the held-out answers are the profile's own, and pas takes the profile's vector for the
     model, found where `align` writes it (as the chat finds it)."""
-    from paso_local.profile import Profile, ProfileStore
-    from paso_local.vector_store import vector_path_for
+    from paso_local.person.profile import Profile, ProfileStore
+    from paso_local.person.vector_store import vector_path_for
 
     ProfileStore().save(Profile(name="me", form="300", answers={n: n % 5 + 1 for n in range(1, 301)}))
     common = ["--profile", "me", "--model", str(tiny), "--methods", "base,pas", *FAST]
@@ -206,8 +206,8 @@ def test_a_profile_with_the_300_form_and_its_own_vector(tmp_path, capsys, tiny):
 
 
 def test_a_120_form_profile_has_nothing_to_judge_against(capsys, tiny):
-    from paso_local.inventory import form_items
-    from paso_local.profile import Profile, ProfileStore
+    from paso_local.person.inventory import form_items
+    from paso_local.person.profile import Profile, ProfileStore
 
     ProfileStore().save(Profile(name="short", form="120", answers={i.number: 3 for i in form_items("120")}))
     code, _, err = assess(capsys, "--profile", "short", "--model", str(tiny), "--methods", "base", *FAST)

@@ -10,14 +10,15 @@ import gguf
 import numpy as np
 import pytest
 
-from paso_local.catalog import check_complete, list_models, read_header, read_layout
+from paso_local.catalog import list_models
 from paso_local.cli import main
-from paso_local.controlvector import ControlVector, write_control_vector
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items
-from paso_local.paths import config_dir
-from paso_local.profile import Profile, ProfileStore
-from paso_local.vector_store import vector_path_for
+from paso_local.llm.controlvector import ControlVector, write_control_vector
+from paso_local.llm.gguf_header import check_complete, read_header, read_layout
+from paso_local.person.inventory import form_items
+from paso_local.person.profile import Profile, ProfileStore
+from paso_local.person.vector_store import vector_path_for
+from paso_local.store.paths import config_dir
 
 
 def write_tiny_gguf(

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from paso_local.controlvector import NO_DIRECTION
-from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items
-from paso_local.profile import Profile, ProfileStore
-from paso_local.profile_prompt import profile_prompt_for
-from paso_local.runtime import GenerationStats, Steering
+from paso_local.llm.controlvector import NO_DIRECTION
+from paso_local.llm.generation import GenerationStats
+from paso_local.llm.steering import Steering
+from paso_local.person.inventory import form_items
+from paso_local.person.profile import Profile, ProfileStore
+from paso_local.person.profile_prompt import profile_prompt_for
+from paso_local.store.conversations import ConversationStore
 from paso_local.tui.chat import closing_status
 from paso_local.tui.chat.app import ChatApp
 from paso_local.tui.chat.backend import BackendInfo
@@ -689,7 +690,7 @@ async def test_without_a_profile_ctrl_p_says_why_there_is_no_profile_prompt():
 async def test_the_answer_memory_shows_the_answers_in_use_and_ctrl_e_turns_it_off():
     from textual.widgets import Static
 
-    from paso_local.answer_memory import AnswerMemory
+    from paso_local.person.answer_memory import AnswerMemory
     from paso_local.tui.chat.session import AnswerRecall
 
     memory = AnswerMemory.from_answers({item.number: 1 + item.number % 5 for item in form_items("120")})

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
-from paso_local.runtime import UNSTEERED, Steering
+from paso_local.llm.steering import UNSTEERED, Steering
+from paso_local.store.conversations import ConversationStore
 from paso_local.tui.chat.session import (
     PROMPT_CAPTION,
     ChatSession,
@@ -164,8 +164,8 @@ def test_without_a_profile_there_is_no_prompt_to_turn_on():
 
 
 def test_the_answer_memory_joins_each_request_but_is_never_stored():
-    from paso_local.answer_memory import AnswerMemory
-    from paso_local.inventory import form_items
+    from paso_local.person.answer_memory import AnswerMemory
+    from paso_local.person.inventory import form_items
     from paso_local.tui.chat.session import AnswerRecall
 
     memory = AnswerMemory.from_answers({item.number: 1 + item.number % 5 for item in form_items("120")})

@@ -7,9 +7,9 @@ import stat
 
 import pytest
 
-from paso_local.conversations import DB_FILE, SCHEMA_VERSION, ConversationStore, title_from
 from paso_local.errors import PasoError
-from paso_local.paths import data_dir
+from paso_local.store.conversations import DB_FILE, SCHEMA_VERSION, ConversationStore, title_from
+from paso_local.store.paths import data_dir
 
 
 def test_a_conversation_round_trips_and_compare_replies_stay_out_of_the_history():

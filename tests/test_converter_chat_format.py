@@ -1,4 +1,4 @@
-"""paso_local.chat_format: the model's own template, tokenised by llama.cpp as create_chat_completion does."""
+"""paso_local.llm.chat_format: the model's own template, tokenised by llama.cpp as create_chat_completion does."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 import pytest
 from tiny_gguf import TinySpec, write_tiny_model
 
-from paso_local.chat_format import ChatFormat, open_vocab
 from paso_local.errors import PasoError
+from paso_local.llm.chat_format import ChatFormat, open_vocab
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi the cat"}]
 
@@ -73,7 +73,7 @@ def test_bad_messages_and_files_are_paso_errors(tiny, tmp_path):
 def test_chat_format_does_not_import_torch():
     import subprocess
 
-    code = "import paso_local.chat_format, sys; print('torch' in sys.modules)"
+    code = "import paso_local.llm.chat_format, sys; print('torch' in sys.modules)"
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
     )
@@ -97,7 +97,7 @@ def test_the_vocabulary_load_keeps_llama_cpps_warnings_off_the_terminal(tmp_path
     import subprocess
 
     path = write_tiny_model(tmp_path / "tiny.gguf", TinySpec())
-    code = f"from paso_local.chat_format import open_vocab; open_vocab({str(path)!r})"
+    code = f"from paso_local.llm.chat_format import open_vocab; open_vocab({str(path)!r})"
     env = {k: v for k, v in os.environ.items() if k != "PASO_LOCAL_VERBOSE"}
     quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stderr == ""

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from paso_local.cli import main
-from paso_local.inventory import form_items, item
-from paso_local.profile import ProfileStore
-from paso_local.scoring import score_answers
+from paso_local.person.inventory import form_items, item
+from paso_local.person.profile import ProfileStore
+from paso_local.person.scoring import score_answers
 
 
 def run(capsys, *argv):

@@ -7,8 +7,8 @@ import stat
 import pytest
 
 from paso_local.errors import PasoError
-from paso_local.profile import SCHEMA_VERSION, Profile, ProfileStore
-from paso_local.storage import atomic_write_text
+from paso_local.person.profile import SCHEMA_VERSION, Profile, ProfileStore
+from paso_local.store.storage import atomic_write_text
 
 
 def test_save_and_load_round_trip(paso_home):

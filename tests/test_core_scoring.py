@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from paso_local.inventory import DOMAINS, all_items, facets, form_items, held_out_items, item
-from paso_local.scoring import keyed_score, score_answers, to_percent
+from paso_local.person.inventory import DOMAINS, all_items, facets, form_items, held_out_items, item
+from paso_local.person.scoring import keyed_score, score_answers, to_percent
 
 
 def test_inventory_shape():

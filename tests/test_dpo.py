@@ -73,11 +73,11 @@ def test_gradient_raises_chosen_and_lowers_rejected():
 
 
 def test_training_moves_the_subjects_margins(smollm2_path, papi_dev):
-    from paso_local.chat_format import ChatFormat
     from paso_local.evaluation.split import split_subject
-    from paso_local.inventory import form_items
-    from paso_local.readout import OptionTokens
-    from paso_local.subjects import load_subjects
+    from paso_local.llm.chat_format import ChatFormat
+    from paso_local.llm.readout import OptionTokens
+    from paso_local.person.inventory import form_items
+    from paso_local.person.subjects import load_subjects
 
     chat_format = ChatFormat.from_model(smollm2_path)
     options = OptionTokens.from_chat_format(chat_format)

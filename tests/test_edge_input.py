@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from paso_local.cli import _vector_is_current, build_parser, main
-from paso_local.controlvector import NO_DIRECTION, ControlVector, write_control_vector
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items
 from paso_local.invocation import command_name
-from paso_local.profile import Profile, ProfileStore
+from paso_local.llm.controlvector import NO_DIRECTION, ControlVector, write_control_vector
+from paso_local.person.inventory import form_items
+from paso_local.person.profile import Profile, ProfileStore
+from paso_local.person.vector_store import vector_path_for
 from paso_local.tui.onboarding.app import OnboardingApp
-from paso_local.vector_store import vector_path_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -247,7 +247,7 @@ def test_chat_help_lists_its_keys(capsys):
 
 @pytest.mark.model
 def test_a_prompt_too_long_for_a_rounded_up_context_names_both_numbers(smollm2_path):
-    from paso_local.runtime import Runtime
+    from paso_local.llm.runtime import Runtime
 
     with Runtime.open(smollm2_path, n_ctx=128, n_threads=1) as runtime:
         with pytest.raises(PasoError) as caught:
@@ -344,7 +344,8 @@ def test_a_later_turn_replies_as_a_fresh_context_would_so_a_compare_differs_only
     """A compare is always computed afresh (its steering change drops the cache); the reply it sits beside
     was computed on the cached conversation. With the same seed they must be the same text. (With
     llama-cpp-python's own prefix reuse, this conversation's third reply differed: measured.)"""
-    from paso_local.runtime import PREFILL_CHUNK, Runtime, Sampling
+    from paso_local.llm.generation import PREFILL_CHUNK, Sampling
+    from paso_local.llm.runtime import Runtime
 
     sampling = Sampling(max_tokens=40)
     turns = [

@@ -10,8 +10,8 @@ import numpy as np
 
 from paso_local.cli import main
 from paso_local.cli_parser import build_parser
-from paso_local.controlvector import ControlVector, write_control_vector
 from paso_local.evaluation.command import run_eval
+from paso_local.llm.controlvector import ControlVector, write_control_vector
 
 
 class SeededAligner:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from paso_local.inventory import form_items, held_out_items, item_group
+from paso_local.person.inventory import form_items, held_out_items, item_group
 
 
 def test_items_group_by_domain_or_by_domain_and_key():
@@ -20,15 +20,15 @@ def test_items_group_by_domain_or_by_domain_and_key():
 def test_each_group_is_asked_with_its_own_vector(tmp_path, monkeypatch, papi_dev, smollm2_path):
     """With files for N and E only: N and E items read as when asked under that vector alone, the other
     domains as unsteered, and the readings come back in held-out order."""
-    from paso_local.controlvector import write_control_vector
     from paso_local.converters.export import build_control_vector
     from paso_local.evaluation import command
     from paso_local.evaluation.command import Evaluation
     from paso_local.evaluation.methods import METHODS
     from paso_local.evaluation.split import split_subject
+    from paso_local.llm.controlvector import write_control_vector
+    from paso_local.llm.steering import Steering
+    from paso_local.person.subjects import load_subjects
     from paso_local.progress import progress_bar
-    from paso_local.runtime import Steering
-    from paso_local.subjects import load_subjects
 
     rng = np.random.default_rng(0)
     files = {}

@@ -14,7 +14,7 @@ from paso_local.evaluation.command import build_document, reference_results
 from paso_local.evaluation.methods import METHODS
 from paso_local.evaluation.runs import MethodRun, population_means, score_readings
 from paso_local.evaluation.split import held_out_numbers, split_subject
-from paso_local.subjects import load_subjects
+from paso_local.person.subjects import load_subjects
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "merge_eval_shards.py"
 

@@ -5,10 +5,10 @@ import pytest
 from paso_local.errors import PasoError
 from paso_local.evaluation.methods import FEWSHOT_LEAD, METHODS, fewshot_prompt, parse_methods, profile_prompt
 from paso_local.evaluation.split import select_subjects, split_subject
-from paso_local.inventory import DOMAINS, facets, form_items, held_out_items
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT
-from paso_local.scoring import score_answers
-from paso_local.subjects import load_subjects
+from paso_local.person.inventory import DOMAINS, facets, form_items, held_out_items
+from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT
+from paso_local.person.scoring import score_answers
+from paso_local.person.subjects import load_subjects
 
 
 def answers_120(skip=()):

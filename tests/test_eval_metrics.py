@@ -2,11 +2,11 @@
 
 import pytest
 
-from paso_local.correlation import within_person_correlation
 from paso_local.evaluation.asking import common_prefix_length
 from paso_local.evaluation.metrics import SubjectResult, score_subject, summarise
-from paso_local.inventory import held_out_items
-from paso_local.questionnaire_prompt import parse_reply
+from paso_local.person.correlation import within_person_correlation
+from paso_local.person.inventory import held_out_items
+from paso_local.person.questionnaire_prompt import parse_reply
 
 
 def items_of(domain, n):

@@ -94,7 +94,7 @@ def test_ridge_loo_ignores_the_targets_own_held_out_answers(rows):
 
 def test_trait_model_keys_the_facet_score_back_to_each_item():
     from paso_local.evaluation.references import trait_model
-    from paso_local.inventory import item
+    from paso_local.person.inventory import item
 
     numbers = alignment_numbers()
     values = [5 if item(n).plus_keyed else 1 for n in numbers]  # the top of every facet, in chosen options
@@ -109,7 +109,7 @@ def test_trait_model_keys_the_facet_score_back_to_each_item():
 
 def test_trait_model_falls_back_to_the_domain_then_the_middle():
     from paso_local.evaluation.references import trait_model
-    from paso_local.inventory import item
+    from paso_local.person.inventory import item
 
     numbers = alignment_numbers()
     values = [0 if item(n).facet == "O1" else (4 if item(n).plus_keyed else 2) for n in numbers]
@@ -128,8 +128,8 @@ def test_references_match_an_independent_computation_on_ten_subjects(synthetic_k
     from paso_local.evaluation.command import reference_results
     from paso_local.evaluation.runs import population_means
     from paso_local.evaluation.split import split_subject
-    from paso_local.inventory import item
-    from paso_local.subjects import load_subjects
+    from paso_local.person.inventory import item
+    from paso_local.person.subjects import load_subjects
 
     pool = [split_subject(s) for s in load_subjects(synthetic_keyed)]
     targets = pool[5:15]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from paso_local.cli import main
-from paso_local.controlvector import ControlVector, read_control_vector, write_control_vector
 from paso_local.errors import PasoError
-from paso_local.steering import Steering
+from paso_local.llm.controlvector import ControlVector, read_control_vector, write_control_vector
+from paso_local.llm.steering import Steering
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])

@@ -185,3 +185,31 @@ def test_cycles_are_found_by_hand():
 def test_no_module_imports_itself_back():
     """A loop, even through a lazy import, means two modules that cannot be understood apart."""
     assert cycles(import_graph()) == []
+
+
+# --- the core's folders ---------------------------------------------------------------------------------------
+
+CORE_FOLDERS = ("llm", "person", "store", "evaluation", "assessment")
+MAX_MODULES_PER_FOLDER = 20
+
+
+def test_every_core_folder_is_small_and_says_what_it_holds():
+    core = ROOT / "paso_local"
+    for folder in (core, *(core / name for name in CORE_FOLDERS)):
+        modules = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
+        assert len(modules) <= MAX_MODULES_PER_FOLDER, f"{folder} holds {len(modules)} modules"
+        if folder != core:
+            assert ast.get_docstring(ast.parse((folder / "__init__.py").read_text())), folder
+
+
+def test_the_store_is_the_bottom_layer():
+    """paso_local.store (paths, storage, config, conversations) imports nothing of the model or the person."""
+    graph = import_graph()
+    found = [
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        if module.startswith("paso_local.store")
+        for target in targets
+        if target.startswith(("paso_local.llm", "paso_local.person"))
+    ]
+    assert found == []

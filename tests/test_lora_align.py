@@ -17,9 +17,9 @@ from paso_local.errors import PasoError
 @pytest.mark.slow
 def test_align_dpo_writes_an_adapter_llama_cpp_applies(tmp_path, papi_dev, smollm2_path, monkeypatch):
     from paso_local.converters.lora_export import read_lora_gguf
-    from paso_local.lora_adapter import apply_lora
-    from paso_local.onboarding import import_answers
-    from paso_local.runtime import Runtime
+    from paso_local.llm.lora_adapter import apply_lora
+    from paso_local.llm.runtime import Runtime
+    from paso_local.person.onboarding import import_answers
 
     import_answers(papi_dev, profile_name="dev0", index=0)
     monkeypatch.setattr(lora_align, "LEARNING_RATES", {"dpo": (3e-3,)})  # a smaller grid keeps the test short
@@ -55,7 +55,7 @@ def test_align_dpo_writes_an_adapter_llama_cpp_applies(tmp_path, papi_dev, smoll
 
 
 def test_unknown_method_is_refused(tmp_path, papi_dev):
-    from paso_local.onboarding import import_answers
+    from paso_local.person.onboarding import import_answers
 
     import_answers(papi_dev, profile_name="dev0", index=0)
     args = argparse.Namespace(

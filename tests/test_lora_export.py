@@ -17,14 +17,14 @@ from paso_local.converters.lora import (
 )
 from paso_local.converters.lora_export import read_lora_gguf, write_lora_gguf
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items
-from paso_local.lora_adapter import apply_lora
-from paso_local.readout import OptionTokens
+from paso_local.llm.lora_adapter import apply_lora
+from paso_local.llm.readout import OptionTokens
+from paso_local.person.inventory import form_items
 
 
 @pytest.fixture(scope="module")
 def setup(smollm2_path):
-    from paso_local.runtime import Runtime
+    from paso_local.llm.runtime import Runtime
 
     runtime = Runtime.open(smollm2_path, n_ctx=512, n_threads=2)
     options = OptionTokens.from_chat_format(runtime.chat_format)

@@ -1,4 +1,4 @@
-"""paso_local.memory: peak resident memory of this process and of its finished children, in MB."""
+"""paso_local.store.memory: peak resident memory of this process and of its finished children, in MB."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from paso_local.memory import children_peak_rss_mb, peak_rss_mb
+from paso_local.store.memory import children_peak_rss_mb, peak_rss_mb
 
 
 def test_a_childs_peak_is_seen_in_megabytes():

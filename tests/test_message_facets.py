@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from paso_local.message_facets import facet_scores, match_facets, stem, words
+from paso_local.person.message_facets import facet_scores, match_facets, stem, words
 
 LABELLED = Path(__file__).parent / "data" / "message_facets.json"
 
@@ -36,7 +36,7 @@ def test_top3_facet_accuracy_on_the_labelled_messages():
 
 
 def test_items_and_facet_names_alone_reach_most_of_it(monkeypatch):
-    import paso_local.message_facets as matcher
+    import paso_local.person.message_facets as matcher
 
     monkeypatch.setattr(matcher, "FACET_WORDS", dict.fromkeys(matcher.FACET_WORDS, ""))
     matcher._facet_words.cache_clear()

@@ -62,7 +62,7 @@ def test_the_wheel_holds_the_parts_under_paso_local_and_they_import_from_it(tmp_
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)]
     assert subprocess.run(install, capture_output=True, timeout=300).returncode == 0
     script = (
-        "import paso_local.tui.chat.app as app, paso_local.converters.export as export, paso_local.inventory as i\n"
+        "import paso_local.tui.chat.app as app, paso_local.converters.export as export, paso_local.person.inventory as i\n"
         "print(app.__file__); print(export.__file__); print(len(i.form_items('300')))"
     )
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}

@@ -21,7 +21,7 @@ def model(smollm2_path):
 
 @pytest.fixture(scope="module")
 def tokens(smollm2_path):
-    from paso_local.chat_format import ChatFormat
+    from paso_local.llm.chat_format import ChatFormat
 
     chat = ChatFormat.from_model(smollm2_path)
     ids = chat.encode_chat([{"role": "user", "content": "Do you like large parties?"}], assistant_prefix="(")
@@ -64,7 +64,7 @@ def test_strength_search_steering_matches_block_output_hook(model, tokens):
     from paso_local.converters.activations import ItemActivations
     from paso_local.converters.hooks import block_output_steering
     from paso_local.converters.strength import steered_distributions
-    from paso_local.readout import OptionTokens, option_distribution
+    from paso_local.llm.readout import OptionTokens, option_distribution
 
     cfg = model.config
     rng = np.random.default_rng(1)

@@ -50,10 +50,10 @@ def test_sampling_gives_a_second_token_only_after_the_paren():
 
 @pytest.fixture(scope="module")
 def smol(smollm2_path):
-    from paso_local.chat_format import ChatFormat
     from paso_local.converters.lora import OptionIndex, open_training_model, prepare_inputs
-    from paso_local.inventory import form_items
-    from paso_local.readout import OptionTokens
+    from paso_local.llm.chat_format import ChatFormat
+    from paso_local.llm.readout import OptionTokens
+    from paso_local.person.inventory import form_items
 
     chat_format = ChatFormat.from_model(smollm2_path)
     options = OptionTokens.from_chat_format(chat_format)
@@ -78,7 +78,7 @@ def test_parser_reads_replies_like_eval(smol):
 def test_training_raises_the_expected_reward(smol, papi_dev):
     from paso_local.converters.lora import LoraAdapter, LoraConfig, answer_logprobs
     from paso_local.evaluation.split import split_subject
-    from paso_local.subjects import load_subjects
+    from paso_local.person.subjects import load_subjects
 
     chat_format, options, _, model, items, inputs = smol
     subject = split_subject(load_subjects(papi_dev)[0])

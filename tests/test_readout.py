@@ -1,11 +1,11 @@
-"""paso_local.readout: option tables from a vocabulary, marginalisation, statistics (hand-computed values)."""
+"""paso_local.llm.readout: option tables from a vocabulary, marginalisation, statistics (hand-computed values)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from paso_local.readout import (
+from paso_local.llm.readout import (
     OptionTokens,
     answer_statistic,
     argmax_answer,

@@ -1,11 +1,11 @@
-"""What the chat and ask show the model of the person's answers for one message (paso_local.recall)."""
+"""What the chat and ask show the model of the person's answers for one message (paso_local.person.recall)."""
 
 from __future__ import annotations
 
-from paso_local.answer_memory import AnswerMemory, answers_on_facets
-from paso_local.inventory import form_items
-from paso_local.profile import Profile, ProfileStore
-from paso_local.recall import MEMORY_LEAD, NOTHING, load_memory, recall_for, recall_wanted, with_recall
+from paso_local.person.answer_memory import AnswerMemory, answers_on_facets
+from paso_local.person.inventory import form_items
+from paso_local.person.profile import Profile, ProfileStore
+from paso_local.person.recall import MEMORY_LEAD, NOTHING, load_memory, recall_for, recall_wanted, with_recall
 
 ANSWERS = {item.number: 1 + item.number % 5 for item in form_items("120")}
 

@@ -11,8 +11,7 @@ import threading
 import pytest
 
 from paso_local.errors import PasoError
-from paso_local.paths import config_dir
-from paso_local.rpc import (
+from paso_local.llm.rpc import (
     CAPS_SIZE,
     HELLO_COMMAND,
     PROTOCOL_MAJOR,
@@ -23,7 +22,8 @@ from paso_local.rpc import (
     parse_endpoint,
     parse_servers,
 )
-from paso_local.runtime import UNSTEERED
+from paso_local.llm.steering import UNSTEERED
+from paso_local.store.paths import config_dir
 from paso_local.tui.chat.backend import RuntimeOptions
 from paso_local.tui.chat.process_backend import ProcessBackend
 
@@ -201,7 +201,7 @@ def test_a_bad_rpc_address_is_a_plain_error_on_every_command(command, papi_dev):
 
 @pytest.mark.model
 def test_without_an_rpc_build_the_error_says_how_to_build_one():
-    from paso_local.llama_native import rpc_supported
+    from paso_local.llm.llama_native import rpc_supported
 
     if rpc_supported():
         pytest.skip("this llama-cpp-python has RPC: the loopback test covers it")
@@ -216,9 +216,9 @@ def test_an_abort_inside_llama_cpp_ends_with_a_plain_error_line():
     import sys
 
     script = (
-        "from paso_local.llama_native import explain_aborts\n"
+        "from paso_local.llm.llama_native import explain_aborts\n"
         "explain_aborts('Start the rpc-server again.')\n"
-        "from paso_local.llama_native import ggml_library\n"
+        "from paso_local.llm.llama_native import ggml_library\n"
         "ggml_library().ggml_abort(b'ggml-rpc.cpp', 35, b'Remote RPC server crashed or returned malformed response')\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

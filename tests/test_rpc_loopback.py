@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paso_local.controlvector import ControlVector, write_control_vector
-from paso_local.llama_native import rpc_supported
-from paso_local.runtime import UNSTEERED, Runtime, Sampling, Steering
+from paso_local.llm.controlvector import ControlVector, write_control_vector
+from paso_local.llm.generation import Sampling
+from paso_local.llm.llama_native import rpc_supported
+from paso_local.llm.runtime import Runtime
+from paso_local.llm.steering import UNSTEERED, Steering
 
 pytestmark = [
     pytest.mark.model,

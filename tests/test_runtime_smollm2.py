@@ -7,10 +7,12 @@ import threading
 import numpy as np
 import pytest
 
-from paso_local.controlvector import ControlVector, write_control_vector
 from paso_local.errors import PasoError
-from paso_local.modelfiles import file_sha256
-from paso_local.runtime import UNSTEERED, Runtime, Sampling, Steering
+from paso_local.llm.controlvector import ControlVector, write_control_vector
+from paso_local.llm.generation import Sampling
+from paso_local.llm.modelfiles import file_sha256
+from paso_local.llm.runtime import Runtime
+from paso_local.llm.steering import UNSTEERED, Steering
 
 pytestmark = pytest.mark.model
 

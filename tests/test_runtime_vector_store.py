@@ -5,13 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from paso_local.controlvector import ControlVector, write_control_vector
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items
-from paso_local.modelfiles import file_sha256
-from paso_local.paths import data_dir
-from paso_local.profile import Profile, ProfileStore
-from paso_local.vector_store import choose_vector, find_vector, read_index, record_vector, vector_path_for
+from paso_local.llm.controlvector import ControlVector, write_control_vector
+from paso_local.llm.modelfiles import file_sha256
+from paso_local.person.inventory import form_items
+from paso_local.person.profile import Profile, ProfileStore
+from paso_local.person.vector_store import (
+    choose_vector,
+    find_vector,
+    read_index,
+    record_vector,
+    vector_path_for,
+)
+from paso_local.store.paths import data_dir
 
 
 def save_profile(name: str) -> None:

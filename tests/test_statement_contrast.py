@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from paso_local.converters.align_pipeline import can_fit
+from paso_local.converters.align_inputs import can_fit
 from paso_local.converters.pas import person_labels
 from paso_local.converters.statement_activations import self_statement
-from paso_local.inventory import form_items
+from paso_local.person.inventory import form_items
 
 
 def test_items_become_first_person_sentences():
@@ -35,7 +35,7 @@ def test_a_one_sided_profile_is_refused_before_any_forward_pass(tmp_path, monkey
 
     import paso_local.converters.align_command as align_command
     import paso_local.converters.align_inputs as align_inputs
-    from paso_local.converters.align_pipeline import statement_contrast_fits
+    from paso_local.converters.align_inputs import statement_contrast_fits
     from paso_local.errors import PasoError
 
     numbers = [i.number for i in form_items("120")]
@@ -77,7 +77,8 @@ def test_negation_contrast_takes_the_statement_or_its_denial_as_the_persons_side
     person follows) separates the two sides perfectly and points toward the person's side."""
     from types import SimpleNamespace
 
-    from paso_local.converters.align_pipeline import ContrastActivations, fit_vectors
+    from paso_local.converters.align_inputs import ContrastActivations
+    from paso_local.converters.align_pipeline import fit_vectors
 
     rng = np.random.default_rng(3)
     items = form_items("120")

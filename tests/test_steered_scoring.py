@@ -1,4 +1,4 @@
-"""The steered scorer (paso_local.steered_scoring) through the real llama.cpp runtime."""
+"""The steered scorer (paso_local.llm.steered_scoring) through the real llama.cpp runtime."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from tiny_gguf import TinySpec, write_tiny_model
 
-from paso_local.controlvector import ControlVector, write_control_vector
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items
-from paso_local.runtime import Runtime, Steering
-from paso_local.steered_scoring import SteeredScorer, common_prefix_length, open_scoring_runtime
+from paso_local.llm.controlvector import ControlVector, write_control_vector
+from paso_local.llm.runtime import Runtime
+from paso_local.llm.steered_scoring import SteeredScorer, common_prefix_length, open_scoring_runtime
+from paso_local.llm.steering import Steering
+from paso_local.person.inventory import form_items
 
 pytestmark = pytest.mark.model
 

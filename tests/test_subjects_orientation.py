@@ -12,9 +12,9 @@ import pytest
 from synthetic_papi import chosen_population, write_population
 
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items, item
-from paso_local.onboarding import import_answers
-from paso_local.subjects import (
+from paso_local.person.inventory import form_items, item
+from paso_local.person.onboarding import import_answers
+from paso_local.person.subjects import (
     flip_minus_keyed,
     key_agreement,
     load_answer_csv,
@@ -74,10 +74,10 @@ def test_fewer_than_twenty_subjects_are_not_checked(tmp_path):
 def test_the_dev_file_is_detected_as_keyed(papi_dev):
     with pytest.raises(PasoError, match="--orientation keyed"):
         load_subjects(papi_dev, orientation="chosen")
-    subjects = load_subjects(papi_dev)
-    cheat = next(i.number for i in form_items("300") if i.text.lower().startswith("cheat to get ahead"))
-    mean = sum(s.answers[cheat] for s in subjects if s.answers[cheat]) / len(subjects)
-    assert mean < 2.5  # "Cheat to get ahead": read right, few people say it describes them
+    stored = [
+        {int(k[1:]): v for k, v in r.items() if k.startswith("i")} for r in json.loads(papi_dev.read_text())
+    ]
+    assert all(r > 0.3 for r in key_agreement(stored).values())  # what keyed files look like
 
 
 def _by_hand(answers: dict[int, int]) -> dict[str, float]:
@@ -134,7 +134,7 @@ def test_the_cli_refuses_a_wrong_orientation_and_says_which_fits(synthetic_keyed
 
 def test_a_profile_imported_by_an_earlier_version_is_flagged_and_align_refuses_it(synthetic_keyed, capsys):
     from paso_local.cli import main
-    from paso_local.profile import ProfileStore
+    from paso_local.person.profile import ProfileStore
 
     import_answers(synthetic_keyed, profile_name="old", index=0)
     store = ProfileStore()

@@ -1,4 +1,4 @@
-"""The trait-content screen's measures (paso_local.trait_screen) against hand-computed values, its strength
+"""The trait-content screen's measures (paso_local.evaluation.trait_screen) against hand-computed values, its strength
 walk with a scripted scorer, and one pass through the real llama.cpp runtime; the candidate directions'
 constructions (paso_local.converters.trait_directions) on hand values and on a tiny GGUF through torch."""
 
@@ -11,9 +11,7 @@ import pytest
 from tiny_gguf import TinySpec, write_tiny_model
 
 from paso_local.converters import trait_directions as td
-from paso_local.inventory import DOMAINS, Item, held_out_items
-from paso_local.steered_scoring import OptionScores
-from paso_local.trait_screen import (
+from paso_local.evaluation.trait_screen import (
     PASS_MASS_RATIO,
     keyed_contrast,
     run_screen,
@@ -21,6 +19,8 @@ from paso_local.trait_screen import (
     screen_point,
     shrinkage_tau,
 )
+from paso_local.llm.steered_scoring import OptionScores
+from paso_local.person.inventory import DOMAINS, Item, held_out_items
 
 
 def make_items() -> list[Item]:
@@ -141,7 +141,7 @@ def test_keyed_difference_and_pair_pca_by_hand():
 
 @pytest.mark.model
 def test_statement_spans_are_the_statements_tokens(smollm2_path):
-    from paso_local.chat_format import ChatFormat
+    from paso_local.llm.chat_format import ChatFormat
 
     chat = ChatFormat.from_model(smollm2_path)
     items = [i for i in held_out_items() if i.domain == "N"][:3]
@@ -173,7 +173,7 @@ def test_span_features_match_a_manual_forward(tmp_path):
 def test_zero_strength_through_llama_cpp_changes_nothing(tmp_path):
     """A direction at strength 0 on the real runtime gives exactly the unsteered answers; a strong one moves
     them (the screen reads what the runtime applies)."""
-    from paso_local.steered_scoring import SteeredScorer, open_scoring_runtime
+    from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
 
     path = write_tiny_model(tmp_path / "tiny.gguf", TinySpec(n_layer=4))
     items = screen_items(per_key=2)

@@ -10,10 +10,10 @@ import pytest
 from textual.widgets import Label, Static
 
 from paso_local.errors import PasoError
-from paso_local.inventory import DOMAINS, facets, form_items
-from paso_local.onboarding import import_answers
-from paso_local.profile import Profile, ProfileStore
-from paso_local.scoring import score_answers
+from paso_local.person.inventory import DOMAINS, facets, form_items
+from paso_local.person.onboarding import import_answers
+from paso_local.person.profile import Profile, ProfileStore
+from paso_local.person.scoring import score_answers
 from paso_local.tui.onboarding import OnboardingApp
 from paso_local.tui.onboarding.finish_screen import FinishScreen
 from paso_local.tui.onboarding.profile_screen import ProfileScreen

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from paso_local.inventory import form_items
-from paso_local.profile import Profile, ProfileStore
+from paso_local.person.inventory import form_items
+from paso_local.person.profile import Profile, ProfileStore
 from paso_local.tui.onboarding import OnboardingApp
 
 

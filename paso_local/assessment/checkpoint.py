@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from paso_local.errors import PasoError
-from paso_local.storage import atomic_write_json, read_json_object
+from paso_local.store.storage import atomic_write_json, read_json_object
 
 RUN_FILE = "run.json"
 

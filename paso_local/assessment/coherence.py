@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from paso_local.readout import log_softmax
+from paso_local.llm.readout import log_softmax
 
 REPEAT_N = 4
 REPEAT_TIMES = 3

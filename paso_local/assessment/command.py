@@ -26,8 +26,8 @@ from paso_local.assessment.run import Replier, ReplySettings, judge_replies, run
 from paso_local.assessment.validation import Validation
 from paso_local.errors import PasoError
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
-from paso_local.inventory import Item, held_out_items
-from paso_local.modelfiles import resolve_model
+from paso_local.llm.modelfiles import resolve_model
+from paso_local.person.inventory import Item, held_out_items
 from paso_local.progress import progress_bar, status
 
 NOTES = {
@@ -55,7 +55,7 @@ def choose_items(count: int, seed: int) -> list[Item]:
 
 def _profile_subject(name: str) -> SplitSubject:
     from paso_local.evaluation.split import alignment_numbers
-    from paso_local.profile import ProfileStore
+    from paso_local.person.profile import ProfileStore
 
     profile = ProfileStore().load(name)
     answers = profile.answers
@@ -70,7 +70,7 @@ def _profile_subject(name: str) -> SplitSubject:
 
 
 def _subjects(args: argparse.Namespace) -> list[SplitSubject]:
-    from paso_local.subjects import default_orientation, load_subjects
+    from paso_local.person.subjects import default_orientation, load_subjects
 
     if args.subjects:
         if args.profile:
@@ -89,7 +89,7 @@ def _subjects(args: argparse.Namespace) -> list[SplitSubject]:
 def _profile_vector(args: argparse.Namespace, model: Path, wanted: bool) -> Path | None:
     if not (args.profile and wanted):
         return None
-    from paso_local.vector_store import choose_vector
+    from paso_local.person.vector_store import choose_vector
 
     path, notice = choose_vector(args.profile, model)
     if path is None:
@@ -121,7 +121,7 @@ def _config(args, model, judge, items, methods, subjects, settings) -> dict:
 def _out_dir(args: argparse.Namespace, config: dict) -> Path:
     if args.out:
         return Path(args.out).expanduser()
-    from paso_local.paths import data_dir
+    from paso_local.store.paths import data_dir
 
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode("utf-8")).hexdigest()[:16]
     return data_dir() / "assessments" / key

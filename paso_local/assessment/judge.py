@@ -1,6 +1,6 @@
 """The judge: a local GGUF model rates a reply 1..6 on the rubric, read from its next-token distribution.
 
-The rating is never parsed from generated text. As for the questionnaire's letters (paso_local.readout), a
+The rating is never parsed from generated text. As for the questionnaire's letters (paso_local.llm.readout), a
 model can start a digit as "1", " 1", "(1" or "(" and then "1", so each rating's probability is marginalised
 over those starts from ONE pass of the judge's prompt with "(" appended:
 
@@ -21,8 +21,8 @@ import numpy as np
 from paso_local.assessment.models import LoadedModel
 from paso_local.assessment.prompts import RATINGS, judge_messages
 from paso_local.errors import PasoError
-from paso_local.inventory import Item, held_out_items
-from paso_local.readout import log_softmax
+from paso_local.llm.readout import log_softmax
+from paso_local.person.inventory import Item, held_out_items
 
 _DIRECT = re.compile(r"^\s*\(?([1-6])(?:\)|\.|\)\.|:)?$")  # "1", " 1", "(1", "(1)", "1.", "1:"
 _AFTER_PAREN = re.compile(r"^\s*([1-6])(?:\)|\.|\)\.)?$")

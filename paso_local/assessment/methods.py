@@ -2,7 +2,7 @@
 
 - `base`: the paper's system prompt, nothing personal (its replies are written once for every subject).
 - `profile-prompt`: the person's Big Five scores from their 120 answers in the system prompt
-  (paso_local.profile_prompt, exactly eval's).
+  (paso_local.person.profile_prompt, exactly eval's).
 - `pas`: the paper's system prompt, steered by the person's existing vector file (from `paso-local align`;
   assess never aligns): `--vectors DIR` holds one per subject, or, for `--profile`, the profile's vector for
   the model, found as `paso-local chat` finds it.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from paso_local.errors import PasoError
 from paso_local.evaluation.split import SplitSubject
-from paso_local.profile_prompt import profile_prompt
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT
+from paso_local.person.profile_prompt import profile_prompt
+from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT
 
 BUILT_IN = ("base", "profile-prompt", "pas")
 

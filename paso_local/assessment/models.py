@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from paso_local.errors import PasoError
-from paso_local.modelfiles import embedded_model_path, resolve_model
+from paso_local.llm.modelfiles import embedded_model_path, resolve_model
 
 BATCH_TOKENS = 512  # the most tokens one decode takes; a prompt's part after its shared prefix must fit it
 
@@ -17,7 +17,7 @@ BATCH_TOKENS = 512  # the most tokens one decode takes; a prompt's part after it
 @dataclass
 class LoadedModel:
     path: Path
-    runtime: object  # paso_local.runtime.Runtime
+    runtime: object  # paso_local.llm.runtime.Runtime
     n_batch: int = BATCH_TOKENS
 
     @property
@@ -47,13 +47,13 @@ class LoadedModel:
 
 def shared_prefix(prompts: list[list[int]], outputs: int) -> int:
     """Tokens every prompt shares, leaving each at least `outputs` tokens of its own (read there)."""
-    from paso_local.steered_scoring import common_prefix_length
+    from paso_local.llm.steered_scoring import common_prefix_length
 
     return max(min(common_prefix_length(prompts), min(len(p) for p in prompts) - outputs), 0)
 
 
 def open_model(path: Path, *, n_ctx: int, threads: int | None) -> LoadedModel:
-    from paso_local.runtime import Runtime
+    from paso_local.llm.runtime import Runtime
 
     return LoadedModel(path, Runtime.open(path, n_ctx=n_ctx, n_threads=threads, n_batch=BATCH_TOKENS))
 

@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
-from paso_local.inventory import Item
-from paso_local.questionnaire_prompt import ANSWER_LABELS, SYSTEM_PROMPT, question
+from paso_local.person.inventory import Item
+from paso_local.person.questionnaire_prompt import ANSWER_LABELS, SYSTEM_PROMPT, question
 
 OPEN_TEMPLATE = 'Does this describe you: "I {statement}."? Answer in two or three sentences, about yourself.'
 STANCES: dict[str, str] = {

@@ -23,7 +23,7 @@ from rich.table import Table
 from paso_local.assessment.coherence import TRUNCATED, is_empty, is_repetitive, words
 from paso_local.assessment.judge import Judgement
 from paso_local.assessment.run import roundtrip_answer
-from paso_local.inventory import DOMAINS, item
+from paso_local.person.inventory import DOMAINS, item
 
 WIDE = 170
 

@@ -22,10 +22,10 @@ from paso_local.assessment.prompts import open_messages, roundtrip_messages, sta
 from paso_local.assessment.validation import Validation, validate_judge
 from paso_local.errors import PasoError
 from paso_local.evaluation.split import SplitSubject
-from paso_local.inventory import Item
+from paso_local.llm.readout import OptionTokens, option_distribution
+from paso_local.person.inventory import Item
+from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT
 from paso_local.progress import status
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT
-from paso_local.readout import OptionTokens, option_distribution
 
 SKIP_REPLY_CONTEXT = "reply context"  # the open question (with its system prompt) leaves no room for a reply
 SKIP_ROUNDTRIP_CONTEXT = "round-trip context"
@@ -40,7 +40,7 @@ class ReplySettings:
     strength: float
 
     def sampling_for(self) -> object:
-        from paso_local.runtime import Sampling
+        from paso_local.llm.generation import Sampling
 
         if self.sampling == "greedy":
             return Sampling(temperature=0.0, repeat_penalty=1.0, max_tokens=self.max_tokens)
@@ -60,7 +60,7 @@ class Replier:
             raise PasoError(f"{model.path.name} cannot answer the round trip's question: {exc}") from exc
 
     def steer(self, method: AssessMethod, subject: SplitSubject | None) -> None:
-        from paso_local.runtime import Steering
+        from paso_local.llm.steering import Steering
 
         runtime = self.model.runtime
         if method.vector is None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from paso_local.assessment.judge import Judgement, JudgeRequest
 from paso_local.assessment.prompts import INVERSE_TARGET, STANCES, VALIDATION_TARGET
-from paso_local.inventory import Item
+from paso_local.person.inventory import Item
 
 MIN_AUC = 0.8
 

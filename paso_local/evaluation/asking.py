@@ -1,13 +1,13 @@
-"""Asking the 180 held-out items through llama.cpp, as the runtime runs the model (`paso_local.runtime`).
+"""Asking the 180 held-out items through llama.cpp, as the runtime runs the model (`paso_local.llm.runtime`).
 
-Every item is the paper's question (`paso_local.questionnaire_prompt`) in the model's own chat template.
+Every item is the paper's question (`paso_local.person.questionnaire_prompt`) in the model's own chat template.
 The tokens all items share (the system prompt: ~2k tokens for the few-shot prompt, and the start of the
 question) are evaluated ONCE per system prompt and steering; each item then evaluates only its own suffix,
 after cutting the KV cache back to the shared prefix (`Runtime.eval_tokens(suffix, after=prefix)`).
 benchmarks/eval_speed.py measures this against re-evaluating every prompt and against save_state/load_state.
 
 Per item, two readouts from the same forward passes:
-- the five-option distribution (`paso_local.readout`): P1 = next token after the prompt, P2 = next token
+- the five-option distribution (`paso_local.llm.readout`): P1 = next token after the prompt, P2 = next token
   after an appended "(", each option marginalised over the ways it can start. `expected` is its mean (used
   for the correlation), `median` its median (the `distribution` readout's answer).
 - `generate`: greedy decoding (argmax of the logits, what temperature 0 does) of the reply, at most 15 new
@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from paso_local.errors import PasoError
-from paso_local.inventory import Item
-from paso_local.questionnaire_prompt import PARSE_WINDOW, Turn, item_messages, parse_reply
-from paso_local.readout import expected_answer, median_answer, option_distribution
-from paso_local.steered_scoring import SteeredScorer, common_prefix_length
+from paso_local.llm.readout import expected_answer, median_answer, option_distribution
+from paso_local.llm.steered_scoring import SteeredScorer, common_prefix_length
+from paso_local.person.inventory import Item
+from paso_local.person.questionnaire_prompt import PARSE_WINDOW, Turn, item_messages, parse_reply
 
 if TYPE_CHECKING:
-    from paso_local.runtime import Runtime
+    from paso_local.llm.runtime import Runtime
 
 READOUTS = ("distribution", "generate")
 MAX_NEW_TOKENS = 15  # the paper's max_new_tokens

@@ -32,13 +32,13 @@ from paso_local.evaluation.references import REFERENCE_NAMES, reference_predicti
 from paso_local.evaluation.results import PUBLISHED, TEST_SET_REFERENCES, print_results, write_json
 from paso_local.evaluation.runs import MethodRun, Populations, population_means, score_readings
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
-from paso_local.inventory import held_out_items, item_group
-from paso_local.modelfiles import resolve_model
-from paso_local.paths import require_writable_dir
+from paso_local.llm.modelfiles import resolve_model
+from paso_local.llm.rpc import chosen_servers
+from paso_local.person.inventory import held_out_items, item_group
+from paso_local.person.subjects import default_orientation, load_subjects
 from paso_local.progress import progress_bar, status
-from paso_local.rpc import chosen_servers
-from paso_local.storage import atomic_write_bytes
-from paso_local.subjects import default_orientation, load_subjects
+from paso_local.store.paths import require_writable_dir
+from paso_local.store.storage import atomic_write_bytes
 
 N_CTX = 4096
 NOTES = {
@@ -94,7 +94,7 @@ class Evaluation:
         rpc_servers: tuple = (),
         keep_vectors: Path | None = None,
     ):
-        from paso_local.steered_scoring import open_scoring_runtime
+        from paso_local.llm.steered_scoring import open_scoring_runtime
 
         self.model_path = model_path
         self.keep_vectors = keep_vectors
@@ -129,7 +129,7 @@ class Evaluation:
         """Align a vector from the subject's 120 answers (align writes the GGUF file a person gets), load
         that file through the runtime and apply it. Returns align's seconds and a summary of its report;
         a second call for the same subject, contrast and site reloads the file (0 s)."""
-        from paso_local.runtime import Steering
+        from paso_local.llm.steering import Steering
 
         key = (subject.index, contrast, site)
         if key in self._aligned:
@@ -177,7 +177,7 @@ class Evaluation:
     ) -> tuple[list[ItemReading], float, float, dict]:
         """Align one vector per item group from the subject's answers, then ask each group's held-out items
         with its own vector. Returns the readings (held-out order), ask seconds, align seconds, align report."""
-        from paso_local.runtime import Steering
+        from paso_local.llm.steering import Steering
 
         assert method.keyed_by is not None
         started = time.perf_counter()

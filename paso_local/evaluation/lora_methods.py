@@ -19,7 +19,7 @@ from typing import Any
 from paso_local.evaluation.aligning import AdapterTrainer
 from paso_local.evaluation.methods import TRAINED_METHODS, Method
 from paso_local.evaluation.runs import MethodRun, Populations, score_readings
-from paso_local.questionnaire_prompt import SYSTEM_PROMPT
+from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT
 
 LORA_METHODS: dict[str, Method] = {
     name: Method(name, lambda _answers: SYSTEM_PROMPT, steered=False, personal=True)
@@ -37,7 +37,7 @@ def run_lora_methods(
 ) -> dict[str, MethodRun]:
     """Ask every target under each LoRA method; {name: command.MethodRun}. `evaluation` is a
     command.Evaluation (its runtime and asker are reused); `bar` advances once per item asked."""
-    from paso_local.lora_adapter import apply_lora
+    from paso_local.llm.lora_adapter import apply_lora
     from paso_local.progress import status
 
     trainer = trainer or evaluation.aligner.lora_trainer(evaluation.model_path, evaluation.workdir)

@@ -1,6 +1,6 @@
 """Eval methods that show the model the person's own related answers before each held-out question.
 
-For every held-out item, `paso_local.answer_memory` retrieves the k answers of the person's 120 most related to
+For every held-out item, `paso_local.person.answer_memory` retrieves the k answers of the person's 120 most related to
 it (same facet, then same domain, signed by the keys). Items whose retrieved sets are the same are asked
 together, so their shared context is evaluated once (`Asker.ask` shares the longest common prefix). Framings:
 - `turns`: the retrieved answers as earlier turns of the same questionnaire, the paper's question and the
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from paso_local.answer_memory import AnswerMemory, Recalled, as_list, as_turns, retrieve
-from paso_local.inventory import Item
-from paso_local.questionnaire_prompt import Context
+from paso_local.person.answer_memory import AnswerMemory, Recalled, as_list, as_turns, retrieve
+from paso_local.person.inventory import Item
+from paso_local.person.questionnaire_prompt import Context
 
 FRAMINGS = ("turns", "list", "both")
 DEFAULT_K = 8

@@ -24,9 +24,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items
-from paso_local.profile_prompt import profile_prompt
-from paso_local.questionnaire_prompt import ANSWER_LABELS, DEFAULT_CONTRAST, DEFAULT_SITE, SYSTEM_PROMPT
+from paso_local.person.inventory import form_items
+from paso_local.person.profile_prompt import profile_prompt
+from paso_local.person.questionnaire_prompt import (
+    ANSWER_LABELS,
+    DEFAULT_CONTRAST,
+    DEFAULT_SITE,
+    SYSTEM_PROMPT,
+)
 
 FEWSHOT_LEAD = "Here are some of your behaviors and your level of recognition towards them;"
 DEFAULT_FRAMING = "turns"  # of the retrieved answers: chosen by measurement (README, results)

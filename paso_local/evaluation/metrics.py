@@ -1,11 +1,11 @@
 """Per-subject scores and their average over subjects.
 
-- Aligned Score (the paper's, lower is better): `paso_local.aligned_score`, per domain over the held-out items
+- Aligned Score (the paper's, lower is better): `paso_local.person.aligned_score`, per domain over the held-out items
   the subject answered (0 = missing is skipped) and the method answered (an unparsable reply is skipped), then
   per domain averaged over subjects, and the five domain averages summed.
 - Within-person correlation: Pearson's r across one subject's held-out items between the model's EXPECTED
   answer (the mean of its five-option distribution; a reference's prediction) and the subject's answer,
-  then averaged over subjects (`paso_local.correlation`). It separates personalisation from a uniform shift: a method that gives every
+  then averaged over subjects (`paso_local.person.correlation`). It separates personalisation from a uniform shift: a method that gives every
   item the same answer (or a subject who did) has no correlation and is left out of that average
   (`n_correlated` says how many subjects had one).
 - Deviation correlation: the same r between (prediction - the item's population mean) and (the person's
@@ -18,7 +18,7 @@
 - Paper protocol: the Aligned Score against the values the PAPI files store (keyed scores: 6 - the chosen
   option on minus-keyed items), as the paper's code scores it, so it can stand beside its published figures.
 
-Every target is a chosen option (paso_local.subjects converts at read time).
+Every target is a chosen option (paso_local.person.subjects converts at read time).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from paso_local.aligned_score import AlignedScore, aligned_score, mean_aligned_score
-from paso_local.correlation import pearson, within_person_correlation
-from paso_local.inventory import DOMAINS, held_out_items
-from paso_local.subjects import flip_minus_keyed
+from paso_local.person.aligned_score import AlignedScore, aligned_score, mean_aligned_score
+from paso_local.person.correlation import pearson, within_person_correlation
+from paso_local.person.inventory import DOMAINS, held_out_items
+from paso_local.person.subjects import flip_minus_keyed
 
 
 @dataclass

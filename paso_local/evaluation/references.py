@@ -16,7 +16,7 @@ every subject of the file; leave-one-subject-out predictors never use the target
   facet (6 - score on a minus-keyed item) and rounded half up. Ten lines of psychometrics and no other
   subject: the bar a personalised model has to clear.
 
-All values are chosen options (paso_local.subjects converts keyed files at read time).
+All values are chosen options (paso_local.person.subjects converts keyed files at read time).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from paso_local.evaluation.split import SplitSubject, held_out_numbers
-from paso_local.inventory import item
-from paso_local.scoring import score_answers
+from paso_local.person.inventory import item
+from paso_local.person.scoring import score_answers
 
 RIDGE_PENALTIES = tuple(float(x) for x in np.logspace(-1, 5, 13))
 RIDGE_FOLDS = 5

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from paso_local.errors import PasoError
-from paso_local.inventory import DOMAINS
-from paso_local.storage import atomic_write_text
+from paso_local.person.inventory import DOMAINS
+from paso_local.store.storage import atomic_write_text
 
 # Zhu et al. 2025 (ICLR), Aligned Score on the PAPI test set, as the paper publishes them.
 PUBLISHED: dict[str, dict[str, float | None]] = {

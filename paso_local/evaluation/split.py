@@ -9,8 +9,8 @@ from functools import lru_cache
 import numpy as np
 
 from paso_local.errors import PasoError
-from paso_local.inventory import form_items, held_out_items
-from paso_local.subjects import Subject
+from paso_local.person.inventory import form_items, held_out_items
+from paso_local.person.subjects import Subject
 
 
 @lru_cache(maxsize=1)

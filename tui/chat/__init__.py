@@ -12,12 +12,12 @@ if TYPE_CHECKING:
 
 def run_chat(args: argparse.Namespace) -> int:
     """Resolve the model up front (a missing one is a plain error), then run the app, which loads it."""
-    from paso_local.modelfiles import resolve_model
-    from paso_local.profile import validate_profile_name
-    from paso_local.profile_prompt import profile_prompt_for, profile_prompt_wanted
-    from paso_local.recall import load_memory, recall_wanted
-    from paso_local.rpc import check_usable, chosen_servers
-    from paso_local.runtime import Steering
+    from paso_local.llm.modelfiles import resolve_model
+    from paso_local.llm.rpc import check_usable, chosen_servers
+    from paso_local.llm.steering import Steering
+    from paso_local.person.profile import validate_profile_name
+    from paso_local.person.profile_prompt import profile_prompt_for, profile_prompt_wanted
+    from paso_local.person.recall import load_memory, recall_wanted
     from paso_local.tui.chat.app import ChatApp
     from paso_local.tui.chat.backend import RuntimeBackend, RuntimeOptions
     from paso_local.tui.chat.process_backend import ProcessBackend

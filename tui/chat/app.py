@@ -5,11 +5,11 @@ from __future__ import annotations
 from textual.app import App
 from textual.binding import Binding
 
-from paso_local.conversations import ConversationStore
 from paso_local.errors import PasoError
 from paso_local.invocation import with_command_name
-from paso_local.profile import DEFAULT_PROFILE, ProfileStore
-from paso_local.runtime import Steering
+from paso_local.llm.steering import Steering
+from paso_local.person.profile import DEFAULT_PROFILE, ProfileStore
+from paso_local.store.conversations import ConversationStore
 from paso_local.tui.chat.backend import ChatBackend
 from paso_local.tui.chat.chat_screen import ChatScreen
 from paso_local.tui.chat.session import NO_ANSWER_RECALL, NO_PROFILE_PROMPT, AnswerRecall, ProfilePrompt

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from paso_local.runtime import DEFAULT_SEED, UNSTEERED, GenerationStats, Runtime, Sampling, Steering
+from paso_local.llm.generation import DEFAULT_SEED, GenerationStats, Sampling
+from paso_local.llm.runtime import Runtime
+from paso_local.llm.steering import UNSTEERED, Steering
 
 CHAT_MAX_TOKENS = 1024
 
@@ -64,7 +66,7 @@ class RuntimeOptions:
 
 
 class RuntimeBackend:
-    """The real backend: paso_local.runtime over llama-cpp-python (imported only when `load` runs)."""
+    """The real backend: paso_local.llm.runtime over llama-cpp-python (imported only when `load` runs)."""
 
     def __init__(self, options: RuntimeOptions):
         self.options = options
@@ -72,9 +74,9 @@ class RuntimeBackend:
         self._adapter = None
 
     def load(self) -> BackendInfo:
-        from paso_local.modelfiles import resolve_model
-        from paso_local.rpc import parse_endpoint
-        from paso_local.vector_store import choose_vector
+        from paso_local.llm.modelfiles import resolve_model
+        from paso_local.llm.rpc import parse_endpoint
+        from paso_local.person.vector_store import choose_vector
 
         model = resolve_model(self.options.model)
         vector_path, notice = choose_vector(self.options.profile, model, explicit=self.options.vector)
@@ -89,7 +91,7 @@ class RuntimeBackend:
         try:
             loaded = runtime.load_vector(vector_path) if vector_path is not None else None
             if self.options.adapter:
-                from paso_local.lora_adapter import apply_lora
+                from paso_local.llm.lora_adapter import apply_lora
 
                 self._adapter = apply_lora(runtime, self.options.adapter)
                 notices.append(f"LoRA adapter {Path(self.options.adapter).name} applied")

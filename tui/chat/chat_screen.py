@@ -15,10 +15,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from paso_local.controlvector import NO_DIRECTION
-from paso_local.conversations import ConversationStore
 from paso_local.invocation import with_command_name
-from paso_local.runtime import DEFAULT_SEED, UNSTEERED, Steering
+from paso_local.llm.controlvector import NO_DIRECTION
+from paso_local.llm.generation import DEFAULT_SEED
+from paso_local.llm.steering import UNSTEERED, Steering
+from paso_local.store.conversations import ConversationStore
 from paso_local.tui.chat.backend import BackendInfo, ChatBackend
 from paso_local.tui.chat.conversation_actions import ConversationActions
 from paso_local.tui.chat.messages import (

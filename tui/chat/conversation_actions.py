@@ -12,7 +12,7 @@ from paso_local.tui.chat.session import PROMPT_CAPTION, describe, replay
 if TYPE_CHECKING:
     import threading
 
-    from paso_local.conversations import ConversationStore
+    from paso_local.store.conversations import ConversationStore
     from paso_local.tui.chat.backend import BackendInfo, ChatBackend
     from paso_local.tui.chat.session import ChatSession
     from paso_local.tui.chat.widgets.conversation_view import ConversationView
@@ -66,7 +66,7 @@ class ConversationActions:
 
     def action_toggle_memory(self) -> None:
         """The answer memory on or off, from the next message: the person's answers on what each message is
-        about join the system message (paso_local.recall)."""
+        about join the system message (paso_local.person.recall)."""
         if self.session.memory is None:
             self.notify(self.session.memory_note or "No answer memory.", severity="warning")
             return

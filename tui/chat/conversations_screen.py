@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from paso_local.conversations import ConversationSummary
+from paso_local.store.conversations import ConversationSummary
 
 
 class ConversationsScreen(ModalScreen[int | None]):

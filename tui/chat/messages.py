@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from paso_local.runtime import GenerationStats, Steering
+from paso_local.llm.generation import GenerationStats
+from paso_local.llm.steering import Steering
 from paso_local.tui.chat.backend import BackendInfo
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from paso_local.errors import PasoError
-from paso_local.llama_native import ABORT_PREFIX
-from paso_local.runtime import DEFAULT_SEED, GenerationStats, Steering
+from paso_local.llm.generation import DEFAULT_SEED, GenerationStats
+from paso_local.llm.llama_native import ABORT_PREFIX
+from paso_local.llm.steering import Steering
 from paso_local.tui.chat.backend import BackendInfo, RuntimeBackend, RuntimeOptions
 from paso_local.tui.chat.session import describe
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from paso_local.answer_memory import AnswerMemory
-from paso_local.conversations import Conversation, ConversationStore
 from paso_local.errors import PasoError
 from paso_local.invocation import with_command_name
-from paso_local.recall import NOTHING, Recall, recall_for, with_recall
-from paso_local.runtime import UNSTEERED, Steering
+from paso_local.llm.steering import UNSTEERED, Steering
+from paso_local.person.answer_memory import AnswerMemory
+from paso_local.person.recall import NOTHING, Recall, recall_for, with_recall
+from paso_local.store.conversations import Conversation, ConversationStore
 
 
 class StoredRow(Protocol):
@@ -58,7 +58,7 @@ NO_PROFILE_PROMPT = ProfilePrompt()
 
 @dataclass(frozen=True)
 class AnswerRecall:
-    """The person's answers as a memory (paso_local.recall): `memory` None when there is none (`note` says
+    """The person's answers as a memory (paso_local.person.recall): `memory` None when there is none (`note` says
     why), `on` whether each message brings back the answers it is about."""
 
     memory: AnswerMemory | None = None

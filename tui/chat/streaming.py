@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from paso_local.runtime import GenerationStats, Steering
+from paso_local.llm.generation import GenerationStats
+from paso_local.llm.steering import Steering
 from paso_local.tui.chat.messages import GenerationFailed, ReplyFinished, ReplyStreamed
 from paso_local.tui.chat.session import describe
 

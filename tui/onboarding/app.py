@@ -12,8 +12,8 @@ from textual.screen import Screen
 
 from paso_local.errors import PasoError
 from paso_local.invocation import with_command_name
-from paso_local.paths import require_writable_dir
-from paso_local.profile import DEFAULT_PROFILE, ProfileStore
+from paso_local.person.profile import DEFAULT_PROFILE, ProfileStore
+from paso_local.store.paths import require_writable_dir
 from paso_local.tui.onboarding.finish_screen import FinishScreen
 from paso_local.tui.onboarding.messages import (
     Answered,

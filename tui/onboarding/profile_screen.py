@@ -9,7 +9,7 @@ from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from paso_local.profile import Profile
+from paso_local.person.profile import Profile
 from paso_local.tui.onboarding.messages import QuitChosen, RetakeChosen
 from paso_local.tui.onboarding.widgets.domain_card import DomainCard
 

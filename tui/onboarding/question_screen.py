@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
 
-from paso_local.questionnaire_prompt import ANSWER_LABELS
+from paso_local.person.questionnaire_prompt import ANSWER_LABELS
 from paso_local.tui.onboarding.messages import Answered, QuitChosen, Skipped, WentBack
 from paso_local.tui.onboarding.session import LETTER_TO_ANSWER, QuestionnaireSession
 from paso_local.tui.onboarding.widgets.answer_options import AnswerOptions

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from paso_local.inventory import Item
-from paso_local.profile import Profile, ProfileStore, now_iso, validate_profile_name
-from paso_local.questionnaire_prompt import LETTER_VALUE
+from paso_local.person.inventory import Item
+from paso_local.person.profile import Profile, ProfileStore, now_iso, validate_profile_name
+from paso_local.person.questionnaire_prompt import LETTER_VALUE
 from paso_local.tui.onboarding.pace import Clock, PaceTracker, describe_time_left
 
 LETTER_TO_ANSWER: dict[str, int] = {letter.lower(): v for letter, v in LETTER_VALUE.items()}  # the keys a..e

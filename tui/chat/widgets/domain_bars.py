@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from rich.text import Text
 from textual.widget import Widget
 
-from paso_local.inventory import DOMAINS
-from paso_local.scoring import to_percent
+from paso_local.person.inventory import DOMAINS
+from paso_local.person.scoring import to_percent
 
 LABEL_WIDTH = 18
 NUMBER_WIDTH = 4

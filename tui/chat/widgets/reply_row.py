@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.containers import Horizontal
 
-from paso_local.runtime import DEFAULT_SEED
+from paso_local.llm.generation import DEFAULT_SEED
 
 
 class ReplyRow(Horizontal):

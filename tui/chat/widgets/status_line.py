@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from paso_local.controlvector import NO_DIRECTION
-from paso_local.runtime import GenerationStats, Steering
+from paso_local.llm.controlvector import NO_DIRECTION
+from paso_local.llm.generation import GenerationStats
+from paso_local.llm.steering import Steering
 
 
 def steering_text(steering: Steering, has_vector: bool, *, vector_empty: bool = False) -> str:

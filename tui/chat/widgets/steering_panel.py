@@ -9,11 +9,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Static, Switch
 
-from paso_local.controlvector import NO_DIRECTION
-from paso_local.inventory import DOMAINS
-from paso_local.questionnaire_prompt import ANSWER_LABELS
-from paso_local.recall import Recall
-from paso_local.runtime import Steering
+from paso_local.llm.controlvector import NO_DIRECTION
+from paso_local.llm.steering import Steering
+from paso_local.person.inventory import DOMAINS
+from paso_local.person.questionnaire_prompt import ANSWER_LABELS
+from paso_local.person.recall import Recall
 from paso_local.tui.chat.backend import BackendInfo
 from paso_local.tui.chat.messages import CompareStrengthChanged, SteeringChanged, StrengthAdjusted
 from paso_local.tui.chat.widgets.domain_bars import DomainBars

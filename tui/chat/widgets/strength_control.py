@@ -8,7 +8,7 @@ from textual.events import Click
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from paso_local.runtime import MAX_STRENGTH
+from paso_local.llm.steering import MAX_STRENGTH
 from paso_local.tui.chat.messages import StrengthAdjusted
 
 LABEL_WIDTH = 20  # room for the longest domain name, indented: "  Conscientiousness"

@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from paso_local.questionnaire_prompt import ANSWER_LABELS, VALUE_LETTER
+from paso_local.person.questionnaire_prompt import ANSWER_LABELS, VALUE_LETTER
 from paso_local.tui.onboarding.messages import Answered
 
 

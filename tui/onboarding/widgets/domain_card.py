@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from paso_local.inventory import DOMAINS, facets
-from paso_local.scoring import Scores
+from paso_local.person.inventory import DOMAINS, facets
+from paso_local.person.scoring import Scores
 from paso_local.tui.onboarding.widgets.score_bar import ScoreBar
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from paso_local.scoring import to_percent
+from paso_local.person.scoring import to_percent
 
 LABEL_WIDTH = 22  # the longest facet name, "Achievement-Striving", fits
 NUMBER_WIDTH = 5  # " 100"
