@@ -350,7 +350,7 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         type=_positive_int,
         metavar="N",
         help="retrieval methods: how many of the person's most related answers precede each question "
-        "(default 8)",
+        "(default 4, the one measured)",
     )
     p.add_argument(
         "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"

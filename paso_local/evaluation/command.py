@@ -235,7 +235,7 @@ def run_methods(
     targets: list[SplitSubject],
     populations: Populations,
     show_progress: bool = True,
-    memory_k: int = 8,
+    memory_k: int = 4,
 ) -> dict[str, MethodRun]:
     runs = {m.name: MethodRun(m) for m in methods}
     n_items = len(held_out_items())

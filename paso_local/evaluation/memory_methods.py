@@ -18,7 +18,7 @@ from paso_local.person.inventory import Item
 from paso_local.person.questionnaire_prompt import Context
 
 FRAMINGS = ("turns", "list", "both")
-DEFAULT_K = 8
+DEFAULT_K = 4  # the one k measured so far (docs/results/2026-12-04-chosen-space.md)
 LIST_LEAD = "Earlier in this questionnaire you answered these related statements:"
 
 
