@@ -238,7 +238,7 @@ def _add_align_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         choices=("llama", "torch"),
         default="llama",
         help="pas: what asks the cross-validation's items with each candidate vector: llama.cpp, exactly as "
-        "the chat will run it (default), or the torch model in float32 (faster on some CPUs; see README)",
+        "the chat will run it (default), or the torch model in float32 (faster on some CPUs; see docs/performance.md)",
     )
     p.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for torch and llama.cpp (default: all cores)"

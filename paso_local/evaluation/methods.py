@@ -34,7 +34,9 @@ from paso_local.person.questionnaire_prompt import (
 )
 
 FEWSHOT_LEAD = "Here are some of your behaviors and your level of recognition towards them;"
-DEFAULT_FRAMING = "turns"  # of the retrieved answers: chosen by measurement (README, results)
+DEFAULT_FRAMING = (
+    "turns"  # of the retrieved answers: chosen by measurement (docs/results/2026-12-04-chosen-space.md)
+)
 
 
 def _paper(_answers: Mapping[int, int]) -> str:

@@ -30,7 +30,7 @@ PROTOCOL_MINOR = 0
 CONNECT_TIMEOUT_S = 5.0
 BUILD_HINT = (
     'reinstall llama-cpp-python with RPC: CMAKE_ARGS="-DGGML_RPC=on" pip install --force-reinstall '
-    '--no-cache-dir llama-cpp-python (see the README\'s "Models bigger than one machine")'
+    "--no-cache-dir llama-cpp-python (see docs/rpc.md)"
 )
 
 

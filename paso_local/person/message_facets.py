@@ -4,7 +4,7 @@ Each of the 30 facets is a small document: its name, the texts of its ten IPIP-N
 the facet's usual description (FACET_WORDS). A message's words (lower-cased, crudely stemmed, stop words
 dropped) score a facet by the summed inverse document frequency of the words they share with it, so a word
 that names one facet ("party") counts more than one spread over many ("people"). Measured on the labelled
-messages in tests/data/message_facets.json (README: top-3 facet accuracy).
+messages in tests/data/message_facets.json (tests/test_message_facets.py: top-3 facet accuracy).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The message is matched to facets locally (`paso_local.person.message_facets`); t
 three facets (at most RECALLED of them) are shown to the model beside the profile prompt, as a list
 ("- "Love large parties.": Moderately Accurate"). Which answers were used is reported (the chat's sidebar,
 `ask --json`). Default: config.json's "answer_memory", else off: eval has not shown that it helps on any
-model measured (README, results).
+model measured (docs/results/2026-12-04-chosen-space.md).
 """
 
 from __future__ import annotations
