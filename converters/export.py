@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from paso_local.llm.controlvector import ControlVector, aligned_metadata, directions_json
+from paso_local.llm.controlvector import ControlVector, aligned_metadata
 
-__all__ = ["build_control_vector", "directions_json"]
+__all__ = ["build_control_vector"]
 
 
 def build_control_vector(

@@ -32,17 +32,27 @@ def part_of(module: str) -> str | None:
     return "paso_local" if top == "paso_local" else None
 
 
-def imported_modules(tree: ast.AST) -> set[str]:
-    """Every module the source imports, at any depth (relative imports stay inside their part)."""
+def from_module(node: ast.ImportFrom, package: str) -> str | None:
+    """The module a `from ... import` reads, a relative one resolved against `package` (the importing module's
+    package; None when it cannot be resolved)."""
+    if node.level == 0:
+        return node.module
+    parts = package.split(".") if package else []
+    if node.level - 1 >= len(parts):
+        return None
+    base = parts[: len(parts) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def imported_modules(tree: ast.AST, package: str = "") -> set[str]:
+    """Every module the source imports, at any depth; relative imports are resolved against `package`."""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-            names.update(
-                f"{node.module}.{alias.name}" for alias in node.names
-            )  # `from paso_local import tui`
+        elif isinstance(node, ast.ImportFrom) and (module := from_module(node, package)):
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)  # `from paso_local import tui`
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
             "import_module",
             "__import__",
@@ -135,12 +145,18 @@ def module_files() -> dict[str, Path]:
     return modules
 
 
+def package_of(name: str, path: Path) -> str:
+    """The package a module's relative imports start from: itself for a package's __init__."""
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
 def import_graph() -> dict[str, set[str]]:
-    """module -> the modules of ours it imports, lazy imports included."""
+    """module -> the modules of ours it imports: lazy, TYPE_CHECKING and relative imports included."""
     modules = module_files()
     graph = {}
     for name, path in modules.items():
-        imported = imported_modules(ast.parse(path.read_text(encoding="utf-8")))
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = imported_modules(tree, package_of(name, path))
         graph[name] = {m for m in imported if m in modules and m != name}
     return graph
 
@@ -177,14 +193,89 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def loop_through(graph: dict[str, set[str]], component: list[str]) -> list[str]:
+    """One import loop inside a strongly connected component, from its first module back to it (for the
+    failure message: the imports to follow, not just the modules involved)."""
+    start, inside = component[0], set(component)
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        node = frontier.pop(0)
+        for child in sorted(graph[node] & inside):
+            if child == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(came_from[path[-1]])
+                return [*reversed(path), start]
+            if child not in came_from:
+                came_from[child] = node
+                frontier.append(child)
+    raise ValueError(f"{component} is not a loop of {graph}")
+
+
 def test_cycles_are_found_by_hand():
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert loop_through(graph, ["a", "b", "c"]) == ["a", "b", "c", "a"]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_lazy_and_relative_imports():
+    lazy = "def f():\n    from paso_local.llm.runtime import Runtime\n"
+    assert "paso_local.llm.runtime" in imported_modules(ast.parse(lazy))
+    relative = "from . import runtime\nfrom .steering import Steering\nfrom ..store import paths\n"
+    assert imported_modules(ast.parse(relative), "paso_local.llm") >= {
+        "paso_local.llm.runtime",
+        "paso_local.llm.steering",
+        "paso_local.store.paths",
+    }
+    assert package_of("paso_local.llm", ROOT / "paso_local/llm/__init__.py") == "paso_local.llm"
+    assert package_of("paso_local.llm.runtime", ROOT / "paso_local/llm/runtime.py") == "paso_local.llm"
 
 
 def test_no_module_imports_itself_back():
     """A loop, even through a lazy import, means two modules that cannot be understood apart."""
-    assert cycles(import_graph()) == []
+    graph = import_graph()
+    loops = [" -> ".join(loop_through(graph, component)) for component in cycles(graph)]
+    assert loops == [], "import loops:\n" + "\n".join(loops)
+
+
+def test_no_module_forwards_names_it_does_not_use():
+    """A name is imported from the module that defines it: a module that imports a name only to list it in
+    __all__ (which silences ruff's unused-import check) is a second address for it. A package's __init__ may
+    present its package's entry points."""
+    found = []
+    for name, path in sorted(module_files().items()):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for forwarded in sorted(forwarded_names(tree)):
+            found.append(f"{name} forwards {forwarded}")
+    assert found == []
+
+
+def forwarded_names(tree: ast.Module) -> set[str]:
+    """The names a module imports at its top level and uses nowhere but in __all__."""
+    imported = {
+        alias.asname or alias.name.split(".")[0]
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    body = [node for node in tree.body if not is_all_assignment(node)]
+    used = {node.id for part in body for node in ast.walk(part) if isinstance(node, ast.Name)}
+    return imported - used - {"annotations"}
+
+
+def is_all_assignment(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Assign) and any(
+        isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
+    )
+
+
+def test_a_forwarded_name_is_found_by_hand():
+    source = "from a import b, c\n__all__ = ['b', 'd']\ndef d():\n    return c\n"
+    assert forwarded_names(ast.parse(source)) == {"b"}
 
 
 # --- the core's folders ---------------------------------------------------------------------------------------

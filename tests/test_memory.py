@@ -1,27 +1,36 @@
-"""paso_local.store.memory: peak resident memory of this process and of its finished children, in MB."""
+"""paso_local.store.memory: peak resident memory of this process and of its finished children, in MB (MiB).
+
+Each figure is read after a known allocation (200 MB, every page touched) in a fresh process, so the window it
+must fall in is narrow: KiB read as MB would be 1024x too large, bytes 1024^2x, a unit too many 1024x too small."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
-from pathlib import Path
 
-from paso_local.store.memory import children_peak_rss_mb, peak_rss_mb
+from paso_local.store.memory import children_peak_rss_mb
+
+TOUCH_200_MB = "x = bytearray(200 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])"
+INTERPRETER_MB = 800  # what a Python process holds beyond the 200 MB, with a wide margin
 
 
 def test_a_childs_peak_is_seen_in_megabytes():
-    # 200 MB touched in the child: its peak RSS must show at least that, not KiB or bytes read as MB
-    subprocess.run([sys.executable, "-c", "x = bytearray(200 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])"],
-                   check=True)  # fmt: skip
-    assert 200 <= children_peak_rss_mb() < 4096
+    subprocess.run([sys.executable, "-c", TOUCH_200_MB], check=True)
+    assert 200 <= children_peak_rss_mb() < 200 + 4096  # other tests' children may have peaked higher
 
 
-def test_this_process_peak_is_in_megabytes():
-    peak = peak_rss_mb()
-    assert 10 <= peak < 64 * 1024
-    status = Path("/proc/self/status")
-    if status.exists():  # Linux: the kernel's own high-water mark, in kB; KiB read as MB would be 1024x off
-        kib = next(
-            int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM")
-        )
-        assert abs(peak - kib / 1024) <= 0.1 * kib / 1024 + 2
+def test_a_process_peak_is_seen_in_megabytes_from_both_sources():
+    """peak_rss_mb reads Linux's VmHWM (kB); elsewhere ru_maxrss (KiB on Linux, bytes on macOS): both checked."""
+    script = (
+        "import json, resource\n"
+        f"{TOUCH_200_MB}\n"
+        "from paso_local.store import memory\n"
+        "print(json.dumps([memory.peak_rss_mb(), memory._maxrss_mb(resource.RUSAGE_SELF)]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    peak, fallback = json.loads(done.stdout)
+    assert 200 <= peak < 200 + INTERPRETER_MB
+    assert 200 <= fallback < 200 + INTERPRETER_MB

@@ -3,6 +3,8 @@ never as top-level `tui` and `converters`, with every module, style sheet and da
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 import zipfile
@@ -12,11 +14,37 @@ import pytest
 
 try:
     import tomllib
-except ModuleNotFoundError:  # Python 3.10, the declared minimum: pip carries the same parser
-    from pip._vendor import tomli as tomllib
+except (
+    ModuleNotFoundError
+):  # Python 3.10, the declared minimum: pytest depends on tomli there (tomllib's source)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALLED_AS = {"paso_local": "paso_local", "tui": "paso_local.tui", "converters": "paso_local.converters"}
+# The distributions whose import name is not their own name; every other one imports as it is called.
+DISTRIBUTION_OF = {"llama_cpp": "llama-cpp-python"}
+
+
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def normalized(name: str) -> str:
+    """A distribution name as packaging compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def imported_top_levels() -> set[str]:
+    """The top-level modules the three parts import, at any depth (lazy imports included)."""
+    names = set()
+    for folder in INSTALLED_AS:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names.add(node.module.split(".")[0])
+    return names
 
 
 def source_packages() -> set[str]:
@@ -29,8 +57,21 @@ def source_packages() -> set[str]:
     return names
 
 
+def test_every_third_party_import_is_a_declared_dependency():
+    """An undeclared one works here only because something else installed it (as rich came with textual)."""
+    declared = {
+        normalized(re.match(r"[A-Za-z0-9._-]+", spec).group())
+        for spec in pyproject()["project"]["dependencies"]
+    }
+    ours = set(INSTALLED_AS) | set(sys.stdlib_module_names)
+    third_party = imported_top_levels() - ours
+    assert {"numpy", "rich", "llama_cpp"} <= third_party  # the scan sees them
+    undeclared = sorted(m for m in third_party if normalized(DISTRIBUTION_OF.get(m, m)) not in declared)
+    assert undeclared == [], f"imported but not in pyproject.toml's dependencies: {undeclared}"
+
+
 def test_pyproject_lists_every_package_and_maps_the_two_folders():
-    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    setuptools = pyproject()["tool"]["setuptools"]
     assert set(setuptools["packages"]) == source_packages() | {"paso_local.data"}
     assert setuptools["package-dir"] == {"paso_local.tui": "tui", "paso_local.converters": "converters"}
 

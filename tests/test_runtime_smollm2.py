@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from paso_local.errors import PasoError
+from paso_local.llm import controlvector
 from paso_local.llm.controlvector import ControlVector, write_control_vector
 from paso_local.llm.generation import Sampling
 from paso_local.llm.modelfiles import file_sha256
@@ -249,10 +250,18 @@ def test_per_domain_strengths_scale_their_part_of_the_vector(runtime, tmp_path):
     assert reply(runtime, Steering(domain_strengths={"A": 0.0, "N": 0.0})) == reply(runtime, UNSTEERED)
 
 
-def test_damaged_domain_metadata_is_an_error(runtime, tmp_path):
+def test_damaged_domain_metadata_is_an_error(runtime, tmp_path, monkeypatch):
     path = tmp_path / "bad-domains.gguf"
     bad = {"A": {"strength": 1.0, "directions": {"3": [0.0, 1.0]}}}
-    write_control_vector(ControlVector("llama", random_vector(), N_EMBD, {"domains": bad}), path)
+    vector = ControlVector("llama", random_vector(), N_EMBD, {"domains": bad})
+    with pytest.raises(PasoError, match=r"domains\['A'\]: layer 3 has shape \(2,\)"):
+        write_control_vector(vector, path)  # the writer enforces the reader's rules
+    assert not path.exists()
+    monkeypatch.setattr(
+        controlvector, "domain_vectors", lambda *_: {}
+    )  # so the damaged file is made without them
+    write_control_vector(vector, path)
+    monkeypatch.undo()
     with pytest.raises(PasoError, match=r"domains\['A'\]: layer 3 has shape \(2,\)"):
         runtime.load_vector(path)
 

@@ -26,6 +26,7 @@ from paso_local.assessment.run import Replier, ReplySettings, judge_replies, run
 from paso_local.assessment.validation import Validation
 from paso_local.errors import PasoError
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
+from paso_local.llm.controlvector import read_control_vector
 from paso_local.llm.modelfiles import resolve_model
 from paso_local.person.inventory import Item, held_out_items
 from paso_local.progress import progress_bar, status
@@ -195,10 +196,10 @@ def assess(args: argparse.Namespace) -> dict:
         extra=parse_vector_options(args.vector),
         profile_vector=_profile_vector(args, model, wanted),
     )
-    for method in methods:  # a missing vector file is refused now, not at subject 7
-        if method.vector is not None and method.vector.per_subject:
-            for subject in subjects:
-                method.vector.for_subject(subject)
+    for method in methods:  # a missing or damaged vector file is refused now, not at subject 7
+        if method.vector is not None:
+            for path in method.vector.files(subjects):
+                read_control_vector(path)
     config = _config(args, model, judge_path, items, methods, subjects, settings)
     store = Checkpoint(_out_dir(args, config), config, resume=args.resume)
     status(f"Checkpoints in {store.directory}")

@@ -14,7 +14,7 @@ A per-subject directory holds `<case>.gguf` or `subject-<index>.gguf` for each s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,12 @@ class VectorSource:
             f"{self.path} holds no vector for subject {subject.index} (case {subject.case}): expected "
             f"{subject.case}.gguf or subject-{subject.index}.gguf there"
         )
+
+    def files(self, subjects: Sequence[SplitSubject]) -> list[Path]:
+        """Every vector file these subjects are steered by (each once)."""
+        if not self.per_subject:
+            return [self.path]
+        return list(dict.fromkeys(self.for_subject(subject) for subject in subjects))
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,12 @@ class ControlVector:
                 raise PasoError(f"control vector layer {layer}: llama.cpp steers blocks 1 and up only")
             if vec.ndim != 1 or vec.shape[0] != self.n_embd:
                 raise PasoError(f"control vector layer {layer}: shape {vec.shape}, expected ({self.n_embd},)")
+            bad = _first_non_finite(vec)
+            if bad is not None:  # llama.cpp would add it to every token: the replies become "........"
+                raise PasoError(
+                    f"control vector layer {layer} holds {vec[bad]} at element {bad}, so it is neither applied "
+                    "nor written; make it again with `paso-local align` (and report it if that repeats)"
+                )
 
     @property
     def layer_count(self) -> int:
@@ -199,8 +205,26 @@ def domain_vectors(vector: ControlVector, path: Path) -> dict[str, DomainVector]
                 raise PasoError(
                     f"{where}: layer {layer} has shape {values.shape}; want ({vector.n_embd},), layer >= 1"
                 )
+        _require_finite_part(where, strength, directions)
         domains[str(name)] = DomainVector(strength, directions)
     return domains
+
+
+def _require_finite_part(where: str, strength: float, directions: Mapping[int, np.ndarray]) -> None:
+    """A domain slider multiplies its part into the applied vector: one NaN there garbles every reply."""
+    remake = "a vector must be finite: run `paso-local align` again to make a new one"
+    if not np.isfinite(strength):
+        raise PasoError(f"{where}: strength {strength} is not a finite number; {remake}")
+    for layer, values in sorted(directions.items()):
+        bad = _first_non_finite(values)
+        if bad is not None:
+            raise PasoError(f"{where}: layer {layer} holds {values[bad]} at element {bad}; {remake}")
+
+
+def _first_non_finite(values: np.ndarray) -> int | None:
+    """The index of the first NaN or infinite element of a 1-D array, None when every one is finite."""
+    finite = np.isfinite(values)
+    return None if finite.all() else int(np.flatnonzero(~finite)[0])
 
 
 def write_control_vector(vector: ControlVector, path: Path) -> Path:
@@ -208,6 +232,8 @@ def write_control_vector(vector: ControlVector, path: Path) -> Path:
     import gguf  # local import keeps `import paso_local` light
 
     path = Path(path)
+    # The reader's rules on the domain parts, enforced before anything is written.
+    domain_vectors(vector, path)
     with atomic_output(path, "the control vector") as tmp:
         writer = gguf.GGUFWriter(tmp, ARCHITECTURE)
         writer.add_string(KEY_MODEL_HINT, vector.model_hint)
@@ -263,8 +289,8 @@ def read_control_vector(path: Path) -> ControlVector:
             raise PasoError(
                 f"control vector {path}: tensor {tensor.name!r} has length {data.shape[0]}, others {n_embd}"
             )
-        if not np.isfinite(data).all():
-            bad = int(np.flatnonzero(~np.isfinite(data))[0])
+        bad = _first_non_finite(data)
+        if bad is not None:
             raise PasoError(
                 f"control vector {path}: tensor {tensor.name!r} holds {data[bad]} at element {bad}; a vector "
                 "must be finite. The file is damaged: run `paso-local align` again to make a new one."

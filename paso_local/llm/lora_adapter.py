@@ -11,6 +11,7 @@ As with control vectors, the KV cache is not invalidated: the runtime resets it 
 from __future__ import annotations
 
 import ctypes
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +41,7 @@ class LoraHandle:
         self.path = Path(path)
         if not self.path.is_file():
             raise PasoError(f"LoRA adapter {self.path} does not exist")
+        _require_finite_scale(self.path, scale)  # before the adapter is loaded: nothing to free on refusal
         self._adapter = llama_cpp.llama_adapter_lora_init(model, str(self.path).encode("utf-8"))
         if not self._adapter:
             raise PasoError(
@@ -50,6 +52,7 @@ class LoraHandle:
         self.apply(scale)
 
     def apply(self, scale: float = 1.0) -> None:
+        _require_finite_scale(self.path, scale)
         adapters = (self._api.llama_adapter_lora_p_ctypes * 1)(self._adapter)
         scales = (ctypes.c_float * 1)(float(scale))
         if self._api.llama_set_adapters_lora(self._ctx, adapters, 1, scales) != 0:
@@ -74,6 +77,12 @@ class LoraHandle:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _require_finite_scale(path: Path, scale: float) -> None:
+    """llama.cpp multiplies every adapted weight by the scale: NaN there garbles every reply."""
+    if not math.isfinite(float(scale)):
+        raise PasoError(f"LoRA adapter {path}: scale {scale!r} is not a finite number; give e.g. 1.0")
 
 
 def apply_lora(runtime: SupportsLora, path: str | Path, scale: float = 1.0) -> LoraHandle:

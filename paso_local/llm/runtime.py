@@ -42,7 +42,7 @@ from paso_local.llm.llama_native import (
     native_stderr_hidden,
 )
 from paso_local.llm.rpc import Endpoint, use_servers
-from paso_local.llm.steering import UNSTEERED, LoadedVector, Steering
+from paso_local.llm.steering import MAX_STRENGTH, UNSTEERED, LoadedVector, Steering
 
 if TYPE_CHECKING:
     from paso_local.llm.lora_adapter import LoraHandle
@@ -256,7 +256,11 @@ class Runtime(ChatGeneration):
         else:
             buffer = np.ascontiguousarray(buffer, dtype=np.float32)
             if not np.isfinite(buffer).all():  # the one door into llama.cpp: a NaN there garbles every reply
-                raise PasoError("the control vector, at the strength asked for, holds NaN or infinite values")
+                raise PasoError(
+                    "the control vector, at the strength asked for, holds NaN or infinite values; nothing was "
+                    f"applied: choose a strength from 0 to {MAX_STRENGTH:g}, or make the vector again with "
+                    "`paso-local align`"
+                )
             expected = (self.info.n_layer - 1, self.info.n_embd)
             if buffer.shape != expected:  # checked here: llama.cpp would read past a short buffer
                 raise PasoError(f"control-vector buffer has shape {buffer.shape}, expected {expected}")
@@ -293,7 +297,10 @@ class Runtime(ChatGeneration):
             return
         buffer = np.ascontiguousarray(buffer, dtype=np.float32)
         if not np.isfinite(buffer).all():
-            raise PasoError("a steering direction holds NaN or infinite values; it cannot be applied")
+            raise PasoError(
+                "a steering direction holds NaN or infinite values; it was not applied (the fit that made it "
+                "went wrong: make it again, and report it if that repeats)"
+            )
         key = ("raw", hashlib.sha256(buffer.tobytes()).hexdigest())
         if key != self._applied_key:
             self._apply(buffer)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from paso_local.person.inventory import DOMAINS, Item, all_items, facets, form_items
+from paso_local.person.inventory import DOMAINS, Item, facets, form_items
 
 MIN_ANSWERED_FRACTION = 0.5
 
@@ -80,4 +80,4 @@ def score_answers(answers: Mapping[int, int], form: str = "300") -> Scores:
     )
 
 
-__all__ = ["Scores", "keyed_score", "score_answers", "to_percent", "all_items"]
+__all__ = ["Scores", "keyed_score", "score_answers", "to_percent"]
