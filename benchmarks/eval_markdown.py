@@ -12,30 +12,26 @@ import json
 import sys
 from pathlib import Path
 
+from paso_local.evaluation.results import cell, other_cell, versus_cell
+
 HEADER = (
     "| model | method | subjects | sum | r | dev r | other person: sum / dev r | helped / tied / worse "
     "| paper protocol | s / subject |"
 )
 
 
-def _num(value: object, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def row(label: str, name: str, summary: dict) -> str:
-    other = summary.get("other_person")
-    versus = summary.get("versus_base")
     cells = [
         label,
         name,
         str(summary.get("n_subjects", "-")),
-        _num(summary.get("sum")),
-        _num(summary.get("correlation")),
-        _num(summary.get("deviation_correlation")),
-        f"{_num(other['sum'])} / {_num(other['deviation_correlation'])}" if other else "-",
-        f"{versus['helped']} / {versus['tied']} / {versus['worse']}" if versus else "-",
-        _num((summary.get("paper_protocol") or {}).get("sum")),
-        _num(summary.get("seconds_per_subject"), 0),
+        cell(summary.get("sum")),
+        cell(summary.get("correlation")),
+        cell(summary.get("deviation_correlation")),
+        other_cell(summary.get("other_person")),
+        versus_cell(summary.get("versus_base")).replace("/", " / "),
+        cell((summary.get("paper_protocol") or {}).get("sum")),
+        cell(summary.get("seconds_per_subject"), 0),
     ]
     return "| " + " | ".join(cells) + " |"
 

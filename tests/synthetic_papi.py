@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from paso_local.person.inventory import all_items, facets
+from paso_local.person.subjects import flip_minus_keyed
 
 
 def chosen_population(n_people: int, seed: int = 0, missing: float = 0.01) -> list[dict[int, int]]:
@@ -37,10 +38,9 @@ def chosen_population(n_people: int, seed: int = 0, missing: float = 0.01) -> li
 
 def write_population(path: Path, people: list[dict[int, int]], orientation: str) -> Path:
     """A PAPI-style JSON list (`case`, `i1`..`i300`) holding `orientation` values."""
-    keyed = {it.number: not it.plus_keyed for it in all_items()}
     records = []
     for k, answers in enumerate(people):
-        values = {n: (6 - v if orientation == "keyed" and keyed[n] and v else v) for n, v in answers.items()}
+        values = flip_minus_keyed(answers) if orientation == "keyed" else answers
         records.append({"case": f"s{k}", **{f"i{n}": values[n] for n in sorted(values)}})
     path.write_text(json.dumps(records))
     return path

@@ -115,3 +115,11 @@ def test_eval_methods_none_gives_the_references_without_a_model(synthetic_keyed,
     assert doc["methods"] == {} and doc["references"]["trait-model"]["n_subjects"] == 10
     assert doc["references"]["trait-model"]["sum"] < doc["references"]["answer-C"]["sum"]
     assert "trait-model" in out
+
+
+def test_a_k_below_one_is_refused_by_the_parser(tmp_path, capsys):
+    path = write_subjects(tmp_path, [good_record(1), good_record(2)])
+    with pytest.raises(SystemExit) as stopped:
+        main(["eval", "--subjects", str(path), "--methods", "retrieval", "--k", "0"])
+    assert stopped.value.code == 2
+    assert "not a whole number of 1 or more" in capsys.readouterr().err

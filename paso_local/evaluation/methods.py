@@ -40,6 +40,7 @@ DEFAULT_FRAMING = (
 
 
 def _paper(_answers: Mapping[int, int]) -> str:
+    """The paper's system prompt, the same for everyone."""
     return SYSTEM_PROMPT
 
 
@@ -66,27 +67,19 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "base": Method("base", lambda _answers: SYSTEM_PROMPT, steered=False, personal=False),
+    "base": Method("base", _paper, steered=False, personal=False),
     "fewshot": Method("fewshot", fewshot_prompt, steered=False, personal=True),
     "profile-prompt": Method("profile-prompt", profile_prompt, steered=False, personal=True),
-    "pas": Method("pas", lambda _answers: SYSTEM_PROMPT, steered=True, personal=True),
+    "pas": Method("pas", _paper, steered=True, personal=True),
     "pas+fewshot": Method("pas+fewshot", fewshot_prompt, steered=True, personal=True),
     # the contrast and site variants, for measuring them apart (`pas` lets cross-validation pick between them):
-    "pas-letter": Method(
-        "pas-letter", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="letter"
-    ),
-    "pas-statement": Method(
-        "pas-statement", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="statement"
-    ),
-    "pas-negation": Method(
-        "pas-negation", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="negation"
-    ),
-    "pas-auto": Method("pas-auto", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, contrast="auto"),
-    "pas-by-domain": Method(
-        "pas-by-domain", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, keyed_by="domain"
-    ),
+    "pas-letter": Method("pas-letter", _paper, steered=True, personal=True, contrast="letter"),
+    "pas-statement": Method("pas-statement", _paper, steered=True, personal=True, contrast="statement"),
+    "pas-negation": Method("pas-negation", _paper, steered=True, personal=True, contrast="negation"),
+    "pas-auto": Method("pas-auto", _paper, steered=True, personal=True, contrast="auto"),
+    "pas-by-domain": Method("pas-by-domain", _paper, steered=True, personal=True, keyed_by="domain"),
     "pas-by-domain-key": Method(
-        "pas-by-domain-key", lambda _a: SYSTEM_PROMPT, steered=True, personal=True, keyed_by="domain+key"
+        "pas-by-domain-key", _paper, steered=True, personal=True, keyed_by="domain+key"
     ),
     "retrieval": Method("retrieval", _paper, steered=False, personal=True, memory=DEFAULT_FRAMING),
     "retrieval+profile": Method(
@@ -100,7 +93,7 @@ METHODS: dict[str, Method] = {
     },
     "pas-residual": Method(
         "pas-residual",
-        lambda _a: SYSTEM_PROMPT,
+        _paper,
         steered=True,
         personal=True,
         contrast="letter",

@@ -35,7 +35,7 @@ TEST_SET_REFERENCES: dict[str, dict[str, float | None]] = {
 WIDE = 200
 
 
-def _cell(value: object, digits: int = 2) -> str:
+def cell(value: object, digits: int = 2) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -43,13 +43,13 @@ def _cell(value: object, digits: int = 2) -> str:
     return str(value)
 
 
-def _other_cell(control: dict | None) -> str:
+def other_cell(control: dict | None) -> str:
     if not control:
         return "-"
-    return f"{_cell(control.get('sum'))} / {_cell(control.get('deviation_correlation'))}"
+    return f"{cell(control.get('sum'))} / {cell(control.get('deviation_correlation'))}"
 
 
-def _versus_cell(counts: dict | None) -> str:
+def versus_cell(counts: dict | None) -> str:
     if not counts:
         return "-"
     return f"{counts['helped']}/{counts['tied']}/{counts['worse']}"
@@ -84,16 +84,16 @@ def results_table(document: dict) -> Table:
         table.add_row(
             label,
             source,
-            *(_cell(row.get(d)) for d in DOMAINS),
-            _cell(row.get("sum")),
-            _cell(row.get("correlation")),
-            _cell(row.get("deviation_correlation")),
-            _other_cell(row.get("other_person")),
-            _versus_cell(row.get("versus_base")),
-            _cell((row.get("paper_protocol") or {}).get("sum")),
-            _cell(row.get("n_subjects")),
-            _cell(row.get("seconds_per_subject"), 1) if seconds else "",
-            _cell(row.get("peak_rss_mb"), 0) if seconds else "",
+            *(cell(row.get(d)) for d in DOMAINS),
+            cell(row.get("sum")),
+            cell(row.get("correlation")),
+            cell(row.get("deviation_correlation")),
+            other_cell(row.get("other_person")),
+            versus_cell(row.get("versus_base")),
+            cell((row.get("paper_protocol") or {}).get("sum")),
+            cell(row.get("n_subjects")),
+            cell(row.get("seconds_per_subject"), 1) if seconds else "",
+            cell(row.get("peak_rss_mb"), 0) if seconds else "",
         )
 
     model = document.get("model", {}).get("file", "model").removesuffix(".gguf")
