@@ -12,7 +12,7 @@ from typing import Any
 from paso_local.converters.align_inputs import DEFAULT_HEADS, PLACEMENT_SHIFT, AlignRequest, plan_alignment
 from paso_local.converters.align_pipeline import AlignOutcome, align_answers
 from paso_local.converters.export import build_control_vector
-from paso_local.converters.strength import COARSE_GRID, FOLDS
+from paso_local.converters.strength import COARSE_GRID, DEFAULT_SEARCH, FOLDS, search_policy
 from paso_local.errors import PasoError
 from paso_local.llm.modelfiles import file_sha256, resolve_model
 from paso_local.person.questionnaire_prompt import DEFAULT_CONTRAST, DEFAULT_SITE
@@ -40,6 +40,7 @@ def align(
     contrast: str = DEFAULT_CONTRAST,
     site: str = DEFAULT_SITE,
     scoring: str = "llama",
+    search: str = DEFAULT_SEARCH,
     threads: int | None = None,
     runtime: Any = None,
 ) -> AlignResult:
@@ -72,6 +73,7 @@ def align(
         contrast=contrast,
         site=site,
         scoring=scoring,
+        search=search_policy(search),
         threads=threads,
         show_progress=show_progress,
         runtime=runtime,
@@ -86,6 +88,7 @@ def align(
         from paso_local.person.vector_store import record_vector
 
         record_vector(profile_name, model_path)
+    outcome.cost.close("export")
     return AlignResult(out_path, align_report(outcome, out_path))
 
 
@@ -163,6 +166,7 @@ def align_report(outcome: AlignOutcome, out_path: Path) -> dict[str, Any]:
         "heads_k": plan.request.heads,
         "usable_answers": len(plan.answers),
         "cv_scoring": plan.request.scoring,
+        "cv_search": plan.request.search.name,
         "cv_aligned_score": {
             "base": best.search.base.aligned_score,
             "steered": best.search.chosen.aligned_score,
@@ -183,6 +187,7 @@ def align_report(outcome: AlignOutcome, out_path: Path) -> dict[str, Any]:
         "activation_seconds": round(outcome.activations.seconds, 2),
         "seconds": round(outcome.seconds, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        "cost": outcome.cost.as_rows(),
     }
 
 
@@ -226,6 +231,7 @@ def run_align(args: argparse.Namespace) -> int:
         contrast=getattr(args, "contrast", DEFAULT_CONTRAST),
         site=getattr(args, "site", DEFAULT_SITE),
         scoring=getattr(args, "cv_scoring", "llama"),
+        search=getattr(args, "cv_search", DEFAULT_SEARCH),
         threads=threads,
     )
     status(describe(result.report))

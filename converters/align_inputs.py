@@ -17,7 +17,7 @@ import torch
 from paso_local.converters.activations import ItemActivations, item_activations
 from paso_local.converters.align_memory import WEIGHT_CACHE_BYTES, check_align_memory
 from paso_local.converters.pas import MIN_USABLE_ANSWERS, Labels, person_labels, require_enough_answers
-from paso_local.converters.strength import COARSE_GRID, FOLDS, make_folds
+from paso_local.converters.strength import COARSE_GRID, FOLDS, FULL_SEARCH, SearchPolicy, make_folds
 from paso_local.errors import PasoError
 from paso_local.person.inventory import Item, form_items
 from paso_local.person.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, DEFAULT_SITE, SITES
@@ -106,6 +106,7 @@ class AlignRequest:
     profile: str = "default"
     heads: int = DEFAULT_HEADS
     coarse: Sequence[float] = COARSE_GRID
+    search: SearchPolicy = FULL_SEARCH  # which strengths the cross-validation asks
     contrast: str = DEFAULT_CONTRAST
     site: str = DEFAULT_SITE
     scoring: str = "llama"

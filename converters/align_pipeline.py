@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from paso_local.converters.activations import ItemActivations
+from paso_local.converters.align_cost import CostLedger
 from paso_local.converters.align_inputs import (
     MIN_DOMAIN_LABELS,
     PLACEMENT_SHIFT,
@@ -49,11 +50,11 @@ from paso_local.converters.pas import (
     person_labels,
 )
 from paso_local.converters.strength import (
-    DOMAIN_FACTORS,
     FOLDS,
     REFINE_FACTORS,
     RESIDUAL_GRID,
     RowScorer,
+    SearchPolicy,
     StrengthSearch,
     cross_validated_search,
     domain_grid,
@@ -61,6 +62,12 @@ from paso_local.converters.strength import (
     to_unit,
     torch_row_scorer,
     vector_norm_units,
+)
+from paso_local.converters.unsteered_cache import (
+    Unsteered,
+    load_unsteered,
+    save_unsteered,
+    unsteered_cache_path,
 )
 from paso_local.person.inventory import DOMAINS, Item
 
@@ -164,8 +171,9 @@ def fit_candidates(plan: AlignPlan, found: Activations, folds: Folds, w_o: WoCac
 
 
 @contextlib.contextmanager
-def row_scorer(plan: AlignPlan, found: Activations) -> Iterator[RowScorer]:
-    """Scores activation rows under a vector: llama.cpp (default), or the float32 torch reference."""
+def row_scorer(plan: AlignPlan, found: Activations, ledger: CostLedger) -> Iterator[RowScorer]:
+    """Scores activation rows under a vector: llama.cpp (default), or the float32 torch reference. Every
+    prompt scored is counted in `ledger`."""
     if plan.request.scoring == "torch":
         from paso_local.llm.chat_format import ChatFormat
         from paso_local.llm.readout import OptionTokens
@@ -174,7 +182,7 @@ def row_scorer(plan: AlignPlan, found: Activations) -> Iterator[RowScorer]:
         if net.dtype != torch.float32:
             net = load_torch_model(plan.request.model_path, torch.float32)
         tokens = OptionTokens.from_chat_format(ChatFormat.from_model(plan.request.model_path))
-        yield torch_row_scorer(net, found.acts, tokens)
+        yield counted_torch_scorer(torch_row_scorer(net, found.acts, tokens), found.acts, ledger)
         return
     from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
 
@@ -182,48 +190,94 @@ def row_scorer(plan: AlignPlan, found: Activations) -> Iterator[RowScorer]:
     owned = runtime is None
     if owned:
         runtime = open_scoring_runtime(plan.request.model_path, threads=plan.request.threads)
+    ledger.watch_tokens(lambda: runtime.tokens_decoded)
+    ledger.close("open the llama.cpp runtime" if owned else "llama.cpp runtime (eval's own)")
+    cache = unsteered_cache_path(runtime.info.kernels_path or runtime.info.path, plan.items)  # its numerics
+    unsteered = load_unsteered(cache)
+    known = len(unsteered)
     try:
-        yield llama_row_scorer(SteeredScorer(runtime), found.acts, plan.items)
+        yield llama_row_scorer(SteeredScorer(runtime), found.acts, plan.items, ledger.count, unsteered)
+        if len(unsteered) > known:
+            save_unsteered(cache, unsteered)
     finally:
         runtime.clear_steering()
         if owned:
             runtime.close()
 
 
-def llama_row_scorer(scorer: Any, acts: ItemActivations, items: Sequence[Item]) -> RowScorer:
-    """Rows of `acts` asked through `scorer`; the unsteered answers are computed once and reused."""
+def counted_torch_scorer(score: RowScorer, acts: ItemActivations, ledger: CostLedger) -> RowScorer:
+    """The torch reference's steered passes counted (its unsteered rows come from the activation pass)."""
+
+    def counted(
+        rows: np.ndarray, directions: Mapping[int, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if directions:
+            ledger.count(len(rows), int(acts.paren_lengths[rows].sum()))
+        return score(rows, directions)
+
+    return counted
+
+
+def llama_row_scorer(
+    scorer: Any,
+    acts: ItemActivations,
+    items: Sequence[Item],
+    count: Callable[[int], None] = lambda n: None,
+    unsteered: Unsteered | None = None,
+) -> RowScorer:
+    """Rows of `acts` asked through `scorer`. The unsteered answers (by item number) are asked once and kept
+    in `unsteered`, which may arrive filled from the per-model cache. `count` is told how many prompts go to
+    llama.cpp."""
     by_number = {i.number: i for i in items}
     row_items = [by_number[int(n)] for n in acts.item_numbers]
-    unsteered: dict[int, tuple[np.ndarray, float]] = {}
+    unsteered = {} if unsteered is None else unsteered
 
     def score(rows: np.ndarray, directions: Mapping[int, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
         if directions:
+            count(len(rows))
             found = scorer.score([row_items[r] for r in rows], directions)
             return found.dist, found.mass
-        missing = [int(r) for r in rows if int(r) not in unsteered]
+        missing = [int(r) for r in rows if row_items[r].number not in unsteered]
         if missing:
+            count(len(missing))
             found = scorer.score([row_items[r] for r in missing], None)
-            unsteered.update({r: (d, m) for r, d, m in zip(missing, found.dist, found.mass, strict=True)})
-        picked = [unsteered[int(r)] for r in rows]
+            for r, d, m in zip(missing, found.dist, found.mass, strict=True):
+                unsteered[row_items[r].number] = (d, float(m))
+        picked = [unsteered[row_items[int(r)].number] for r in rows]
         return np.asarray([d for d, _ in picked]), np.asarray([m for _, m in picked])
 
     return score
 
 
 def cross_validate(
-    plan: AlignPlan, candidates: Sequence[Candidate], folds: Folds, score: RowScorer, numbers: Sequence[int]
+    plan: AlignPlan,
+    candidates: Sequence[Candidate],
+    folds: Folds,
+    score: RowScorer,
+    numbers: Sequence[int],
+    ledger: CostLedger | None = None,
 ) -> None:
     """Search every candidate's strength (sets `candidate.search`). A contrast's domain sum is tried around
-    the strength its combined vector chose; the residual vector on its finer grid."""
-    grids = {"combined": len(plan.request.coarse) + len(REFINE_FACTORS), "domain_sum": len(DOMAIN_FACTORS)}
-    grids["residual"] = len(RESIDUAL_GRID) + len(REFINE_FACTORS)
-    total = sum(grids[c.kind] for c in candidates)
+    the strength its combined vector chose; the residual vector on its finer grid. Each strength scored is a
+    stage of `ledger`."""
+    ledger = ledger or CostLedger()
+    policy = plan.request.search
+    total = sum(planned_strengths(plan, c.kind) for c in candidates)
     chosen: dict[str, float] = {}
+    score(folds.rows, None)  # the unsteered answers every candidate is compared with: asked once
+    ledger.close("unsteered answers")
     with _progress(plan, total) as advance:
         for c in candidates:
 
+            def scored(strength: float, c: Candidate = c) -> None:
+                ledger.close(f"cv {c.contrast} {c.kind} {strength:+g}")
+                advance()
+
             def search(
-                grid: Sequence[float], refine: Sequence[float] = REFINE_FACTORS, c: Candidate = c
+                grid: Sequence[float],
+                refine: Sequence[float] = REFINE_FACTORS,
+                policy: SearchPolicy | None = None,
+                c: Candidate = c,
             ) -> StrengthSearch:
                 return cross_validated_search(
                     score,
@@ -235,17 +289,30 @@ def cross_validate(
                     plan.items,
                     grid,
                     refine,
-                    progress=advance,
+                    progress=scored,
+                    policy=policy,
                 )
 
             if c.kind == "residual":
                 c.search = search(RESIDUAL_GRID)
             elif c.kind == "combined":
-                c.search = search(plan.request.coarse)
+                c.search = search(plan.request.coarse, policy=policy)
                 assert c.search.chosen is not None
                 chosen[c.contrast] = c.search.chosen.strength
-            elif any(c.fold_vectors):
-                c.search = search(domain_grid(chosen[c.contrast]), refine=())
+            elif any(c.fold_vectors) and policy.domain_factors:
+                c.search = search(domain_grid(chosen[c.contrast], policy.domain_factors), refine=())
+
+
+def planned_strengths(plan: AlignPlan, kind: str) -> int:
+    """How many strengths a candidate's search scores at most (the progress bar's total)."""
+    policy = plan.request.search
+    if kind == "residual":
+        return len(RESIDUAL_GRID) + len(REFINE_FACTORS)
+    if kind == "domain_sum":
+        return len(policy.domain_factors)
+    if policy.name == "full":
+        return len(plan.request.coarse) + len(REFINE_FACTORS)
+    return len(policy.anchors) + policy.confirm
 
 
 @contextlib.contextmanager
@@ -316,20 +383,29 @@ class AlignOutcome:
     final: FinalVector
     activations: Activations
     seconds: float
+    cost: CostLedger = field(default_factory=CostLedger)
 
 
 def align_answers(plan: AlignPlan) -> AlignOutcome:
     """A person's answers, checked by `plan_alignment` -> their vector (`paso_local.converters.align_command` writes
-    it)."""
+    it). `outcome.cost` books every stage's prompts, tokens and seconds."""
     started = time.perf_counter()
+    ledger = CostLedger()
     torch.manual_seed(0)
     found = read_activations(plan)
+    if (
+        not found.cache_hit
+    ):  # three prompts per item (A, E and the readout's "("), all of the readout's length
+        ledger.count(3 * len(found.acts.item_numbers), 3 * int(found.acts.paren_lengths.sum()))
+    ledger.close("activations" if not found.cache_hit else "activations (from the cache)")
     folds = cv_folds(found.acts, plan.answers)
     w_o = WoCache(found.torch_model())
     candidates = fit_candidates(plan, found, folds, w_o)
+    ledger.close("probes and fold vectors")
     numbers = [int(n) for n in found.acts.item_numbers]
-    with row_scorer(plan, found) as score:
-        cross_validate(plan, candidates, folds, score, numbers)
+    with row_scorer(plan, found, ledger) as score:
+        cross_validate(plan, candidates, folds, score, numbers, ledger)
     best = best_candidate(candidates)
     final = final_vector(plan, found, best, candidates, w_o)
-    return AlignOutcome(plan, best, candidates, final, found, time.perf_counter() - started)
+    ledger.close("final vector")
+    return AlignOutcome(plan, best, candidates, final, found, time.perf_counter() - started, ledger)

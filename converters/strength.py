@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from paso_local.converters.activations import ItemActivations, answer_logits
+from paso_local.errors import PasoError
 from paso_local.llm.readout import (
     DEFAULT_STATISTIC,
     OptionTokens,
@@ -52,11 +53,11 @@ MIN_MASS_RATIO = 0.5  # a strength is eligible only if it keeps >= half the base
 MIN_CV_GAIN = 0.05
 
 
-def domain_grid(combined_strength: float) -> tuple[float, ...]:
+def domain_grid(combined_strength: float, factors: Sequence[float] = DOMAIN_FACTORS) -> tuple[float, ...]:
     """Strengths tried for the domain-sum vector: around the combined vector's choice (same units and sign)"""
     if combined_strength == 0.0:
         return (-0.5, 0.5)
-    return tuple(round(combined_strength * f, 6) for f in DOMAIN_FACTORS)
+    return tuple(round(combined_strength * f, 6) for f in factors)
 
 
 def make_folds(n: int, k: int = FOLDS, seed: int = FOLD_SEED) -> list[np.ndarray]:
@@ -201,6 +202,54 @@ def search_strength(
 
 # rows of the activation set and a vector (block -> [n_embd]; None: unsteered) -> (dist [n, 5], mass [n])
 RowScorer = Callable[[np.ndarray, Mapping[int, np.ndarray] | None], tuple[np.ndarray, np.ndarray]]
+Measured = tuple[np.ndarray, np.ndarray]  # (dist [n, 5], mass [n]) of every CV row at one strength
+
+
+def interpolated(measured: Mapping[float, Measured], strength: float) -> Measured:
+    """Each item's option distribution at `strength`, read off the measured strengths (0 = unsteered
+    included): log-probabilities and log-mass interpolated linearly between the two nearest measured
+    strengths, clamped to the outermost ones. Linear, so no item's curve overshoots what was measured."""
+    known = sorted(measured)
+    upper = min(max(np.searchsorted(known, strength), 1), len(known) - 1)
+    lo, hi = known[upper - 1], known[upper]
+    t = float(np.clip((strength - lo) / (hi - lo), 0.0, 1.0))
+    (d0, m0), (d1, m1) = measured[lo], measured[hi]
+    logp = (1 - t) * np.log(np.clip(d0, 1e-12, None)) + t * np.log(np.clip(d1, 1e-12, None))
+    dist = np.exp(logp - logp.max(axis=1, keepdims=True))
+    dist /= dist.sum(axis=1, keepdims=True)
+    mass = np.exp((1 - t) * np.log(np.clip(m0, 1e-12, None)) + t * np.log(np.clip(m1, 1e-12, None)))
+    return dist, mass
+
+
+@dataclass(frozen=True)
+class SearchPolicy:
+    """Which strengths the CV asks. `full`: every `coarse` strength, then `refine` multiples of the best.
+    `interpolated`: only the `anchors`; every strength of `grid` is estimated from them per item
+    (`interpolated`), and the `confirm` best estimates not yet measured are measured before the choice,
+    which is always made among measured strengths."""
+
+    name: str = "full"
+    anchors: tuple[float, ...] = ()
+    grid: tuple[float, ...] = ()
+    confirm: int = 1
+    domain_factors: tuple[float, ...] = DOMAIN_FACTORS  # the domain sum's strengths; () skips that candidate
+
+
+FULL_SEARCH = SearchPolicy()
+INTERPOLATED_SEARCH = SearchPolicy(
+    "interpolated",
+    anchors=(-1.2, 1.2, 2.0),
+    grid=(-1.2, -0.9, -0.6, -0.3, 0.3, 0.6, 0.9, 1.2, 1.6, 2.0),
+    confirm=1,
+)
+SEARCH_POLICIES = {"interpolated": INTERPOLATED_SEARCH, "full": FULL_SEARCH}
+DEFAULT_SEARCH = "interpolated"
+
+
+def search_policy(name: str) -> SearchPolicy:
+    if name not in SEARCH_POLICIES:
+        raise PasoError(f"--cv-search {name!r}: choose one of {', '.join(SEARCH_POLICIES)}")
+    return SEARCH_POLICIES[name]
 
 
 def cross_validated_search(
@@ -213,25 +262,58 @@ def cross_validated_search(
     items: Sequence[Item],
     coarse: Sequence[float] = COARSE_GRID,
     refine: Sequence[float] = REFINE_FACTORS,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[float], None] | None = None,
+    policy: SearchPolicy | None = None,
 ) -> StrengthSearch:
     """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on).
-    `numbers[r]` is the item number of activation row r; `score` is llama.cpp's (align) or torch's."""
+    `numbers[r]` is the item number of activation row r; `score` is llama.cpp's (align) or torch's;
+    `progress(strength)` is called after each strength is scored; `policy` None or "full" searches `coarse`
+    then `refine`, as every align did before the interpolated search."""
     asked = [int(numbers[r]) for r in rows]
-    base_dist, base_mass = score(rows, None)
-    base = curve_point(0.0, base_dist, base_mass, asked, answers, items)
+    measured: dict[float, Measured] = {0.0: score(rows, None)}
+    base = curve_point(0.0, *measured[0.0], asked, answers, items)
 
-    def evaluate(strength: float) -> CurvePoint:
+    def measure(strength: float) -> Measured:
         dist = np.zeros((len(rows), 5))
         mass = np.zeros(len(rows))
         for fold, vector in zip(folds, fold_vectors, strict=False):
             scaled = {b: v * np.float32(strength) for b, v in vector.items()}
             dist[fold], mass[fold] = score(rows[fold], scaled or None)
         if progress is not None:
-            progress()
-        return curve_point(strength, dist, mass, asked, answers, items)
+            progress(strength)
+        measured[strength] = (dist, mass)
+        return dist, mass
 
-    return search_strength(evaluate, base, coarse, refine)
+    def evaluate(strength: float) -> CurvePoint:
+        return curve_point(strength, *measure(strength), asked, answers, items)
+
+    if policy is None or policy.name == "full":
+        return search_strength(evaluate, base, coarse, refine)
+    return interpolated_search(
+        policy, measure, measured, lambda s, m: curve_point(s, *m, asked, answers, items)
+    )
+
+
+def interpolated_search(
+    policy: SearchPolicy,
+    measure: Callable[[float], Measured],
+    measured: dict[float, Measured],
+    point: Callable[[float, Measured], CurvePoint],
+) -> StrengthSearch:
+    """The anchors measured, the grid estimated from them, the best estimates confirmed (see SearchPolicy)."""
+    for s in policy.anchors:
+        if float(s) not in measured:
+            measure(float(s))
+    base = point(0.0, measured[0.0])
+    estimates = [point(float(s), interpolated(measured, float(s))) for s in policy.grid]
+    ranked = sorted(estimates, key=lambda p: (round(p.aligned_score, 9), abs(p.strength)))
+    eligible = [p for p in ranked if p.mean_mass >= MIN_MASS_RATIO * base.mean_mass]
+    for p in [p for p in eligible if p.strength not in measured][: policy.confirm]:
+        measure(p.strength)
+    search = StrengthSearch(base=base)
+    search.curve = sorted((point(s, m) for s, m in measured.items()), key=lambda p: p.strength)
+    search.chosen = choose(base, [p for p in search.curve if p.strength != 0.0])
+    return search
 
 
 def torch_row_scorer(model, acts: ItemActivations, tokens: OptionTokens) -> RowScorer:

@@ -150,6 +150,12 @@ def cmd_check_model(args: argparse.Namespace) -> int:
     return run_check_model(args)
 
 
+def cmd_requantize(args: argparse.Namespace) -> int:
+    from paso_local.llm.requantize import run_requantize
+
+    return run_requantize(args)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from paso_local.converters.eval_aligner import TorchAligner  # imports torch only when a method aligns
     from paso_local.evaluation.command import run_eval
@@ -166,6 +172,7 @@ HANDLERS: dict[str, Handler] = {
     "models": cmd_models,
     "check-model": cmd_check_model,
     "eval": cmd_eval,
+    "requantize": cmd_requantize,
 }
 
 

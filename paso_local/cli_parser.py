@@ -14,6 +14,9 @@ from paso_local.person.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, 
 
 Handler = Callable[[argparse.Namespace], int]
 UNFINISHED = 3  # onboard --if-needed: the person left the questionnaire before the end
+# align --cv-search, the default first (converters.strength.SEARCH_POLICIES holds them; a test keeps both in step)
+CV_SEARCHES = ("interpolated", "full")
+REQUANTIZE_TYPES = ("F16", "BF16", "Q8_0", "Q6_K", "Q4_K_M", "Q4_0")  # paso_local.llm.requantize.FTYPES
 CHAT_KEYS = """keys in the chat:
   Enter, up/down   send; walk through what you sent before
   Esc              stop the reply being written (what was written is kept)
@@ -148,6 +151,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     _add_ask_command(sub, handlers)
     _add_models_command(sub, handlers)
     _add_check_model_command(sub, handlers)
+    _add_requantize_command(sub, handlers)
     _add_eval_command(sub, handlers)
     return parser
 
@@ -241,6 +245,14 @@ def _add_align_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         "the chat will run it (default), or the torch model in float32 (faster on some CPUs; see docs/performance.md)",
     )
     p.add_argument(
+        "--cv-search",
+        choices=CV_SEARCHES,
+        default=CV_SEARCHES[0],
+        help="pas: which strengths the cross-validation asks: interpolated (three per sign and vector, the rest "
+        "estimated per item and the best estimate confirmed; default) or full (every strength of the grid, "
+        "then a refinement); docs/align.md has the measurement",
+    )
+    p.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for torch and llama.cpp (default: all cores)"
     )
     p.add_argument("--json", metavar="REPORT", help="also write a JSON report to REPORT ('-' for stdout)")
@@ -304,6 +316,27 @@ def _add_models_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
     _add_profile(p)
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(handler=handlers["models"])
+
+
+def _add_requantize_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "requantize",
+        help="copy a GGUF model into a type whose CPU kernels are faster here",
+        description="Re-quantise a GGUF model once with llama.cpp's own quantizer and keep the copy in the "
+        "data directory (the embedded model gets its copy automatically). Use the copy with --model; align "
+        "again for it, since a vector is made for one file. Going from a 4-bit file to F16 or BF16 adds no "
+        "information: it only changes the kernels (docs/performance.md has the measurements).",
+    )
+    p.add_argument("--model", metavar="PATH", required=True, help="the GGUF model file to copy")
+    p.add_argument(
+        "--type",
+        choices=REQUANTIZE_TYPES,
+        default=None,
+        help="the copy's type (default: BF16 where the CPU has BF16 dot products, else F16)",
+    )
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the quantizer (default: all)")
+    p.add_argument("--json", action="store_true", help="print the copy's path, type and sha256 as JSON")
+    p.set_defaults(handler=handlers["requantize"])
 
 
 def _add_check_model_command(sub: Any, handlers: Mapping[str, Handler]) -> None:

@@ -15,10 +15,18 @@ PAPI_DEV = SHARED_DATA / "papi_dev.json"
 SYNTHETIC_PAPI = Path(__file__).resolve().parent / "data" / "synthetic_papi.json"
 
 
+@pytest.fixture(scope="session")
+def model_copies(tmp_path_factory) -> Path:
+    """One directory of re-quantised model copies for the whole session (paso_local.llm.requantize): the
+    embedded model's fast copy is made once, not in every test's fresh home."""
+    return tmp_path_factory.mktemp("model-copies")
+
+
 @pytest.fixture(autouse=True)
-def paso_home(tmp_path, monkeypatch) -> Path:
+def paso_home(tmp_path, monkeypatch, model_copies) -> Path:
     home = tmp_path / "paso-home"
     monkeypatch.setenv("PASO_LOCAL_HOME", str(home))
+    monkeypatch.setenv("PASO_LOCAL_MODEL_COPIES", str(model_copies))
     return home
 
 

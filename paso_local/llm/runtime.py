@@ -13,6 +13,7 @@ A `Runtime` is not thread-safe: one thread at a time generates (the chat app use
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -63,6 +64,7 @@ class ModelInfo:
     n_layer: int
     n_ctx: int
     size_bytes: int
+    kernels_path: Path | None = None  # the file llama.cpp loaded, when not `path` (the embedded model's copy)
 
     @property
     def file_name(self) -> str:
@@ -126,8 +128,11 @@ class Runtime(ChatGeneration):
             use_servers(rpc_servers)
         if n_gpu_layers is None:
             n_gpu_layers = -1 if rpc_servers else 0
-        return cls._load(
-            path,
+        from paso_local.llm.requantize import kernel_copy
+
+        loaded = kernel_copy(path)
+        runtime = cls._load(
+            loaded,
             extra_buffers=extra_buffers,
             contexts=contexts,
             n_ctx=n_ctx,
@@ -138,6 +143,13 @@ class Runtime(ChatGeneration):
             n_gpu_layers=n_gpu_layers,
             seed=DEFAULT_SEED,
         )
+        if (
+            loaded != path
+        ):  # the model is still the one asked for (vectors, profiles); its kernels are the copy's
+            runtime.info = dataclasses.replace(
+                runtime.info, path=path.resolve(), kernels_path=loaded.resolve()
+            )
+        return runtime
 
     @classmethod
     def open_reference(
@@ -352,6 +364,11 @@ class Runtime(ChatGeneration):
         if self._llm is None:
             raise PasoError("the model runtime is closed")
         return self._llm
+
+    @property
+    def tokens_decoded(self) -> int:
+        """Tokens this runtime has decoded for `batch_logits` so far (align's and eval's cost counters)."""
+        return 0 if self._decoder is None else int(self._decoder.tokens_decoded)
 
     def batch_logits(
         self,

@@ -1,0 +1,178 @@
+"""Align's cheaper strength searches against today's full search, subject by subject, through llama.cpp.
+
+For each subject the probes and fold vectors are fitted once; then every policy runs align's own
+`cross_validate` on them. Every (vector, item) llama.cpp answer is kept in a memo, so a policy is charged the
+prompts it would ask on its own ("asked"), while the run only pays for prompts no earlier policy asked. Per
+subject and policy: the candidate and strength chosen, its CV Aligned Score, and, against the full search's
+choice, the per-fold difference and its fold-to-fold standard error (the noise a different choice is read
+against). One JSON line per subject and policy in --json (resumed: subjects already there are skipped).
+
+    .venv/bin/python benchmarks/cv_search.py --data ../shared/data/papi_dev.json --subjects 0:20 \
+        [--model PATH] [--threads 2] [--json runs/cv_search.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from paso_local.converters.align_inputs import AlignRequest, WoCache, plan_alignment, read_activations
+from paso_local.converters.align_pipeline import (
+    best_candidate,
+    cross_validate,
+    cv_folds,
+    fit_candidates,
+    llama_row_scorer,
+)
+from paso_local.converters.strength import FULL_SEARCH, INTERPOLATED_SEARCH, SearchPolicy
+from paso_local.llm.modelfiles import resolve_model
+from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
+from paso_local.person.aligned_score import aligned_score
+from paso_local.person.inventory import form_items
+from paso_local.person.subjects import load_subjects
+
+POLICIES: dict[str, SearchPolicy] = {
+    "full": FULL_SEARCH,
+    "interpolated": INTERPOLATED_SEARCH,
+    "interpolated, confirm 2": dataclasses.replace(INTERPOLATED_SEARCH, confirm=2),
+    "interpolated, domain x1": dataclasses.replace(INTERPOLATED_SEARCH, domain_factors=(1.0,)),
+    "interpolated, no domain sum": dataclasses.replace(INTERPOLATED_SEARCH, domain_factors=()),
+    "full, no domain sum": dataclasses.replace(FULL_SEARCH, domain_factors=()),
+}
+
+
+def fingerprint(directions: Mapping[int, np.ndarray] | None) -> str:
+    if not directions:
+        return "unsteered"
+    digest = hashlib.sha256()
+    for block in sorted(directions):
+        digest.update(str(block).encode())
+        digest.update(np.ascontiguousarray(directions[block], dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+class Memo:
+    """llama.cpp answers per (vector, activation row); counts what each policy asks and what was paid."""
+
+    def __init__(self, score):
+        self.score = score
+        self.kept: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+        self.asked = 0
+        self.paid = 0
+        self.by_strength: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+
+    def __call__(self, rows: np.ndarray, directions):
+        key = fingerprint(directions)
+        self.asked += len(rows) if directions else 0
+        missing = [int(r) for r in rows if (key, int(r)) not in self.kept]
+        if missing:
+            dist, mass = self.score(np.asarray(missing), directions)
+            self.paid += len(missing) if directions else 0
+            for r, d, m in zip(missing, dist, mass, strict=True):
+                self.kept[(key, r)] = (d, float(m))
+        picked = [self.kept[(key, int(r))] for r in rows]
+        return np.asarray([d for d, _ in picked]), np.asarray([m for _, m in picked])
+
+
+def fold_scores(candidate, strength, folds, memo, plan, numbers) -> list[float]:
+    """Per fold, the Aligned Score of the fold's items under `candidate` at `strength` (the median)."""
+    from paso_local.llm.readout import median_answer
+
+    scores = []
+    for fold, vector in zip(folds.parts, candidate.fold_vectors, strict=False):
+        rows = folds.rows[fold]
+        scaled = {b: v * np.float32(strength) for b, v in vector.items()} if strength else None
+        dist, _ = memo(rows, scaled or None)
+        predicted = {int(numbers[r]): float(a) for r, a in zip(rows, median_answer(dist), strict=True)}
+        scores.append(aligned_score(predicted, plan.answers, plan.items).total)
+    return scores
+
+
+def run_subject(subject, args, runtime, model) -> list[dict]:
+    form = {i.number for i in form_items("120")}
+    answers = {n: a for n, a in subject.answers.items() if n in form and a}
+    request = AlignRequest(model, answers, show_progress=False, threads=args.threads, runtime=runtime)
+    plan = plan_alignment(request)
+    found = read_activations(plan)
+    folds = cv_folds(found.acts, plan.answers)
+    w_o = WoCache(found.torch_model())
+    fitted = fit_candidates(plan, found, folds, w_o)
+    numbers = [int(n) for n in found.acts.item_numbers]
+    memo = Memo(llama_row_scorer(SteeredScorer(runtime), found.acts, plan.items))
+    rows, reference = [], None
+    for name, policy in POLICIES.items():
+        candidates = [dataclasses.replace(c, search=None) for c in fitted]
+        memo.asked, paid_before, started = 0, memo.paid, time.perf_counter()
+        cross_validate(
+            dataclasses.replace(plan, request=dataclasses.replace(request, search=policy)),
+            candidates,
+            folds,
+            memo,
+            numbers,
+        )
+        best = best_candidate(candidates)
+        chosen = best.search.chosen
+        per_fold = fold_scores(best, chosen.strength, folds, memo, plan, numbers)
+        if reference is None:
+            reference = (best, chosen, per_fold)
+        diff = np.asarray(per_fold) - np.asarray(reference[2])
+        rows.append(
+            {
+                "subject": subject.index,
+                "policy": name,
+                "kind": best.kind,
+                "strength": chosen.strength,
+                "cv": round(chosen.aligned_score, 4),
+                "base": round(best.search.base.aligned_score, 4),
+                "same_choice": (best.kind, chosen.strength) == (reference[0].kind, reference[1].strength),
+                "cv_minus_full": round(chosen.aligned_score - reference[1].aligned_score, 4),
+                "fold_se": round(float(np.std(diff, ddof=1) / np.sqrt(len(diff))), 4) if diff.any() else 0.0,
+                "asked": memo.asked,
+                "paid": memo.paid - paid_before,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--subjects", default="0:20", help="FIRST:END (END excluded)")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    first, end = (int(x) for x in args.subjects.split(":"))
+    done = set()
+    if args.json and args.json.is_file():
+        done = {json.loads(line)["subject"] for line in args.json.read_text().splitlines() if line.strip()}
+    model = resolve_model(args.model)
+    subjects = load_subjects(args.data)[first:end]
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with open_scoring_runtime(model, threads=args.threads) as runtime:
+        for subject in subjects:
+            if subject.index in done:
+                continue
+            rows = run_subject(subject, args, runtime, model)
+            if args.json:
+                with open(args.json, "a") as handle:
+                    handle.writelines(json.dumps(r) + "\n" for r in rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

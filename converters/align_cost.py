@@ -1,0 +1,60 @@
+"""Where align's time goes: per stage, the prompts evaluated, the tokens decoded and the seconds, counted as
+the pipeline runs (`align --json` reports them; benchmarks/align_cost.py prints the table)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class StageCost:
+    stage: str
+    evaluations: int  # prompts run through a model (0: served from a cache)
+    tokens: int  # tokens those prompts decoded (llama.cpp's counter; torch: the prompts' lengths)
+    seconds: float
+
+
+@dataclass
+class CostLedger:
+    """Counts since the last `close`, which books them under a stage's name. Token counts come from the
+    runtime's own counter (`watch_tokens`) or are added with `count`."""
+
+    stages: list[StageCost] = field(default_factory=list)
+    _evaluations: int = 0
+    _tokens: int = 0
+    _since: float = field(default_factory=time.perf_counter)
+    _read_tokens: Callable[[], int] = lambda: 0
+    _tokens_at: int = 0
+
+    def watch_tokens(self, read: Callable[[], int]) -> None:
+        self._read_tokens = read
+        self._tokens_at = read()
+
+    def count(self, evaluations: int, tokens: int = 0) -> None:
+        self._evaluations += evaluations
+        self._tokens += tokens
+
+    def close(self, stage: str) -> None:
+        now, tokens_now = time.perf_counter(), self._read_tokens()
+        tokens = self._tokens + tokens_now - self._tokens_at
+        self.stages.append(StageCost(stage, self._evaluations, tokens, now - self._since))
+        self._evaluations, self._tokens, self._since, self._tokens_at = 0, 0, now, tokens_now
+
+    def total_seconds(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+    def as_rows(self) -> list[dict]:
+        """The stages with their share of the total time."""
+        total = self.total_seconds() or 1.0
+        return [
+            {
+                "stage": s.stage,
+                "evaluations": s.evaluations,
+                "tokens": s.tokens,
+                "seconds": round(s.seconds, 3),
+                "share": round(s.seconds / total, 4),
+            }
+            for s in self.stages
+        ]

@@ -1,0 +1,173 @@
+"""A GGUF model re-quantised once into a type with fast CPU kernels, through llama.cpp's own quantizer
+(`llama_model_quantize`, part of llama-cpp-python: no new dependency).
+
+The embedded SmolLM2 ships as Q4_1, whose CPU kernels are slow here; `Runtime.open` loads its copy in
+`fast_type()` instead, made on first use and kept in the data directory (docs/performance.md has the measurement that chose the type). The copy is
+named by the source's sha256 and the type, and a sidecar records both shas: a copy whose bytes no longer match
+is made again, never trusted. Any other GGUF is copied only on request (`paso-local requantize`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paso_local.errors import PasoError
+from paso_local.store.paths import data_dir
+from paso_local.store.storage import atomic_output, atomic_write_json, read_json_object
+
+# llama.cpp's LLAMA_FTYPE_MOSTLY_* values (include/llama.h), the types worth a copy on a CPU
+FTYPES = {"F16": 1, "BF16": 32, "Q8_0": 7, "Q6_K": 18, "Q4_K_M": 15, "Q4_0": 2}
+# Measured on SmolLM2 (benchmarks/requantize_choice.py, docs/performance.md): F16 and BF16 give the shipped Q4_1's
+# median answer on all 120 items; BF16 is the faster where the CPU has BF16 dot products, F16 elsewhere.
+FAST_TYPES = {"avx512_bf16": "BF16", "amx_bf16": "BF16"}  # CPU flag -> type; F16 otherwise
+DEFAULT_FAST_TYPE = "F16"
+SIDECAR_VERSION = 1
+FAST_EMBEDDED_ENV = "PASO_LOCAL_FAST_EMBEDDED"  # "0": llama.cpp loads the shipped Q4_1 itself
+COPIES_ENV = "PASO_LOCAL_MODEL_COPIES"  # where copies are kept (default: <data dir>/models)
+
+
+@dataclass(frozen=True)
+class Requantized:
+    path: Path
+    source_sha256: str
+    sha256: str
+    type_name: str
+    seconds: float  # 0 when the copy already existed
+
+
+def requantized_dir() -> Path:
+    override = os.environ.get(COPIES_ENV, "").strip()
+    return Path(override).expanduser() if override else data_dir() / "models"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def fast_type() -> str:
+    flags = cpu_flags()
+    return next((t for flag, t in FAST_TYPES.items() if flag in flags), DEFAULT_FAST_TYPE)
+
+
+def kernel_copy(path: Path) -> Path:
+    """The file llama.cpp should load for `path`: the embedded model's fast copy (made on first use), or
+    `path` itself (any other model, PASO_LOCAL_FAST_EMBEDDED=0, or a copy that cannot be written)."""
+    from paso_local.llm.modelfiles import embedded_model_path
+    from paso_local.progress import status
+
+    embedded = embedded_model_path()
+    off = os.environ.get(FAST_EMBEDDED_ENV, "1").strip().lower() in ("0", "false", "no", "off")
+    if off or embedded is None or Path(path).resolve() != embedded.resolve():
+        return Path(path)
+    try:
+        made = requantize(Path(path), fast_type())
+    except PasoError as exc:
+        status(f"Using the shipped model's own (slower) kernels: {exc}")
+        return Path(path)
+    if made.seconds:
+        status(
+            f"Prepared the embedded model for this CPU once ({made.type_name} copy, {made.seconds:.1f} s): {made.path}"
+        )
+    return made.path
+
+
+def copy_path(source_sha256: str, type_name: str) -> Path:
+    return requantized_dir() / f"{source_sha256[:16]}.{type_name}.gguf"
+
+
+def requantize(
+    source: Path, type_name: str = DEFAULT_FAST_TYPE, *, threads: int | None = None
+) -> Requantized:
+    """The copy of `source` in `type_name`, made now if it is missing or its bytes changed."""
+    from paso_local.llm.modelfiles import file_sha256
+
+    if type_name not in FTYPES:
+        raise PasoError(f"type {type_name!r}: choose one of {', '.join(FTYPES)}")
+    source_sha = file_sha256(source)
+    target = copy_path(source_sha, type_name)
+    sidecar = target.with_suffix(".json")
+    known = _recorded_sha(sidecar, source_sha, type_name)
+    if known and target.is_file() and file_sha256(target) == known:
+        return Requantized(target, source_sha, known, type_name, 0.0)
+    started = time.perf_counter()
+    with atomic_output(target, f"the {type_name} copy of {source.name}") as tmp:
+        _quantize(source, Path(tmp), type_name, threads)
+    sha = file_sha256(target)
+    atomic_write_json(
+        sidecar,
+        {
+            "version": SIDECAR_VERSION,
+            "source": str(source),
+            "source_sha256": source_sha,
+            "type": type_name,
+            "sha256": sha,
+        },
+    )
+    return Requantized(target, source_sha, sha, type_name, time.perf_counter() - started)
+
+
+def _recorded_sha(sidecar: Path, source_sha: str, type_name: str) -> str | None:
+    if not sidecar.is_file():
+        return None
+    try:
+        record = read_json_object(sidecar, unreadable="", not_object="")
+    except PasoError:
+        return None  # an unreadable record: the copy is made again
+    same = record.get("source_sha256") == source_sha and record.get("type") == type_name
+    return str(record.get("sha256")) if same and record.get("version") == SIDECAR_VERSION else None
+
+
+def _quantize(source: Path, target: Path, type_name: str, threads: int | None) -> None:
+    from paso_local.llm.llama_native import llama_api, native_stderr_hidden
+
+    api = llama_api()
+    params = api.llama_model_quantize_default_params()
+    params.ftype = FTYPES[type_name]
+    params.allow_requantize = True  # the source is already quantised
+    params.nthread = threads or 0
+    with native_stderr_hidden():
+        code = int(api.llama_model_quantize(str(source).encode(), str(target).encode(), params))
+    if code != 0:
+        raise PasoError(
+            f"llama.cpp could not re-quantise {source} to {type_name} (llama_model_quantize returned {code}); "
+            "run with --verbose to see llama.cpp's own message"
+        )
+
+
+def run_requantize(args: Any) -> int:
+    """`paso-local requantize`: the copy made (or found), and how to use it."""
+    from paso_local.llm.modelfiles import resolve_model
+
+    if args.threads is not None and args.threads < 1:
+        raise PasoError(f"--threads {args.threads}: use 1 or more")
+    source = resolve_model(args.model)
+    made = requantize(source, args.type or fast_type(), threads=args.threads)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "source": str(source),
+                    "copy": str(made.path),
+                    "type": made.type_name,
+                    "sha256": made.sha256,
+                    "seconds": round(made.seconds, 2),
+                }
+            )
+        )
+        return 0
+    how = f"made in {made.seconds:.1f} s" if made.seconds else "already there"
+    print(f"{made.type_name} copy of {source.name} ({how}): {made.path}")
+    print(f"Use it with --model {made.path} (and run `paso-local align --model {made.path}` for its vector).")
+    return 0

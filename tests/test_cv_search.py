@@ -1,0 +1,126 @@
+"""Align's strength search: the interpolated policy (by hand), the cost ledger and the per-model unsteered cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from paso_local.converters.align_cost import CostLedger
+from paso_local.converters.strength import (
+    FULL_SEARCH,
+    INTERPOLATED_SEARCH,
+    SearchPolicy,
+    cross_validated_search,
+    interpolated,
+    make_folds,
+)
+from paso_local.converters.unsteered_cache import load_unsteered, save_unsteered
+from paso_local.person.inventory import form_items
+
+
+def test_interpolation_is_linear_in_log_probability_between_the_nearest_measured_strengths():
+    d0 = np.array([[0.5, 0.5, 1e-12, 1e-12, 1e-12]])
+    d1 = np.array([[0.125, 0.5, 1e-12, 1e-12, 1e-12]])
+    measured = {0.0: (d0, np.array([1.0])), 1.0: (d1, np.array([0.25]))}
+    dist, mass = interpolated(measured, 0.5)
+    # log p halfway: option 1 sqrt(0.5 * 0.125) = 0.25, option 2 0.5, renormalised
+    assert dist[0, :2] == pytest.approx([0.25 / 0.75, 0.5 / 0.75], rel=1e-9)
+    assert mass[0] == pytest.approx(0.5)
+    assert np.allclose(interpolated(measured, 1.0)[0], d1 / d1.sum())  # a measured strength is itself
+    assert np.allclose(interpolated(measured, 3.0)[0], d1 / d1.sum())  # beyond: clamped, never extrapolated
+    assert np.allclose(interpolated(measured, -1.0)[0], d0 / d0.sum())
+
+
+def one_hot(answers: np.ndarray) -> np.ndarray:
+    dist = np.full((len(answers), 5), 1e-9)
+    dist[np.arange(len(answers)), answers - 1] = 1.0
+    return dist / dist.sum(axis=1, keepdims=True)
+
+
+class PlantedScorer:
+    """A planted vector: every item's answer distribution is centred on 3 - 1.6 x strength (sharply), so the
+    person's answer 2 is the median from about 0.31 to 0.94 strength units. Records the strengths asked."""
+
+    def __init__(self):
+        self.asked: list[float] = []
+
+    def __call__(self, rows, directions):
+        strength = 0.0 if not directions else float(next(iter(directions.values()))[0])
+        self.asked.append(strength)
+        centre = 3 - 1.6 * strength
+        logits = -4 * (np.arange(1, 6)[None, :] - centre) ** 2 * np.ones((len(rows), 1))
+        dist = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return dist / dist.sum(axis=1, keepdims=True), np.ones(len(rows))
+
+
+def search(policy: SearchPolicy):
+    items = list(form_items("120"))[:40]
+    numbers = [i.number for i in items]
+    answers = {n: 2 for n in numbers}
+    rows = np.arange(len(items))
+    folds = make_folds(len(rows), 5)
+    unit = [{3: np.ones(4, dtype=np.float32)} for _ in folds]
+    scorer = PlantedScorer()
+    found = cross_validated_search(scorer, numbers, rows, folds, unit, answers, items, policy=policy)
+    return found, sorted({round(s, 6) for s in scorer.asked if s != 0.0})
+
+
+def test_the_interpolated_search_measures_its_anchors_and_confirms_the_best_estimate():
+    found, asked = search(INTERPOLATED_SEARCH)
+    # anchors; then the estimates at 0.6 and 0.9 both answer 2 everywhere: the weaker is confirmed
+    assert asked == [-1.2, 0.6, 1.2, 2.0]
+    assert found.chosen.strength == pytest.approx(0.6) and found.chosen.aligned_score == 0.0
+    assert {round(p.strength, 6) for p in found.curve} == {0.0, -1.2, 0.6, 1.2, 2.0}  # measured points only
+
+
+def test_the_interpolated_search_asks_fewer_strengths_than_the_full_one_for_the_same_score():
+    full, full_asked = search(FULL_SEARCH)
+    fast, fast_asked = search(INTERPOLATED_SEARCH)
+    assert full_asked == [
+        -1.2,
+        -0.5,
+        0.375,
+        0.5,
+        0.65,
+        1.2,
+        2.0,
+    ]  # the coarse grid, then 0.5 x 0.75 and x 1.3
+    assert full.chosen.strength == pytest.approx(0.375)
+    assert full.chosen.aligned_score == fast.chosen.aligned_score == 0.0
+    assert len(fast_asked) == 4 < len(full_asked)
+
+
+def test_the_ledger_books_counts_and_tokens_to_the_stage_that_closes_them():
+    tokens = [0]
+    ledger = CostLedger()
+    ledger.watch_tokens(lambda: tokens[0])
+    ledger.count(3, 30)  # counted by hand (torch)
+    ledger.close("activations")
+    ledger.count(10)
+    tokens[0] = 700  # read from the runtime's counter
+    ledger.close("cv +0.5")
+    rows = ledger.as_rows()
+    assert [(r["stage"], r["evaluations"], r["tokens"]) for r in rows] == [
+        ("activations", 3, 30),
+        ("cv +0.5", 10, 700),
+    ]
+    assert sum(r["share"] for r in rows) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_unsteered_answers_round_trip_exactly_through_their_cache(tmp_path):
+    answers = {7: (np.array([0.1, 0.2, 0.3, 0.2, 0.2]), 0.9), 3: (np.array([0.0, 0.0, 0.0, 0.5, 0.5]), 0.5)}
+    path = tmp_path / "u.npz"
+    save_unsteered(path, answers)
+    back = load_unsteered(path)
+    assert sorted(back) == [3, 7]
+    for n, (d, m) in answers.items():
+        assert np.array_equal(back[n][0], d) and back[n][1] == m
+    path.write_bytes(b"not an npz")
+    assert load_unsteered(path) == {}  # unreadable: asked again, never trusted
+
+
+def test_the_command_lines_search_names_are_the_converters_policies():
+    from paso_local.cli_parser import CV_SEARCHES
+    from paso_local.converters.strength import DEFAULT_SEARCH, SEARCH_POLICIES
+
+    assert set(CV_SEARCHES) == set(SEARCH_POLICIES) and CV_SEARCHES[0] == DEFAULT_SEARCH
