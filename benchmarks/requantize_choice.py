@@ -3,7 +3,7 @@ to make the copy, prompt evaluation speed on the 120 questionnaire items (unstee
 memory, and parity with the shipped Q4_1's answers (top-1 option, median answer, KL of the five-option
 distribution).
 
-    .venv/bin/python benchmarks/requantize_choice.py [--model PATH] [--types F16 Q8_0 Q4_K_M Q4_0] [--threads 2]
+    .venv/bin/python benchmarks/requantize_choice.py [--model PATH] [--types F16 Q8_0 Q4_K_M Q4_0] [--threads 2] [--items 120]
 
 Each type is scored in its own process (a clean peak RSS), twice, keeping the faster pass. Run it on an idle
 machine: the speeds are compared as ratios within one run.
@@ -27,8 +27,8 @@ import numpy as np
 from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
 from paso_local.person.inventory import form_items
 from paso_local.store.memory import peak_rss_mb
-path, out, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-items = list(form_items("120"))
+path, out, threads, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+items = list(form_items("120"))[:count]
 runtime = open_scoring_runtime(path, threads=threads)
 scorer = SteeredScorer(runtime)
 n_embd = runtime.info.n_embd
@@ -65,6 +65,7 @@ def main() -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--types", nargs="+", default=["F16", "Q8_0", "Q4_K_M", "Q4_0"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--items", type=int, default=120, help="the first N items of the 120 form")
     args = parser.parse_args()
     from paso_local.llm.modelfiles import resolve_model
     from paso_local.llm.requantize import _quantize
@@ -83,7 +84,7 @@ def main() -> int:
             path, made = (entry, 0.0) if name == "source" else entry
             out = str(Path(tmp) / name)
             done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(path), out, str(args.threads)],
+                [sys.executable, "-c", CHILD, str(path), out, str(args.threads), str(args.items)],
                 capture_output=True,
                 text=True,
                 check=True,

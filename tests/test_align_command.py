@@ -147,5 +147,24 @@ def test_default_align_end_to_end_on_a_tiny_model_through_llama_cpp(
     curve = {round(p["strength"], 6): p for p in vector.metadata["cv_curve"]}
     assert 0.0 in curve and curve[0.0]["aligned_score"] == pytest.approx(report["cv_aligned_score"]["base"])
     assert any(s != 0.0 for s in curve)  # strengths were searched
+    assert report["cv_search"] == "interpolated"
+    assert set(curve) <= {0.0, -1.2, 1.2, 2.0, *(round(s, 6) for s in (-0.9, -0.6, -0.3, 0.3, 0.6, 0.9, 1.6))}
+    stages = {row["stage"]: row for row in report["cost"]}
+    assert stages["activations"]["evaluations"] == 3 * 120  # A, E and readout prompts, none cached yet
+    assert stages["unsteered answers"]["evaluations"] == report["usable_answers"]
+    steered = [row for name, row in stages.items() if name.startswith("cv letter combined")]
+    assert all(row["evaluations"] == report["usable_answers"] and row["tokens"] > 0 for row in steered)
+    assert sum(row["share"] for row in report["cost"]) == pytest.approx(1.0, abs=0.01)
     if report["strength"] == 0.0:
         assert "no reliable direction" in capsys.readouterr().err
+    # a second align on the same model asks nothing that does not depend on the person
+    assert (
+        main(
+            ["align", "--profile", "me", "--model", str(model), "--out", str(out), "--json", str(report_path)]
+            + ["--threads", "1", "--heads", "8"]
+        )
+        == 0
+    )
+    again = {row["stage"]: row for row in json.loads(report_path.read_text())["cost"]}
+    assert again["activations (from the cache)"]["evaluations"] == 0
+    assert again["unsteered answers"]["evaluations"] == 0 and again["unsteered answers"]["tokens"] == 0

@@ -223,6 +223,9 @@ class Evaluation:
     def unsteer(self) -> None:
         self.runtime.clear_steering()
 
+    def tokens_decoded(self) -> int:
+        return int(getattr(self.runtime, "tokens_decoded", 0))
+
     def ask(self, system_prompt: str, bar) -> tuple[list[ItemReading], float]:
         started = time.perf_counter()
         readings = self.asker.ask(system_prompt, held_out_items(), on_item=bar.advance)
@@ -263,6 +266,7 @@ def run_methods(
                 elif method.memory:
                     evaluation.unsteer()
                     bar.describe(f"{method.name}: {where}")
+                    decoded_before = evaluation.tokens_decoded()
                     readings, seconds = evaluation.ask_with_memory(subject, method, memory_k, bar)
                 else:
                     if method.steered:
@@ -271,15 +275,29 @@ def run_methods(
                     else:
                         evaluation.unsteer()
                     bar.describe(f"{method.name}: {where}")
+                    decoded_before = evaluation.tokens_decoded()
                     readings, seconds = evaluation.ask(method.system_prompt(subject.alignment), bar)
                 run = runs[method.name]
                 run.seconds += seconds + spent
                 result = score_readings(subject, readings, seconds + spent, populations[subject.index])
+                if (
+                    not method.keyed_by
+                ):  # what asking cost, align excluded: the per-person context decoded once?
+                    result.extra["asking"] = asking_cost(
+                        evaluation.tokens_decoded() - decoded_before, seconds, readings
+                    )
                 if method.steered:
                     result.extra["align"] = {"seconds": round(spent, 2), **align_summary}
                 run.results.append(result)
             evaluation.unsteer()
     return runs
+
+
+def asking_cost(tokens: int, seconds: float, readings: list[ItemReading]) -> dict:
+    """Tokens llama.cpp decoded and seconds, per held-out item (distribution readout; 0 tokens for the reply
+    readout, which decodes through llama-cpp-python's own eval)."""
+    n = max(len(readings), 1)
+    return {"tokens_per_item": round(tokens / n, 1), "seconds_per_item": round(seconds / n, 3)}
 
 
 def peak_rss_of(results: list[SubjectResult]) -> float | None:

@@ -1,0 +1,110 @@
+"""Align's cost table: per stage, the prompts evaluated, tokens decoded, seconds and share, from the counters
+align itself keeps (`align --json`'s "cost"), for a first align (activations computed), a second profile on
+the same model (everything per-model cached), and that second profile again with `--cv-search full` (the search
+every align ran before the interpolated one) as the ratio.
+
+    .venv/bin/python benchmarks/align_cost.py [--model PATH] [--data ../shared/data/papi_dev.json]
+        [--subjects 10 11] [--threads 2] [--json FILE]
+
+Each align is its own `paso-local` process in one fresh PASO_LOCAL_HOME (the model copies directory is kept,
+so the embedded model's fast copy is not timed). Run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "papi_dev.json"
+
+
+def paso(home: Path, *args: str) -> tuple[float, str]:
+    from paso_local.llm.requantize import COPIES_ENV, requantized_dir
+
+    env = dict(os.environ, PASO_LOCAL_HOME=str(home))
+    env.setdefault(COPIES_ENV, str(requantized_dir()))  # this user's copies: the copy is not what is timed
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "paso_local", *args], env=env, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"paso-local {' '.join(args)} failed:\n{proc.stderr}")
+    return time.perf_counter() - started, proc.stdout
+
+
+def table(label: str, wall: float, report: dict) -> str:
+    lines = [
+        f"### {label}: {wall:.1f} s wall, align {report['seconds']} s, peak RSS {report['peak_rss_mb']} MB, "
+        f"search {report['cv_search']}, strength {report['strength']}",
+        "",
+        "| stage | prompts | tokens | seconds | share |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in report["cost"]:
+        lines.append(
+            f"| {row['stage']} | {row['evaluations']} | {row['tokens']} | {row['seconds']:.2f} | "
+            f"{100 * row['share']:.1f}% |"
+        )
+    total = report["cost"]
+    lines.append(
+        f"| **total** | {sum(r['evaluations'] for r in total)} | {sum(r['tokens'] for r in total)} | "
+        f"{sum(r['seconds'] for r in total):.2f} | |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--subjects", type=int, nargs=2, default=(10, 11), metavar=("FIRST", "SECOND"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    model = ["--model", args.model] if args.model else []
+    runs = [
+        ("first align", args.subjects[0], "interpolated"),
+        ("second profile (cached)", args.subjects[1], "interpolated"),
+        ("second profile, --cv-search full", args.subjects[1], "full"),
+    ]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="paso-cost-") as tmp:
+        home = Path(tmp)
+        for index in sorted(set(args.subjects)):
+            paso(home, "onboard", "--profile", f"s{index}", "--import", str(args.data), "--index", str(index))
+        for label, index, search in runs:
+            wall, out = paso(
+                home,
+                "align",
+                "--profile",
+                f"s{index}",
+                *model,
+                "--cv-search",
+                search,
+                "--threads",
+                str(args.threads),
+                "--json",
+                "-",
+            )
+            report = json.loads(out[out.index("{") :])
+            results.append(
+                {"label": label, "subject": index, "wall_seconds": round(wall, 1), "report": report}
+            )
+            print(table(f"{label} (subject {index})", wall, report) + "\n", flush=True)
+    print(f"cached align, interpolated / full: {results[1]['wall_seconds'] / results[2]['wall_seconds']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
