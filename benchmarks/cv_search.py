@@ -32,7 +32,13 @@ from paso_local.converters.align_pipeline import (
     fit_candidates,
     llama_row_scorer,
 )
-from paso_local.converters.strength import FULL_SEARCH, INTERPOLATED_SEARCH, SearchPolicy
+from paso_local.converters.strength import (
+    FULL_SEARCH,
+    INTERPOLATED_SEARCH,
+    SearchPolicy,
+    curve_point,
+    interpolated,
+)
 from paso_local.llm.modelfiles import resolve_model
 from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
 from paso_local.person.aligned_score import aligned_score
@@ -46,6 +52,9 @@ POLICIES: dict[str, SearchPolicy] = {
     "interpolated, domain x1": dataclasses.replace(INTERPOLATED_SEARCH, domain_factors=(1.0,)),
     "interpolated, no domain sum": dataclasses.replace(INTERPOLATED_SEARCH, domain_factors=()),
     "full, no domain sum": dataclasses.replace(FULL_SEARCH, domain_factors=()),
+    "interpolated, domain sum also when unsteered": dataclasses.replace(
+        INTERPOLATED_SEARCH, domain_when_unsteered=True
+    ),
 }
 
 
@@ -96,6 +105,34 @@ def fold_scores(candidate, strength, folds, memo, plan, numbers) -> list[float]:
     return scores
 
 
+def measured_at(candidate, strength, folds, memo) -> tuple[np.ndarray, np.ndarray]:
+    dist, mass = np.zeros((len(folds.rows), 5)), np.zeros(len(folds.rows))
+    for fold, vector in zip(folds.parts, candidate.fold_vectors, strict=False):
+        scaled = {b: v * np.float32(strength) for b, v in vector.items()} if strength else None
+        dist[fold], mass[fold] = memo(folds.rows[fold], scaled or None)
+    return dist, mass
+
+
+def interpolation_error(fitted, folds, memo, plan, numbers) -> list[dict]:
+    """For the combined vector: the CV score the interpolated search estimates at each strength the full
+    search measured between its anchors, against the measured one."""
+    combined = next(c for c in fitted if c.kind == "combined")
+    asked = [int(numbers[r]) for r in folds.rows]
+    anchors = {s: measured_at(combined, s, folds, memo) for s in (0.0, *INTERPOLATED_SEARCH.anchors)}
+    out = []
+    for s in (-0.5, 0.5, 0.9):
+        estimate = curve_point(s, *interpolated(anchors, s), asked, plan.answers, plan.items)
+        truth = curve_point(s, *measured_at(combined, s, folds, memo), asked, plan.answers, plan.items)
+        out.append(
+            {
+                "strength": s,
+                "estimated": round(estimate.aligned_score, 4),
+                "measured": round(truth.aligned_score, 4),
+            }
+        )
+    return out
+
+
 def run_subject(subject, args, runtime, model) -> list[dict]:
     form = {i.number for i in form_items("120")}
     answers = {n: a for n, a in subject.answers.items() if n in form and a}
@@ -141,6 +178,15 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
+    rows.append(
+        {
+            "subject": subject.index,
+            "policy": "interpolation error",
+            "points": interpolation_error(fitted, folds, memo, plan, numbers),
+            "paid": memo.paid,
+        }
+    )
+    print(json.dumps(rows[-1]), flush=True)
     return rows
 
 

@@ -300,6 +300,8 @@ def cross_validate(
                 assert c.search.chosen is not None
                 chosen[c.contrast] = c.search.chosen.strength
             elif any(c.fold_vectors) and policy.domain_factors:
+                if chosen[c.contrast] == 0.0 and not policy.domain_when_unsteered:
+                    continue
                 c.search = search(domain_grid(chosen[c.contrast], policy.domain_factors), refine=())
 
 

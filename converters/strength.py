@@ -233,6 +233,7 @@ class SearchPolicy:
     grid: tuple[float, ...] = ()
     confirm: int = 1
     domain_factors: tuple[float, ...] = DOMAIN_FACTORS  # the domain sum's strengths; () skips that candidate
+    domain_when_unsteered: bool = True  # try the domain sum (at +-0.5) when the combined vector chose 0
 
 
 FULL_SEARCH = SearchPolicy()
@@ -241,6 +242,7 @@ INTERPOLATED_SEARCH = SearchPolicy(
     anchors=(-1.2, 1.2, 2.0),
     grid=(-1.2, -0.9, -0.6, -0.3, 0.3, 0.6, 0.9, 1.2, 1.6, 2.0),
     confirm=1,
+    domain_when_unsteered=False,
 )
 SEARCH_POLICIES = {"interpolated": INTERPOLATED_SEARCH, "full": FULL_SEARCH}
 DEFAULT_SEARCH = "interpolated"
@@ -308,7 +310,15 @@ def interpolated_search(
     estimates = [point(float(s), interpolated(measured, float(s))) for s in policy.grid]
     ranked = sorted(estimates, key=lambda p: (round(p.aligned_score, 9), abs(p.strength)))
     eligible = [p for p in ranked if p.mean_mass >= MIN_MASS_RATIO * base.mean_mass]
-    for p in [p for p in eligible if p.strength not in measured][: policy.confirm]:
+    anchored = choose(base, [point(s, m) for s, m in measured.items() if s != 0.0])
+    # only an estimate that would be chosen over what was measured is worth measuring (as the full search
+    # refines only around a strength that helps)
+    could_win = [
+        p
+        for p in eligible
+        if p.aligned_score <= min(base.aligned_score - MIN_CV_GAIN, anchored.aligned_score)
+    ]
+    for p in [p for p in could_win if p.strength not in measured][: policy.confirm]:
         measure(p.strength)
     search = StrengthSearch(base=base)
     search.curve = sorted((point(s, m) for s, m in measured.items()), key=lambda p: p.strength)
