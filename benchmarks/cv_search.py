@@ -35,6 +35,7 @@ from paso_local.converters.align_pipeline import (
 from paso_local.converters.strength import (
     FULL_SEARCH,
     INTERPOLATED_SEARCH,
+    OUTWARD_SEARCH,
     SearchPolicy,
     curve_point,
     interpolated,
@@ -47,6 +48,10 @@ from paso_local.person.subjects import load_subjects
 
 POLICIES: dict[str, SearchPolicy] = {
     "full": FULL_SEARCH,
+    "outward": OUTWARD_SEARCH,
+    "outward, domain sum also when unsteered": dataclasses.replace(
+        OUTWARD_SEARCH, domain_when_unsteered=True
+    ),
     "interpolated": INTERPOLATED_SEARCH,
     "interpolated, confirm 2": dataclasses.replace(INTERPOLATED_SEARCH, confirm=2),
     "interpolated, domain x1": dataclasses.replace(INTERPOLATED_SEARCH, domain_factors=(1.0,)),

@@ -312,7 +312,7 @@ def planned_strengths(plan: AlignPlan, kind: str) -> int:
         return len(RESIDUAL_GRID) + len(REFINE_FACTORS)
     if kind == "domain_sum":
         return len(policy.domain_factors)
-    if policy.name == "full":
+    if policy.name in ("full", "outward"):
         return len(plan.request.coarse) + len(REFINE_FACTORS)
     return len(policy.anchors) + policy.confirm
 

@@ -182,12 +182,20 @@ def search_strength(
     base: CurvePoint,
     coarse: Sequence[float] = COARSE_GRID,
     refine: Sequence[float] = REFINE_FACTORS,
+    outward: bool = False,
 ) -> StrengthSearch:
-    """The `coarse` strengths (both signs), then `refine` multiples of the best non-zero one."""
+    """The `coarse` strengths (both signs), then `refine` multiples of the best non-zero one. `outward`: each
+    sign's strengths from the weakest out, stopping that sign at the first one that scores worse than the
+    point before it (the unsteered model first): the CV curve is taken to rise beyond it."""
     search = StrengthSearch(base=base)
     done = {0.0: base}
-    for s in coarse:
-        done[float(s)] = evaluate(float(s))
+    for direction in ([s for s in coarse if s > 0], [s for s in coarse if s < 0]) if outward else [coarse]:
+        previous = base.aligned_score
+        for s in sorted(direction, key=abs) if outward else direction:
+            done[float(s)] = evaluate(float(s))
+            if outward and done[float(s)].aligned_score > previous:
+                break
+            previous = done[float(s)].aligned_score
     if refine:
         best = choose(base, [p for s, p in done.items() if s != 0.0])
         if best.strength != 0.0:
@@ -235,6 +243,10 @@ class SearchPolicy:
     domain_factors: tuple[float, ...] = DOMAIN_FACTORS  # the domain sum's strengths; () skips that candidate
     domain_when_unsteered: bool = True  # try the domain sum (at +-0.5) when the combined vector chose 0
 
+    @property
+    def outward(self) -> bool:
+        return self.name == "outward"
+
 
 FULL_SEARCH = SearchPolicy()
 INTERPOLATED_SEARCH = SearchPolicy(
@@ -244,8 +256,11 @@ INTERPOLATED_SEARCH = SearchPolicy(
     confirm=1,
     domain_when_unsteered=False,
 )
-SEARCH_POLICIES = {"interpolated": INTERPOLATED_SEARCH, "full": FULL_SEARCH}
-DEFAULT_SEARCH = "interpolated"
+OUTWARD_SEARCH = SearchPolicy("outward", domain_when_unsteered=False)
+# what `align --cv-search` offers; the interpolated policy is measured in benchmarks/cv_search.py only: its
+# estimates between saturated anchors were far off (docs/performance.md)
+SEARCH_POLICIES = {"outward": OUTWARD_SEARCH, "full": FULL_SEARCH}
+DEFAULT_SEARCH = "outward"
 
 
 def search_policy(name: str) -> SearchPolicy:
@@ -289,8 +304,8 @@ def cross_validated_search(
     def evaluate(strength: float) -> CurvePoint:
         return curve_point(strength, *measure(strength), asked, answers, items)
 
-    if policy is None or policy.name == "full":
-        return search_strength(evaluate, base, coarse, refine)
+    if policy is None or policy.name in ("full", "outward"):
+        return search_strength(evaluate, base, coarse, refine, outward=policy is not None and policy.outward)
     return interpolated_search(
         policy, measure, measured, lambda s, m: curve_point(s, *m, asked, answers, items)
     )

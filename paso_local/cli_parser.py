@@ -15,7 +15,7 @@ from paso_local.person.questionnaire_prompt import CONTRASTS, DEFAULT_CONTRAST, 
 Handler = Callable[[argparse.Namespace], int]
 UNFINISHED = 3  # onboard --if-needed: the person left the questionnaire before the end
 # align --cv-search, the default first (converters.strength.SEARCH_POLICIES holds them; a test keeps both in step)
-CV_SEARCHES = ("interpolated", "full")
+CV_SEARCHES = ("outward", "full")
 REQUANTIZE_TYPES = ("F16", "BF16", "Q8_0", "Q6_K", "Q4_K_M", "Q4_0")  # paso_local.llm.requantize.FTYPES
 CHAT_KEYS = """keys in the chat:
   Enter, up/down   send; walk through what you sent before
@@ -248,9 +248,9 @@ def _add_align_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         "--cv-search",
         choices=CV_SEARCHES,
         default=CV_SEARCHES[0],
-        help="pas: which strengths the cross-validation asks: interpolated (three per sign and vector, the rest "
-        "estimated per item and the best estimate confirmed; default) or full (every strength of the grid, "
-        "then a refinement); docs/align.md has the measurement",
+        help="pas: which strengths the cross-validation asks: outward (each sign from the weakest strength out, "
+        "stopping where the score gets worse; default) or full (every strength of the grid); then a refinement "
+        "around the best either way. docs/performance.md has the measurement",
     )
     p.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for torch and llama.cpp (default: all cores)"

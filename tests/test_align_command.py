@@ -147,8 +147,13 @@ def test_default_align_end_to_end_on_a_tiny_model_through_llama_cpp(
     curve = {round(p["strength"], 6): p for p in vector.metadata["cv_curve"]}
     assert 0.0 in curve and curve[0.0]["aligned_score"] == pytest.approx(report["cv_aligned_score"]["base"])
     assert any(s != 0.0 for s in curve)  # strengths were searched
-    assert report["cv_search"] == "interpolated"
-    assert set(curve) <= {0.0, -1.2, 1.2, 2.0, *(round(s, 6) for s in (-0.9, -0.6, -0.3, 0.3, 0.6, 0.9, 1.6))}
+    assert report["cv_search"] == "outward"
+    for ladder in ((0.5, 1.2, 2.0), (-0.5, -1.2)):  # outward: each sign stops at its first worse point
+        asked = [s for s in ladder if s in curve]
+        assert asked == list(ladder[: len(asked)]) and asked
+        scores = [curve[0.0]["aligned_score"]] + [curve[s]["aligned_score"] for s in asked]
+        assert all(b <= a for a, b in zip(scores[:-2], scores[1:-1], strict=False))
+        assert len(asked) == len(ladder) or scores[-1] > scores[-2]
     stages = {row["stage"]: row for row in report["cost"]}
     assert stages["activations"]["evaluations"] == 3 * 120  # A, E and readout prompts, none cached yet
     assert stages["unsteered answers"]["evaluations"] == report["usable_answers"]

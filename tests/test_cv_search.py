@@ -124,3 +124,15 @@ def test_the_command_lines_search_names_are_the_converters_policies():
     from paso_local.converters.strength import DEFAULT_SEARCH, SEARCH_POLICIES
 
     assert set(CV_SEARCHES) == set(SEARCH_POLICIES) and CV_SEARCHES[0] == DEFAULT_SEARCH
+
+
+def test_the_outward_search_stops_each_sign_where_the_score_gets_worse_and_chooses_as_the_full_one():
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    full, full_asked = search(FULL_SEARCH)
+    outward, asked = search(OUTWARD_SEARCH)
+    # +: 0.5 answers 2 (better than the unsteered 3), 1.2 answers 1 (worse): 2.0 is never asked;
+    # -: -0.5 is already worse: -1.2 is never asked; then the refinement around 0.5, as the full search does
+    assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
+    assert outward.chosen.strength == full.chosen.strength == pytest.approx(0.375)
+    assert len(asked) < len(full_asked)

@@ -101,11 +101,13 @@ class Runtime(ChatGeneration):
         n_seq_max: int = 1,
         n_batch: int = 512,
         rpc_servers: Sequence[Endpoint] = (),
+        kv_unified: bool = True,
     ) -> Runtime:
         """Load a GGUF model. `extra_buffers` enables llama.cpp's CPU weight repacking (AMX / CPU_REPACK);
         None reads PASO_LOCAL_EXTRA_BUFFERS (default off: on some virtual machines AMX crashes llama.cpp).
         `n_seq_max` > 1 lets `batch_logits` run that many prompts at once (a unified KV cache of n_ctx cells
-        shared by all of them); `n_batch` is the most tokens one decode takes. `rpc_servers`: llama.cpp
+        shared by all of them, or with `kv_unified=False` one stream of cells each); `n_batch` is the most
+        tokens one decode takes. `rpc_servers`: llama.cpp
         rpc-servers to split the model over (checked first); `n_gpu_layers` None offloads every layer to
         them (and none when there are none)."""
         path = Path(model_path).expanduser()
@@ -123,7 +125,7 @@ class Runtime(ChatGeneration):
                 "yes",
                 "on",
             )
-        contexts = {"n_seq_max": n_seq_max, "kv_unified": True} if n_seq_max > 1 else {}
+        contexts = {"n_seq_max": n_seq_max, "kv_unified": kv_unified} if n_seq_max > 1 else {}
         if rpc_servers:
             use_servers(rpc_servers)
         if n_gpu_layers is None:
