@@ -183,6 +183,14 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
+        if name == "full":  # every candidate's measured curve: is it unimodal in each sign?
+            curves = {
+                f"{c.contrast} {c.kind}": [[p.strength, round(p.aligned_score, 4)] for p in c.search.curve]
+                for c in candidates
+                if c.search is not None
+            }
+    rows.append({"subject": subject.index, "policy": "full curves", "curves": curves})
+    print(json.dumps(rows[-1]), flush=True)
     rows.append(
         {
             "subject": subject.index,
