@@ -203,6 +203,55 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
     return rows
 
 
+def summary(path: Path) -> str:
+    """The JSON lines as Markdown: per policy, how often it chose what the full search chose, and its cost."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [
+        "| policy | subjects | same choice | steered | prompts asked (mean) | vs full | CV minus full (mean, max) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    full_asked = np.mean([r["asked"] for r in rows if r["policy"] == "full"])
+    for name in POLICIES:
+        mine = [r for r in rows if r["policy"] == name]
+        if not mine:
+            continue
+        diffs = [r["cv_minus_full"] for r in mine]
+        asked = np.mean([r["asked"] for r in mine])
+        lines.append(
+            f"| {name} | {len(mine)} | {sum(r['same_choice'] for r in mine)} | "
+            f"{sum(r['strength'] != 0 for r in mine)} | {asked:.0f} | {asked / full_asked:.2f} | "
+            f"{np.mean(diffs):+.3f}, {max(diffs):+.3f} |"
+        )
+    risen = 0
+    signs = 0
+    for r in (r for r in rows if r["policy"] == "full curves"):
+        for curve in r["curves"].values():
+            score = dict((s, v) for s, v in curve)
+            for ladder in ((0.5, 1.2, 2.0), (-0.5, -1.2)):
+                walk = [score[0.0]] + [score[s] for s in ladder if s in score]
+                signs += 1
+                first_rise = next((k for k in range(1, len(walk)) if walk[k] > walk[k - 1]), None)
+                risen += first_rise is not None and min(walk[first_rise:]) < walk[first_rise - 1]
+    errors = [
+        (p["estimated"] - p["measured"])
+        for r in rows
+        if r["policy"] == "interpolation error"
+        for p in r["points"]
+    ]
+    lines.append("")
+    lines.append(
+        f"Measured curves (combined and domain sum, each sign): {risen} of {signs} fall again after rising, "
+        "beyond the point before the rise (what the outward search would miss)."
+    )
+    if errors:
+        lines.append(
+            f"Interpolated CV scores at -0.5, +0.5, +0.9 against the measured ones: mean error "
+            f"{np.mean(errors):+.2f}, mean |error| {np.mean(np.abs(errors)):.2f}, largest {max(errors, key=abs):+.2f} "
+            f"({len(errors)} points)."
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -212,7 +261,11 @@ def main() -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--summary", action="store_true", help="print --json's lines as a table and stop")
     args = parser.parse_args()
+    if args.summary:
+        print(summary(args.json))
+        return 0
     first, end = (int(x) for x in args.subjects.split(":"))
     done = set()
     if args.json and args.json.is_file():
