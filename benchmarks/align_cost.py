@@ -72,8 +72,8 @@ def main() -> int:
     args = parser.parse_args()
     model = ["--model", args.model] if args.model else []
     runs = [
-        ("first align", args.subjects[0], "interpolated"),
-        ("second profile (cached)", args.subjects[1], "interpolated"),
+        ("first align", args.subjects[0], "outward"),
+        ("second profile (cached)", args.subjects[1], "outward"),
         ("second profile, --cv-search full", args.subjects[1], "full"),
     ]
     results = []
@@ -100,7 +100,7 @@ def main() -> int:
                 {"label": label, "subject": index, "wall_seconds": round(wall, 1), "report": report}
             )
             print(table(f"{label} (subject {index})", wall, report) + "\n", flush=True)
-    print(f"cached align, interpolated / full: {results[1]['wall_seconds'] / results[2]['wall_seconds']:.2f}")
+    print(f"cached align, outward / full: {results[1]['wall_seconds'] / results[2]['wall_seconds']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -232,7 +232,8 @@ def interpolated(measured: Mapping[float, Measured], strength: float) -> Measure
 @dataclass(frozen=True)
 class SearchPolicy:
     """Which strengths the CV asks. `full`: every `coarse` strength, then `refine` multiples of the best.
-    `interpolated`: only the `anchors`; every strength of `grid` is estimated from them per item
+    `outward`: the same, but each sign walked from its weakest strength out and stopped at the first one that
+    scores worse than the point before it (see `search_strength`). `interpolated`: only the `anchors`; every strength of `grid` is estimated from them per item
     (`interpolated`), and the `confirm` best estimates not yet measured are measured before the choice,
     which is always made among measured strengths."""
 
@@ -285,7 +286,7 @@ def cross_validated_search(
     """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on).
     `numbers[r]` is the item number of activation row r; `score` is llama.cpp's (align) or torch's;
     `progress(strength)` is called after each strength is scored; `policy` None or "full" searches `coarse`
-    then `refine`, as every align did before the interpolated search."""
+    then `refine`, as every align did before 2026-12-04 (SearchPolicy has the others)."""
     asked = [int(numbers[r]) for r in rows]
     measured: dict[float, Measured] = {0.0: score(rows, None)}
     base = curve_point(0.0, *measured[0.0], asked, answers, items)
