@@ -32,6 +32,11 @@ class CostLedger:
         self._read_tokens = read
         self._tokens_at = read()
 
+    def stop_watching(self) -> None:
+        """Keep what the watched counter has counted so far and read it no more (its runtime is closing)."""
+        self._tokens += self._read_tokens() - self._tokens_at
+        self._read_tokens, self._tokens_at = (lambda: 0), 0
+
     def count(self, evaluations: int, tokens: int = 0) -> None:
         self._evaluations += evaluations
         self._tokens += tokens

@@ -200,6 +200,7 @@ def row_scorer(plan: AlignPlan, found: Activations, ledger: CostLedger) -> Itera
         if len(unsteered) > known:
             save_unsteered(cache, unsteered)
     finally:
+        ledger.stop_watching()
         runtime.clear_steering()
         if owned:
             runtime.close()

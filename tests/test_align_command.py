@@ -160,6 +160,7 @@ def test_default_align_end_to_end_on_a_tiny_model_through_llama_cpp(
     steered = [row for name, row in stages.items() if name.startswith("cv letter combined")]
     assert all(row["evaluations"] == report["usable_answers"] and row["tokens"] > 0 for row in steered)
     assert sum(row["share"] for row in report["cost"]) == pytest.approx(1.0, abs=0.01)
+    assert all(row["tokens"] >= 0 for row in report["cost"]) and stages["final vector"]["tokens"] == 0
     if report["strength"] == 0.0:
         assert "no reliable direction" in capsys.readouterr().err
     # a second align on the same model asks nothing that does not depend on the person

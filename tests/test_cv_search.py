@@ -99,10 +99,15 @@ def test_the_ledger_books_counts_and_tokens_to_the_stage_that_closes_them():
     ledger.count(10)
     tokens[0] = 700  # read from the runtime's counter
     ledger.close("cv +0.5")
+    tokens[0] = 900
+    ledger.stop_watching()  # the runtime closes: what it counted is kept, and its counter is read no more
+    tokens[0] = 0
+    ledger.close("final vector")
     rows = ledger.as_rows()
     assert [(r["stage"], r["evaluations"], r["tokens"]) for r in rows] == [
         ("activations", 3, 30),
         ("cv +0.5", 10, 700),
+        ("final vector", 0, 200),
     ]
     assert sum(r["share"] for r in rows) == pytest.approx(1.0, abs=1e-3)
 
