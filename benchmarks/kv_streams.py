@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from paso_local.llm.modelfiles import resolve_model
+from paso_local.llm.readout import median_answer
 from paso_local.llm.runtime import Runtime
 from paso_local.llm.steered_scoring import SteeredScorer
 from paso_local.person.inventory import form_items
@@ -45,10 +46,6 @@ def timed(model, threads: int, sequences: int, unified: bool) -> tuple[float, np
     return best, found.dist
 
 
-def median(dist: np.ndarray) -> np.ndarray:
-    return np.argmax(np.cumsum(dist, axis=1) >= 0.5, axis=1)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -64,7 +61,7 @@ def main() -> int:
         print(
             f"{sequences - 1} items per decode, KV {'unified' if unified else 'one stream each'}: {seconds:.2f} s, "
             f"{one / seconds:.2f}x, largest probability change {np.abs(dist - reference).max():.4f}, "
-            f"medians unchanged {np.mean(median(dist) == median(reference)):.3f}"
+            f"medians unchanged {np.mean(median_answer(dist) == median_answer(reference)):.3f}"
         )
     return 0
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from paso_local.llm.readout import argmax_answer, median_answer
+
 CHILD = r"""
 import json, sys, time
 import numpy as np
@@ -54,10 +56,6 @@ def kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.sum(p * np.log(p / q), axis=1)
 
 
-def median(dist: np.ndarray) -> np.ndarray:
-    return np.argmax(np.cumsum(dist, axis=1) >= 0.5, axis=1) + 1
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -68,7 +66,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=120, help="the first N items of the 120 form")
     args = parser.parse_args()
     from paso_local.llm.modelfiles import resolve_model
-    from paso_local.llm.requantize import _quantize
+    from paso_local.llm.requantize import quantize_file
 
     source = resolve_model(args.model)
     rows = []
@@ -77,7 +75,7 @@ def main() -> int:
         for name in args.types:
             target = Path(tmp) / f"{name}.gguf"
             started = time.perf_counter()
-            _quantize(source, target, name, args.threads)
+            quantize_file(source, target, name, args.threads)
             files[name] = (target, time.perf_counter() - started)
         reference = None
         for name, entry in files.items():
@@ -101,8 +99,8 @@ def main() -> int:
             for label, dist in dists.items():
                 ref = reference[label]
                 row[f"{label}_tok_per_s"] = round(result["timings"][label]["tok_per_s"], 1)
-                row[f"{label}_top1"] = float(np.mean(np.argmax(dist, 1) == np.argmax(ref, 1)))
-                row[f"{label}_median"] = float(np.mean(median(dist) == median(ref)))
+                row[f"{label}_top1"] = float(np.mean(argmax_answer(dist) == argmax_answer(ref)))
+                row[f"{label}_median"] = float(np.mean(median_answer(dist) == median_answer(ref)))
                 row[f"{label}_kl_mean"] = float(np.mean(kl(ref, dist)))
                 row[f"{label}_kl_max"] = float(np.max(kl(ref, dist)))
             rows.append(row)

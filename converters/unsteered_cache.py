@@ -15,9 +15,8 @@ from paso_local.person.inventory import Item
 from paso_local.person.questionnaire_prompt import prompt_fingerprint
 
 CACHE_VERSION = 1
-Unsteered = dict[
-    int, tuple[np.ndarray, float]
-]  # item number -> (distribution over 1..5, mass on the options)
+# item number -> (distribution over 1..5, mass on the options)
+Unsteered = dict[int, tuple[np.ndarray, float]]
 
 
 def unsteered_cache_path(model_path: Path, items: Sequence[Item]) -> Path:

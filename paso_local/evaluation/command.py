@@ -280,9 +280,7 @@ def run_methods(
                 run = runs[method.name]
                 run.seconds += seconds + spent
                 result = score_readings(subject, readings, seconds + spent, populations[subject.index])
-                if (
-                    not method.keyed_by
-                ):  # what asking cost, align excluded: the per-person context decoded once?
+                if not method.keyed_by:  # what asking cost, align excluded
                     result.extra["asking"] = asking_cost(
                         evaluation.tokens_decoded() - decoded_before, seconds, readings
                     )

@@ -103,7 +103,7 @@ def requantize(
         return Requantized(target, source_sha, known, type_name, 0.0)
     started = time.perf_counter()
     with atomic_output(target, f"the {type_name} copy of {source.name}") as tmp:
-        _quantize(source, Path(tmp), type_name, threads)
+        quantize_file(source, Path(tmp), type_name, threads)
     sha = file_sha256(target)
     atomic_write_json(
         sidecar,
@@ -129,7 +129,8 @@ def _recorded_sha(sidecar: Path, source_sha: str, type_name: str) -> str | None:
     return str(record.get("sha256")) if same and record.get("version") == SIDECAR_VERSION else None
 
 
-def _quantize(source: Path, target: Path, type_name: str, threads: int | None) -> None:
+def quantize_file(source: Path, target: Path, type_name: str, threads: int | None = None) -> None:
+    """llama.cpp's quantizer, `source` -> `target` in `type_name`, no cache (benchmarks compare types)."""
     from paso_local.llm.llama_native import llama_api, native_stderr_hidden
 
     api = llama_api()

@@ -145,9 +145,8 @@ class Runtime(ChatGeneration):
             n_gpu_layers=n_gpu_layers,
             seed=DEFAULT_SEED,
         )
-        if (
-            loaded != path
-        ):  # the model is still the one asked for (vectors, profiles); its kernels are the copy's
+        # the model is still the one asked for (vectors, profiles); its kernels are the copy's
+        if loaded != path:
             runtime.info = dataclasses.replace(
                 runtime.info, path=path.resolve(), kernels_path=loaded.resolve()
             )
