@@ -50,6 +50,19 @@ def test_retrieve_takes_the_facet_first_then_the_domain_never_the_target_or_a_mi
     assert target.number not in [r.item.number for r in recalled]
 
 
+def test_same_key_retrieval_keeps_only_answers_keyed_like_the_question():
+    target = next(i for i in held_out_items() if i.facet == "E2" and i.keyed == "+")
+    answers = {i.number: 3 for i in form_items("120")}
+    memory = AnswerMemory.from_answers(answers)
+    signed = retrieve(memory, target, 120)
+    same = retrieve(memory, target, 120, same_key=True)
+    assert any(r.relatedness < 0 for r in signed)  # "avoid crowds" is retrieved with a negative sign
+    assert same == [r for r in signed if r.relatedness > 0]  # the same order, the opposite-keyed left out
+    e2_plus = [i.number for i in form_items("120") if i.facet == "E2" and i.keyed == "+"]
+    assert [r.item.number for r in same[: len(e2_plus)]] == sorted(e2_plus)
+    assert all(r.item.keyed == "+" and r.item.domain == "E" for r in same)
+
+
 def test_predicted_option_keys_answers_toward_the_target():
     plus, minus = find("E2", "+")[0], find("E2", "-")[0]
     recalled = [
@@ -86,3 +99,17 @@ def test_eval_groups_items_by_their_retrieved_set_and_frames_them():
     turns_only, _, _ = memory_groups(answers, held_out_items(), 4, "turns", "SYSTEM")[0]
     listed, _, _ = memory_groups(answers, held_out_items(), 4, "list", "SYSTEM")[0]
     assert turns_only.system_prompt == "SYSTEM" and listed.turns == ()
+
+
+def test_same_key_groups_split_each_facet_by_the_questions_key():
+    from paso_local.evaluation.memory_methods import memory_groups
+
+    answers = {i.number: 1 + i.number % 5 for i in form_items("120")}
+    groups = memory_groups(answers, held_out_items(), 4, "turns", "SYSTEM", same_key=True)
+    assert sum(len(g) for _, g, _ in groups) == 180
+    # at most one set per facet and key: facets whose 120-form items are all keyed one way share the
+    # domain's lowest-numbered answers for the other key
+    assert len(groups) <= len({(i.facet, i.keyed) for i in held_out_items()})
+    for _, items, recalled in groups:
+        assert len({i.keyed for i in items}) == 1
+        assert all(r.relatedness > 0 and r.item.keyed == items[0].keyed for r in recalled)

@@ -213,7 +213,8 @@ class Evaluation:
         items = held_out_items()
         system = method.system_prompt(subject.alignment)
         readings: dict[int, ItemReading] = {}
-        for context, group, _recalled in memory_groups(subject.alignment, items, k, method.memory, system):
+        groups = memory_groups(subject.alignment, items, k, method.memory, system, method.same_key)
+        for context, group, _recalled in groups:
             for reading in self.asker.ask(
                 context.system_prompt, group, on_item=bar.advance, turns=context.turns
             ):

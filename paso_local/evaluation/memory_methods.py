@@ -7,6 +7,7 @@ together, so their shared context is evaluated once (`Asker.ask` shares the long
   person's option as the assistant's reply ("(B). Moderately Accurate"), the most related last;
 - `list`: a compact list in the system prompt (`- "Worry about things.": Very Accurate`);
 - `both`: the list in the system prompt and the same answers as earlier turns.
+The `-same-key` methods retrieve only answers keyed the way the question is (`answer_memory.retrieve`).
 """
 
 from __future__ import annotations
@@ -34,13 +35,18 @@ def context_for(recalled: Sequence[Recalled], framing: str, system_prompt: str) 
 
 
 def memory_groups(
-    answers: Mapping[int, int], items: Sequence[Item], k: int, framing: str, system_prompt: str
+    answers: Mapping[int, int],
+    items: Sequence[Item],
+    k: int,
+    framing: str,
+    system_prompt: str,
+    same_key: bool = False,
 ) -> list[tuple[Context, list[Item], list[Recalled]]]:
     """The held-out items grouped by their retrieved set, each group with its context, in first-item order."""
     memory = AnswerMemory.from_answers(answers)
     groups: dict[tuple[int, ...], tuple[list[Item], list[Recalled]]] = {}
     for item in items:
-        recalled = retrieve(memory, item, k)
+        recalled = retrieve(memory, item, k, same_key)
         key = tuple(r.item.number for r in recalled)
         groups.setdefault(key, ([], list(recalled)))[0].append(item)
     return [(context_for(rec, framing, system_prompt), group, rec) for group, rec in groups.values()]

@@ -15,7 +15,8 @@
   has no item to key by).
 - `retrieval`: before each held-out question, the person's k most related answers of their 120
   (`paso_local.evaluation.memory_methods`, `--k`); `retrieval-turns`, `retrieval-list`, `retrieval-both` name
-  the framing, `retrieval` is the default one; `retrieval+profile` adds the profile prompt.
+  the framing, `retrieval` is the default one; `retrieval+profile` adds the profile prompt;
+  `retrieval-same-key-turns`, `retrieval-same-key-list`: only the answers keyed the way the question is.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Method:
     site: str = DEFAULT_SITE  # steered methods: align's --site
     keyed_by: str | None = None  # one vector per item group (inventory.ITEM_GROUPINGS), questionnaire only
     memory: str | None = None  # the framing of the person's retrieved answers (memory_methods.FRAMINGS)
+    same_key: bool = False  # retrieve only answers keyed the way the question is
 
 
 METHODS: dict[str, Method] = {
@@ -90,6 +92,17 @@ METHODS: dict[str, Method] = {
             f"retrieval-{framing}", _paper, steered=False, personal=True, memory=framing
         )
         for framing in ("turns", "list", "both")
+    },
+    **{
+        f"retrieval-same-key-{framing}": Method(
+            f"retrieval-same-key-{framing}",
+            _paper,
+            steered=False,
+            personal=True,
+            memory=framing,
+            same_key=True,
+        )
+        for framing in ("turns", "list")
     },
     "pas-residual": Method(
         "pas-residual",

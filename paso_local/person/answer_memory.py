@@ -6,6 +6,10 @@ domains not at all, signed by the product of the keys, so "Avoid crowds" (E2, mi
 large parties" (E2, plus-keyed) with a negative sign. Retrieval takes the k answers with the largest |weight|,
 ties broken by item number, so every held-out item of one facet gets the same set (and eval asks them with
 one shared context).
+
+`same_key=True` keeps only the answers keyed the same way as the question (positive weight). A reader that
+copies the answers it is shown, as small models do, is then right in direction: copying every shown answer
+scores deviation r 0.01 on the 60 dev subjects, copying the same-keyed ones 0.39 (benchmarks/memory_copying.py).
 """
 
 from __future__ import annotations
@@ -55,15 +59,15 @@ def relatedness(a: Item, b: Item) -> float:
     return weight if a.plus_keyed == b.plus_keyed else -weight
 
 
-def retrieve(memory: AnswerMemory, target: Item, k: int) -> list[Recalled]:
+def retrieve(memory: AnswerMemory, target: Item, k: int, same_key: bool = False) -> list[Recalled]:
     """The k answers most related to `target` (largest |relatedness|, then item number); never the target
-    itself and never an unrelated item."""
+    itself and never an unrelated item; with `same_key`, only those keyed the way `target` is."""
     scored = [
         Recalled(it, option, relatedness(it, target))
         for it, option in memory.answers
         if it.number != target.number
     ]
-    related = [r for r in scored if r.relatedness != 0.0]
+    related = [r for r in scored if r.relatedness > 0.0 or (r.relatedness < 0.0 and not same_key)]
     related.sort(key=lambda r: (-abs(r.relatedness), r.item.number))
     return related[:k]
 
