@@ -62,9 +62,7 @@ def evaluate(subjects: Sequence[SplitSubject], k: int, same_key: bool, reader: R
         for fed, out in ((subject, own), (subjects[(row + 1) % len(subjects)], other)):
             predicted = predictions(fed, k, same_key, reader)
             rounded = {n: float(round(v)) for n, v in predicted.items()}
-            result = score_subject(
-                subject.case, row, rounded, predicted, subject.held_out, population
-            )
+            result = score_subject(subject.case, row, rounded, predicted, subject.held_out, population)
             out.append((result.score.total, result.deviation_correlation))
     own_a, other_a = np.array(own, dtype=float), np.array(other, dtype=float)
     return {
