@@ -87,7 +87,8 @@ def test_renderings_exactly():
 
 
 def test_eval_groups_items_by_their_retrieved_set_and_frames_them():
-    from paso_local.evaluation.memory_methods import LIST_LEAD, memory_groups
+    from paso_local.evaluation.memory_methods import memory_groups
+    from paso_local.person.answer_memory import LIST_LEAD
 
     answers = {i.number: 1 + i.number % 5 for i in form_items("120")}
     groups = memory_groups(answers, held_out_items(), 4, "both", "SYSTEM")

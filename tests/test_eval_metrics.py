@@ -65,6 +65,11 @@ def test_common_prefix_length_leaves_a_token_to_evaluate():
     assert common_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
     assert common_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
     assert common_prefix_length([[7, 1], [8, 1]]) == 0
+    # a lone prompt shares all but the positions that are read (the readout reads two)
+    assert common_prefix_length([[1, 2, 3, 4]]) == 3
+    assert common_prefix_length([[1, 2, 3, 4]], keep=2) == 2
+    assert common_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5]], keep=2) == 2
+    assert common_prefix_length([[1]], keep=2) == 0
 
 
 def test_peak_memory_per_method_comes_from_what_trained():

@@ -42,6 +42,9 @@ def test_batched_scoring_matches_one_item_per_decode_on_a_tiny_model(tmp_path):
             np.testing.assert_allclose(batched.mass, single.mass, atol=3e-3)
         unsteered = scorer.score(items, None)
         assert np.abs(scorer.score(items, vector).dist - unsteered.dist).max() > 1e-3  # the vector acts
+        # a lone item (a retrieved set one held-out item has to itself) shares all but its two read positions
+        lone = scorer.score(items[:1], None)
+        np.testing.assert_allclose(lone.dist, unsteered.dist[:1], atol=3e-3)
 
 
 def test_other_sequences_in_a_batch_never_reach_an_item(smollm2_runtime):

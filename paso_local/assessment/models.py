@@ -34,7 +34,9 @@ class LoadedModel:
         rows = [k for k, p in enumerate(prompts) if self.fits(len(p))]
         if not rows:
             return [], np.zeros((0, 2, 0), dtype=np.float32)
-        prefix = shared_prefix([prompts[k] for k in rows], 2)
+        from paso_local.llm.steered_scoring import common_prefix_length
+
+        prefix = common_prefix_length([prompts[k] for k in rows], keep=2)
         rows = [k for k in rows if len(prompts[k]) - prefix <= self.n_batch]
         if not rows:
             return [], np.zeros((0, 2, 0), dtype=np.float32)
@@ -43,13 +45,6 @@ class LoadedModel:
 
     def close(self) -> None:
         self.runtime.close()
-
-
-def shared_prefix(prompts: list[list[int]], outputs: int) -> int:
-    """Tokens every prompt shares, leaving each at least `outputs` tokens of its own (read there)."""
-    from paso_local.llm.steered_scoring import common_prefix_length
-
-    return max(min(common_prefix_length(prompts), min(len(p) for p in prompts) - outputs), 0)
 
 
 def open_model(path: Path, *, n_ctx: int, threads: int | None) -> LoadedModel:

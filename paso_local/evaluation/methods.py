@@ -64,7 +64,7 @@ class Method:
     contrast: str = DEFAULT_CONTRAST  # steered methods: align's --contrast
     site: str = DEFAULT_SITE  # steered methods: align's --site
     keyed_by: str | None = None  # one vector per item group (inventory.ITEM_GROUPINGS), questionnaire only
-    memory: str | None = None  # the framing of the person's retrieved answers (memory_methods.FRAMINGS)
+    memory: str | None = None  # the framing of the person's retrieved answers (answer_memory.FRAMINGS)
     same_key: bool = False  # retrieve only answers keyed the way the question is
 
 

@@ -48,10 +48,11 @@ class OptionScores:
         return expected_answer(self.dist)
 
 
-def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
-    """Length of the longest token prefix all sequences share, leaving at least one token of each."""
+def common_prefix_length(sequences: Sequence[Sequence[int]], keep: int = 1) -> int:
+    """Length of the longest token prefix all sequences share, leaving at least `keep` tokens of each (the
+    positions whose logits are read: a lone sequence shares all but those)."""
     first = sequences[0]
-    length = min(len(s) for s in sequences) - 1
+    length = min(len(s) for s in sequences) - keep
     for seq in sequences[1:]:
         k = 0
         while k < length and seq[k] == first[k]:
@@ -105,7 +106,7 @@ class SteeredScorer:
         if not items:
             return OptionScores((), np.zeros((0, 5)), np.zeros(0))
         prompts = self.readout_prompts(items, system_prompt, turns)
-        prefix = common_prefix_length(prompts)
+        prefix = common_prefix_length(prompts, keep=2)  # P1 and P2 are read at the last two positions
         logits = self.runtime.batch_logits(
             prompts[0][:prefix], [p[prefix:] for p in prompts], 2, per_batch=self.per_batch
         )

@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from paso_local.person.inventory import Item, item
-from paso_local.person.questionnaire_prompt import ANSWER_LABELS, answer_reply, question
+from paso_local.person.questionnaire_prompt import ANSWER_LABELS, Context, answer_reply, question
 
 SAME_FACET = 1.0
 SAME_DOMAIN = 0.3
+FRAMINGS = ("turns", "list", "both")  # how recalled answers are shown before a question (`context_for`)
+LIST_LEAD = "Earlier in this questionnaire you answered these related statements:"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,21 @@ def as_list(recalled: Sequence[Recalled]) -> str:
 def as_turns(recalled: Sequence[Recalled]) -> list[tuple[str, str]]:
     """The answers as earlier turns of the questionnaire: the paper's question, the person's option as the reply."""
     return [(question(r.item), answer_reply(r.option)) for r in recalled]
+
+
+def context_for(recalled: Sequence[Recalled], framing: str, system_prompt: str) -> Context:
+    """The system prompt and earlier turns that show `recalled` before a question:
+    - `turns`: earlier turns of the same questionnaire, the paper's question and the person's option as the
+      assistant's reply ("(B). Moderately Accurate"), the most related last;
+    - `list`: a compact list in the system prompt (`- "Worry about things.": Very Accurate`);
+    - `both`: the list in the system prompt and the same answers as earlier turns."""
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing {framing!r}: choose one of {', '.join(FRAMINGS)}")
+    ordered = sorted(recalled, key=lambda r: abs(r.relatedness))  # the most related closest to the question
+    turns = tuple(as_turns(ordered)) if framing in ("turns", "both") else ()
+    if framing == "turns":
+        return Context(system_prompt, turns)
+    return Context(f"{system_prompt}\n\n{LIST_LEAD}\n{as_list(ordered)}", turns)
 
 
 def answers_on_facets(memory: AnswerMemory, facet_codes: Sequence[str], k: int) -> list[Recalled]:
