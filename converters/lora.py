@@ -224,30 +224,47 @@ def prepare_inputs(
     system_prompt: str = SYSTEM_PROMPT,
 ) -> AnswerInputs:
     """Blocks 0..n_layer-2 once (no grad) on every item's readout prompt; keep what the last block needs."""
+    prompts = [readout_tokens(chat_format, item, options, system_prompt) for item in items]
+    return inputs_for_prompts(
+        model, prompts, [item.number for item in items], chat_format.eos_token_id, batch_size
+    )
+
+
+def inputs_for_prompts(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    labels: Sequence[int],
+    pad_token: int,
+    batch_size: int = 16,
+    on_batch: Any = None,
+) -> AnswerInputs:
+    """`prepare_inputs` for any readout prompts (each ending in "("), labelled by `labels`; `on_batch(n)` is
+    called after each batch of n prompts (progress)."""
     from paso_local.converters.activations import pad_right
     from paso_local.converters.gguf_reader import TOKEN_EMBD
 
     last = model.config.n_layer - 1
     block = model.blocks[last]
-    prompts = [readout_tokens(chat_format, item, options, system_prompt) for item in items]
-    tokens, lengths = pad_right(prompts, chat_format.eos_token_id)
+    tokens, lengths = pad_right([list(p) for p in prompts], pad_token)
     queries, keys, values = [], [], []
     with torch.no_grad():  # not inference_mode: cached weights must stay usable by autograd later
         for start in range(0, len(prompts), batch_size):
-            h = model.run_blocks(model.embed(tokens[start : start + batch_size]), 0, last)
-            rows = torch.arange(h.shape[0])
             n = lengths[start : start + batch_size]
+            h = model.run_blocks(model.embed(tokens[start : start + batch_size, : int(n.max())]), 0, last)
+            rows = torch.arange(h.shape[0])
             queries.append(torch.stack([h[rows, n - 2], h[rows, n - 1]], dim=1))
             k, v = _keys_values(block.attention, model.rope, block.attn_norm(h))
-            keys.append(k)
-            values.append(v)
+            keys.append(_pad_positions(k, tokens.shape[1]))
+            values.append(_pad_positions(v, tokens.shape[1]))
+            if on_batch is not None:
+                on_batch(h.shape[0])
     head = (
         model.weights.get(TOKEN_EMBD)
         if model.config.tied_output
         else model.model_file.dequantize(model.output.weight_name)
     )
     return AnswerInputs(
-        item_numbers=[item.number for item in items],
+        item_numbers=list(labels),
         lengths=lengths,
         query_hidden=torch.cat(queries),
         keys=torch.cat(keys),
@@ -255,6 +272,11 @@ def prepare_inputs(
         first_layer=last,
         output_weight=head.clone(),
     )
+
+
+def _pad_positions(x: torch.Tensor, width: int) -> torch.Tensor:
+    """[B, K, S, E] right-padded with zeros to S = width (a batch is run only as wide as its longest prompt)."""
+    return torch.nn.functional.pad(x, (0, 0, 0, width - x.shape[2]))
 
 
 def answer_logprobs(

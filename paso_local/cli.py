@@ -156,6 +156,12 @@ def cmd_requantize(args: argparse.Namespace) -> int:
     return run_requantize(args)
 
 
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from paso_local.converters.reader import run_train_reader
+
+    return run_train_reader(args)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from paso_local.converters.eval_aligner import TorchAligner  # imports torch only when a method aligns
     from paso_local.evaluation.command import run_eval
@@ -173,6 +179,7 @@ HANDLERS: dict[str, Handler] = {
     "check-model": cmd_check_model,
     "eval": cmd_eval,
     "requantize": cmd_requantize,
+    "train-reader": cmd_train_reader,
 }
 
 

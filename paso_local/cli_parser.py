@@ -152,6 +152,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     _add_models_command(sub, handlers)
     _add_check_model_command(sub, handlers)
     _add_requantize_command(sub, handlers)
+    _add_train_reader_command(sub, handlers)
     _add_eval_command(sub, handlers)
     return parser
 
@@ -339,6 +340,30 @@ def _add_requantize_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
     p.set_defaults(handler=handlers["requantize"])
 
 
+def _add_train_reader_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
+    p = sub.add_parser(
+        "train-reader",
+        help="train a LoRA that teaches a model to read a person's answers (synthetic people)",
+        description="Train one LoRA adapter for a model on synthetic people (fitted to real answers; only the "
+        "120-form statements): each example is a question after the person's related answers, the target the "
+        "option they chose. Validated every epoch on new people and on questions never trained on; "
+        "checkpointed after every epoch (--resume). Written as a llama.cpp LoRA GGUF.",
+    )
+    p.add_argument("--model", metavar="PATH", help="GGUF model (default: the embedded model)")
+    p.add_argument("--out", metavar="FILE", help="adapter file (default: readers/ in the data directory)")
+    p.add_argument("--people", type=int, default=300, help="synthetic training people (default %(default)s)")
+    p.add_argument(
+        "--validation-people", type=int, default=60, help="synthetic validation people (default %(default)s)"
+    )
+    p.add_argument("--per-person", type=int, default=4, help="questions per person (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=4, help="passes over the examples (default %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default %(default)s)")
+    p.add_argument("--resume", action="store_true", help="go on from the checkpoint beside --out")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: all)")
+    p.add_argument("--json", metavar="OUT", help="write the report (validation per epoch) to OUT")
+    p.set_defaults(handler=handlers["train-reader"])
+
+
 def _add_check_model_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
     p = sub.add_parser(
         "check-model",
@@ -373,10 +398,11 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         "--methods",
         default="base,pas",
         metavar="LIST",
-        help="comma-separated (or `none`: the no-LLM references only): base, fewshot, profile-prompt, retrieval, retrieval+profile (and the framings "
-        "retrieval-turns, retrieval-list, retrieval-both), pas, pas+fewshot, the pas variants (pas-letter, "
-        "pas-statement, pas-negation, pas-auto, pas-residual, pas-by-domain, pas-by-domain-key), dpo, ppo "
-        "(default %(default)s)",
+        help="comma-separated (or `none`: the no-LLM references only): base, fewshot, profile-prompt, "
+        "retrieval, retrieval+profile (and retrieval-turns, retrieval-list, retrieval-both, "
+        "retrieval-same-key-turns, retrieval-same-key-list), pas, pas+fewshot, the pas variants (pas-letter, "
+        "pas-statement, pas-negation, pas-auto, pas-residual, pas-by-domain, pas-by-domain-key), dpo, ppo, "
+        "reader, reader-profile (the profile reader of train-reader) (default %(default)s)",
     )
     p.add_argument(
         "--k",
@@ -384,6 +410,12 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         metavar="N",
         help="retrieval methods: how many of the person's most related answers precede each question "
         "(default 4, the one measured)",
+    )
+    p.add_argument(
+        "--reader",
+        metavar="FILE",
+        help="reader methods: the profile reader's LoRA GGUF (default: the one `paso-local train-reader` wrote "
+        "for --model)",
     )
     p.add_argument(
         "--model", metavar="PATH", help="GGUF model file (default: the embedded SmolLM2-135M-Instruct)"

@@ -7,6 +7,7 @@ does not depend on the subject and is asked once; `pas` and `pas+fewshot` share 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -93,11 +94,13 @@ class Evaluation:
         aligner: Aligner | None = None,
         rpc_servers: tuple = (),
         keep_vectors: Path | None = None,
+        reader: Path | None = None,
     ):
         from paso_local.llm.steered_scoring import open_scoring_runtime
 
         self.model_path = model_path
         self.keep_vectors = keep_vectors
+        self.reader = reader  # the profile reader's adapter, for the reader methods
         self.threads = threads
         self._aligner = aligner
         self.runtime = open_scoring_runtime(model_path, threads=threads, n_ctx=N_CTX, rpc_servers=rpc_servers)
@@ -208,17 +211,19 @@ class Evaluation:
         """Each held-out item after the subject's k most related answers (memory_methods), items that share
         a retrieved set asked together so their context is evaluated once."""
         from paso_local.evaluation.memory_methods import memory_groups
+        from paso_local.llm.lora_adapter import apply_lora
 
         started = time.perf_counter()
         items = held_out_items()
         system = method.system_prompt(subject.alignment)
         readings: dict[int, ItemReading] = {}
         groups = memory_groups(subject.alignment, items, k, method.memory, system, method.same_key)
-        for context, group, _recalled in groups:
-            for reading in self.asker.ask(
-                context.system_prompt, group, on_item=bar.advance, turns=context.turns
-            ):
-                readings[reading.number] = reading
+        with apply_lora(self.runtime, self.reader) if method.reader else contextlib.nullcontext():
+            for context, group, _recalled in groups:
+                for reading in self.asker.ask(
+                    context.system_prompt, group, on_item=bar.advance, turns=context.turns
+                ):
+                    readings[reading.number] = reading
         return [readings[i.number] for i in items], time.perf_counter() - started
 
     def unsteer(self) -> None:
@@ -404,6 +409,20 @@ def kept_vectors_dir(args: argparse.Namespace) -> Path | None:
     return require_writable_dir(path, "the kept vectors", hint="give another --keep-vectors directory")
 
 
+def reader_adapter(args: argparse.Namespace, model_path: Path) -> Path:
+    """The reader methods' adapter: --reader, else where `paso-local train-reader` writes it for this model."""
+    from paso_local.llm.lora_adapter import reader_adapter_path
+
+    given = getattr(args, "reader", None)
+    path = Path(given).expanduser() if given else reader_adapter_path(model_path)
+    if not path.is_file():
+        raise PasoError(
+            f"the reader methods need a profile reader for {model_path.name}: {path} does not exist; "
+            f"train one with `paso-local train-reader --model {model_path}` or give --reader FILE"
+        )
+    return path
+
+
 def run_on_model(
     args: argparse.Namespace,
     aligner: Aligner | None,
@@ -421,7 +440,13 @@ def run_on_model(
     status(f"eval: {len(targets)} subjects x {', '.join(names)} on {model_path.name}")
     threads = getattr(args, "threads", None)
     evaluation = Evaluation(
-        model_path, args.readout, threads, aligner, rpc_servers=servers, keep_vectors=keep_vectors
+        model_path,
+        args.readout,
+        threads,
+        aligner,
+        rpc_servers=servers,
+        keep_vectors=keep_vectors,
+        reader=reader_adapter(args, model_path) if any(m.reader for m in methods) else None,
     )
     try:
         runs = run_methods(evaluation, methods, targets, populations, memory_k=memory_k) if methods else {}

@@ -17,6 +17,8 @@
   (`paso_local.evaluation.memory_methods`, `--k`); `retrieval-turns`, `retrieval-list`, `retrieval-both` name
   the framing, `retrieval` is the default one; `retrieval+profile` adds the profile prompt;
   `retrieval-same-key-turns`, `retrieval-same-key-list`: only the answers keyed the way the question is.
+- `reader`, `reader-profile`: `retrieval-same-key-turns` (and the profile prompt) with the model's profile reader,
+  the LoRA `paso-local train-reader` trained on synthetic people to read exactly that framing (`--reader FILE`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Method:
     keyed_by: str | None = None  # one vector per item group (inventory.ITEM_GROUPINGS), questionnaire only
     memory: str | None = None  # the framing of the person's retrieved answers (answer_memory.FRAMINGS)
     same_key: bool = False  # retrieve only answers keyed the way the question is
+    reader: bool = False  # asked with the model's profile-reader adapter (`paso-local train-reader`)
 
 
 METHODS: dict[str, Method] = {
@@ -104,6 +107,18 @@ METHODS: dict[str, Method] = {
         )
         for framing in ("turns", "list")
     },
+    "reader": Method(
+        "reader", _paper, steered=False, personal=True, memory="turns", same_key=True, reader=True
+    ),
+    "reader-profile": Method(
+        "reader-profile",
+        profile_prompt,
+        steered=False,
+        personal=True,
+        memory="turns",
+        same_key=True,
+        reader=True,
+    ),
     "pas-residual": Method(
         "pas-residual",
         _paper,

@@ -88,3 +88,12 @@ def _require_finite_scale(path: Path, scale: float) -> None:
 def apply_lora(runtime: SupportsLora, path: str | Path, scale: float = 1.0) -> LoraHandle:
     """Load and apply the adapter at `path` on a paso_local.llm.runtime.Runtime (`Runtime.apply_lora`)."""
     return runtime.apply_lora(path, scale)
+
+
+def reader_adapter_path(model_path: Path) -> Path:
+    """Where `paso-local train-reader` writes a model's profile reader: readers/ in the data directory, named by
+    the model file's hash (eval's reader methods look there)."""
+    from paso_local.llm.modelfiles import file_sha256
+    from paso_local.store.paths import data_dir
+
+    return data_dir() / "readers" / f"{file_sha256(model_path)[:16]}.reader-lora.gguf"

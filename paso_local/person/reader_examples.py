@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from paso_local.person.answer_memory import AnswerMemory, context_for, retrieve
+from paso_local.person.answer_memory import AnswerMemory, Recalled, context_for, retrieve
 from paso_local.person.inventory import Item, form_items
 from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT, Context
 from paso_local.person.synthetic import RespondentModel
@@ -26,6 +26,7 @@ class ReaderExample:
     item: Item  # the question
     option: int  # the option the person chose there (the target), 1..5
     context: Context  # the person's recalled answers, framed before the question
+    recalled: tuple[Recalled, ...]  # those answers
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def build_examples(
                     item=question,
                     option=int(row[column[question.number]]),
                     context=context_for(recalled, framing, system_prompt),
+                    recalled=tuple(recalled),
                 )
             )
     return examples
