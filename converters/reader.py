@@ -212,6 +212,15 @@ class ReaderTraining:
         return list(state["history"])
 
 
+def _lower_model(path: Path, training_model: Any) -> Any:
+    """The frozen pass below the last block runs in bfloat16 where the CPU computes it natively (about 3x faster
+    here; align's activations do the same), else on the float32 training model itself."""
+    from paso_local.converters.align_inputs import load_torch_model
+    from paso_local.converters.model import fast_dtype
+
+    return training_model if fast_dtype() == torch.float32 else load_torch_model(path, fast_dtype())
+
+
 def _epoch_line(row: dict) -> str:
     parts = [f"epoch {row['epoch']}"] + ([f"train loss {row['loss']:.3f}"] if row["loss"] is not None else [])
     for name in ("new people", "new people, new questions"):
