@@ -15,7 +15,7 @@ from paso_local.person.answer_memory import AnswerMemory, Recalled, context_for,
 from paso_local.person.inventory import Item
 from paso_local.person.questionnaire_prompt import Context
 
-DEFAULT_K = 4  # the one k measured so far (docs/results/2026-12-04-chosen-space.md)
+DEFAULT_K = 4  # the one k measured on a model; without one k = 2..8 read alike (benchmarks/memory_copying.py)
 
 
 def memory_groups(

@@ -15,8 +15,9 @@
   has no item to key by).
 - `retrieval`: before each held-out question, the person's k most related answers of their 120
   (`paso_local.evaluation.memory_methods`, `--k`); `retrieval-turns`, `retrieval-list`, `retrieval-both` name
-  the framing, `retrieval` is the default one; `retrieval+profile` adds the profile prompt;
-  `retrieval-same-key-turns`, `retrieval-same-key-list`: only the answers keyed the way the question is.
+  the framing (every related answer, whichever way it is keyed); `retrieval-same-key-turns`,
+  `retrieval-same-key-list`: only the answers keyed the way the question is; `retrieval` is the best measured,
+  `retrieval-same-key-turns`, and `retrieval+profile` adds the profile prompt to it.
 - `reader`, `reader-profile`: `retrieval-same-key-turns` (and the profile prompt) with the model's profile reader,
   the LoRA `paso-local train-reader` trained on synthetic people to read exactly that framing (`--reader FILE`).
 """
@@ -86,9 +87,17 @@ METHODS: dict[str, Method] = {
     "pas-by-domain-key": Method(
         "pas-by-domain-key", _paper, steered=True, personal=True, keyed_by="domain+key"
     ),
-    "retrieval": Method("retrieval", _paper, steered=False, personal=True, memory=DEFAULT_FRAMING),
+    # the default retrieval: same-keyed answers as earlier turns, the best measured (docs/results/2026-12-04-same-key-and-reader.md)
+    "retrieval": Method(
+        "retrieval", _paper, steered=False, personal=True, memory=DEFAULT_FRAMING, same_key=True
+    ),
     "retrieval+profile": Method(
-        "retrieval+profile", profile_prompt, steered=False, personal=True, memory=DEFAULT_FRAMING
+        "retrieval+profile",
+        profile_prompt,
+        steered=False,
+        personal=True,
+        memory=DEFAULT_FRAMING,
+        same_key=True,
     ),
     **{
         f"retrieval-{framing}": Method(
