@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from paso_local.evaluation.metrics import score_subject
+from paso_local.evaluation.runs import population_means
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, split_subject
 from paso_local.person.answer_memory import AnswerMemory, Recalled, predicted_option, retrieve
 from paso_local.person.inventory import item
@@ -48,17 +49,11 @@ def predictions(subject: SplitSubject, k: int, same_key: bool, reader: Reader) -
     return {n: reader(retrieve(memory, item(n), k, same_key)) for n in held_out_numbers()}
 
 
-def loo_population(held_out: np.ndarray, row: int) -> dict[int, float]:
-    others = np.delete(held_out, row, axis=0)
-    means = np.nanmean(np.where(others == 0, np.nan, others), axis=0)
-    return dict(zip(held_out_numbers(), means, strict=True))
-
-
 def evaluate(subjects: Sequence[SplitSubject], k: int, same_key: bool, reader: Reader) -> dict:
-    held_out = np.array([s.held_out_vector() for s in subjects])
+    populations = population_means(list(subjects), list(subjects))  # eval's own leave-one-out means
     own, other = [], []
     for row, subject in enumerate(subjects):
-        population = loo_population(held_out, row)
+        population = populations[subject.index]
         for fed, out in ((subject, own), (subjects[(row + 1) % len(subjects)], other)):
             predicted = predictions(fed, k, same_key, reader)
             rounded = {n: float(round(v)) for n, v in predicted.items()}

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from paso_local.evaluation.references import loo_mean, ridge_predict
+from paso_local.person.aligned_score import aligned_score
 from paso_local.person.inventory import DOMAINS, form_items
 from paso_local.person.subjects import load_subjects
 from paso_local.person.synthetic import DATA_FILE, RespondentModel, fit, shipped_model
@@ -48,15 +49,19 @@ def split_columns() -> tuple[np.ndarray, np.ndarray]:
 
 
 def aligned_sum(predicted: np.ndarray, truth: np.ndarray, columns: np.ndarray) -> float:
-    """Mean over people of the summed per-domain mean absolute error (missing truths skipped)."""
-    domains = np.array([form_items("120")[c].domain for c in columns])
-    totals = []
-    for p, t in zip(predicted, truth, strict=True):
-        error = np.abs(p - t)
-        totals.append(
-            sum(error[(domains == d) & (t > 0)].mean() for d in DOMAINS if ((domains == d) & (t > 0)).any())
+    """Mean over people of the paper's Aligned Score on `columns` (missing truths skipped)."""
+    items = [form_items("120")[c] for c in columns]
+    numbers = [i.number for i in items]
+    return float(
+        np.mean(
+            [
+                aligned_score(
+                    dict(zip(numbers, p, strict=True)), dict(zip(numbers, t, strict=True)), items
+                ).total
+                for p, t in zip(predicted, truth, strict=True)
+            ]
         )
-    return float(np.mean(totals))
+    )
 
 
 def trait_predictions(answers: np.ndarray, known: np.ndarray, hidden: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from torch import nn
 
 from paso_local.llm.readout import OptionTokens
 from paso_local.person.inventory import Item
-from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT, item_messages
+from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT, Turn, item_messages
 
 # attn_k / attn_v are left out: then the frozen keys and values of the prompt stay valid (see the module doc)
 TARGETS = ("attn_q", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
@@ -183,10 +183,15 @@ class AnswerInputs:
 
 
 def readout_tokens(
-    chat_format: Any, item: Item, options: OptionTokens, system_prompt: str = SYSTEM_PROMPT
+    chat_format: Any,
+    item: Item,
+    options: OptionTokens,
+    system_prompt: str = SYSTEM_PROMPT,
+    turns: Sequence[Turn] = (),
 ) -> list[int]:
-    """The item's question in the model's chat template, then "(": the tokens eval reads the answer from."""
-    return list(chat_format.encode_chat(item_messages(item, system_prompt))) + [options.paren_token]
+    """The item's question (after earlier `turns`, if any) in the model's chat template, then "(": the tokens
+    eval reads the answer from."""
+    return list(chat_format.encode_chat(item_messages(item, system_prompt, turns))) + [options.paren_token]
 
 
 def _rope_at(rope: Any, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ of reading a person's answers, which can be taught once per model. The examples
 question after their related answers in the retrieval framing (same-key answers as earlier questionnaire turns,
 k = 4). The loss is the cross-entropy of the person's option under the five-option distribution eval reads
 (`paso_local.converters.lora.OptionIndex`, normalised over the options). Placement as for DPO/PPO: the last block
-(`paso_local.converters.lora`), so everything below it is computed once per example.
+(`paso_local.converters.lora`), so everything below it is computed once per example (in float32).
 
 Validation, every epoch: new synthetic people on the training questions, and on questions never trained on (one
 120-form item per facet); the epoch-0 row is the untouched model. Checkpointed after every epoch, so `--resume`
@@ -33,11 +33,11 @@ from paso_local.converters.lora import (
     inputs_for_prompts,
     open_training_model,
     option_distributions,
+    readout_tokens,
 )
 from paso_local.errors import PasoError
 from paso_local.llm.readout import OptionTokens, median_answer
 from paso_local.person.answer_memory import predicted_option
-from paso_local.person.questionnaire_prompt import item_messages
 from paso_local.person.reader_examples import ReaderExample, reader_data
 from paso_local.person.synthetic import shipped_model
 from paso_local.progress import progress_bar, status
@@ -130,10 +130,7 @@ class ReaderTraining:
 
     def _inputs(self, name: str, examples: list[ReaderExample]) -> AnswerInputs:
         prompts = [
-            list(
-                self.chat_format.encode_chat(item_messages(e.item, e.context.system_prompt, e.context.turns))
-            )
-            + [self.options.paren_token]
+            readout_tokens(self.chat_format, e.item, self.options, e.context.system_prompt, e.context.turns)
             for e in examples
         ]
         with progress_bar(
@@ -210,15 +207,6 @@ class ReaderTraining:
         optimizer.load_state_dict(state["optimizer"])
         status(f"Resuming the reader after epoch {state['history'][-1]['epoch']} ({path})")
         return list(state["history"])
-
-
-def _lower_model(path: Path, training_model: Any) -> Any:
-    """The frozen pass below the last block runs in bfloat16 where the CPU computes it natively (about 3x faster
-    here; align's activations do the same), else on the float32 training model itself."""
-    from paso_local.converters.align_inputs import load_torch_model
-    from paso_local.converters.model import fast_dtype
-
-    return training_model if fast_dtype() == torch.float32 else load_torch_model(path, fast_dtype())
 
 
 def _epoch_line(row: dict) -> str:

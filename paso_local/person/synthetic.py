@@ -35,7 +35,7 @@ from statistics import NormalDist
 import numpy as np
 
 from paso_local.errors import PasoError
-from paso_local.person.inventory import DOMAINS, Item, form_items
+from paso_local.person.inventory import DOMAINS, Item, item
 
 SCHEMA = 1
 DATA_FILE = "data/synthetic_respondents.json"
@@ -140,7 +140,7 @@ def _layout(items: Sequence[Item]) -> tuple[tuple[str, ...], np.ndarray, np.ndar
 def _answers(
     model: RespondentModel, latent: np.ndarray, styles: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    items = [next(i for i in form_items("300") if i.number == n) for n in model.items]
+    items = [item(n) for n in model.items]
     _, column, keys = _layout(items)
     loadings = model.loadings
     noise = rng.standard_normal((latent.shape[0], len(items)))
@@ -268,7 +268,7 @@ def _matched(
 ) -> RespondentModel:
     """One moment-matching step: simulate people, then move every parameter so that the simulated statistics
     approach the real ones."""
-    items = [next(i for i in form_items("300") if i.number == n) for n in model.items]
+    items = [item(n) for n in model.items]
     _, column, keys = _layout(items)
     n_facets = len(model.facets)
     latent = rng.standard_normal((MATCH_PEOPLE, n_facets)) @ np.linalg.cholesky(model.facet_correlation).T
