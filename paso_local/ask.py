@@ -51,11 +51,12 @@ def profile_messages(args: argparse.Namespace, model: Path) -> list[dict]:
     return [{"role": "system", "content": text}] if text else []
 
 
-def recalled_answers(args: argparse.Namespace, prompt: str):
-    """The person's answers that bear on the question (paso_local.person.recall), when --memory (or config) asks."""
+def recalled_answers(args: argparse.Namespace, prompt: str, reader: bool):
+    """The person's answers that bear on the question (paso_local.person.recall), when --memory (or config)
+    asks, or the profile reader is on (it reads them)."""
     from paso_local.person.recall import NOTHING, load_memory, recall_for, recall_wanted
 
-    if not recall_wanted(getattr(args, "memory", None)):
+    if not (reader or recall_wanted(getattr(args, "memory", None))):
         return None
     memory, notice = load_memory(args.profile)
     if notice:
@@ -78,18 +79,25 @@ def run_ask(args: argparse.Namespace) -> int:
     vector_path, notice = choose_vector(args.profile, model, explicit=args.vector, no_steer=args.no_steer)
     if notice:
         print(notice, file=sys.stderr)
+    from paso_local.llm.lora_adapter import session_adapter
+
+    adapter_path, reader, adapter_notice = session_adapter(
+        getattr(args, "adapter", None), getattr(args, "reader", None), model
+    )
+    if adapter_notice:
+        print(adapter_notice, file=sys.stderr)
     messages = profile_messages(args, model)
-    recall = recalled_answers(args, prompt)
+    recall = recalled_answers(args, prompt, reader)
     strength = 1.0 if args.strength is None else float(args.strength)
     servers = chosen_servers(args.rpc)
     with Runtime.open(
         model, n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers, rpc_servers=servers
     ) as runtime:
         adapter = None
-        if getattr(args, "adapter", None):
+        if adapter_path is not None:
             from paso_local.llm.lora_adapter import apply_lora
 
-            adapter = apply_lora(runtime, args.adapter)
+            adapter = apply_lora(runtime, adapter_path)
         steering = Steering(enabled=False)
         if vector_path is not None:
             loaded = runtime.load_vector(vector_path)
@@ -128,7 +136,8 @@ def run_ask(args: argparse.Namespace) -> int:
             "strength": stats.strength if stats.steered else 0.0,
             "profile_prompt": bool(messages),
             "answers_in_use": None if recall is None else recall.as_json(),
-            "adapter": getattr(args, "adapter", None),
+            "adapter": None if adapter_path is None else str(adapter_path),
+            "profile_reader": reader,
         }
         print(json.dumps(result, ensure_ascii=False, allow_nan=False))
     return 0

@@ -25,7 +25,8 @@ CHAT_KEYS = """keys in the chat:
   ctrl+t           steering on/off
   ctrl+p           the profile prompt on/off (from this conversation on if nothing is sent yet, else
                    from the next one)
-  ctrl+y           the answer memory on/off: your answers on what each message is about (next message)
+  ctrl+y           the answer memory on/off: your answers on what each message is about (next message);
+                   the profile reader (--reader) reads them
   ctrl+n, ctrl+o   new conversation, reopen a saved one
   Tab, left/right  focus a strength in the sidebar and change it; Enter goes back to the message box
   ctrl+q           quit
@@ -118,6 +119,14 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
         "--adapter",
         metavar="FILE",
         help="also apply a LoRA adapter GGUF (from `paso-local align --method dpo|ppo`)",
+    )
+    parser.add_argument(
+        "--reader",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="apply the model's profile reader (`paso-local train-reader`; shipped for the embedded model), "
+        "a LoRA trained to read your answers, and show it the answer memory (turns --memory on); default: "
+        'config.json\'s "profile_reader", else off: it was not measured to improve free-text replies',
     )
     parser.add_argument(
         "--n-gpu-layers",

@@ -51,6 +51,7 @@ def test_ask_json_end_to_end():
         "steered",
         "strength",
         "adapter",
+        "profile_reader",
         "profile_prompt",
         "answers_in_use",
     }
@@ -212,3 +213,17 @@ def test_the_memory_shows_the_answers_a_question_is_about_and_lists_them():
     assert {"item", "statement", "facet", "answer"} == set(used[0])
     assert json.loads(plain.stdout)["answers_in_use"] is None
     assert json.loads(recalled.stdout)["text"] != json.loads(plain.stdout)["text"]
+
+
+def test_the_profile_reader_applies_the_shipped_adapter_and_reads_the_memory():
+    answers = {item.number: 1 + item.number % 5 for item in form_items("120")}
+    ProfileStore().save(Profile(name="default", answers=answers))
+    question = ("Should I go to my colleague's party tonight?", "--json", "--max-tokens", "8", "--no-steer")
+    memory, reader = ask(*question, "--memory"), ask(*question, "--reader")
+    assert memory.returncode == reader.returncode == 0, memory.stderr + reader.stderr
+    with_memory, with_reader = json.loads(memory.stdout), json.loads(reader.stdout)
+    assert with_memory["profile_reader"] is False and with_memory["adapter"] is None
+    assert with_reader["profile_reader"] is True and with_reader["adapter"].endswith(".reader-lora.gguf")
+    assert with_reader["answers_in_use"] == with_memory["answers_in_use"]  # the reader turns the memory on
+    both = ask(*question, "--reader", "--adapter", with_reader["adapter"])
+    assert both.returncode == 1 and "give one of them" in both.stderr and "Traceback" not in both.stderr

@@ -722,3 +722,29 @@ async def test_the_memory_key_without_answers_says_why():
         await pilot.press("ctrl+y")
         await pilot.pause()
         assert any("No answer memory" in str(n.message) for n in app._notifications)
+
+
+async def test_the_sidebar_says_when_the_profile_reader_is_on():
+    from textual.widgets import Static
+
+    from paso_local.person.answer_memory import AnswerMemory
+    from paso_local.tui.chat.session import AnswerRecall
+
+    memory = AnswerMemory.from_answers({item.number: 1 + item.number % 5 for item in form_items("120")})
+    backend = FakeBackend(replies=[["Go."], ["Fine."]])
+    recall = AnswerRecall(memory, on=True, reader="abc.reader-lora.gguf")
+    app = ChatApp(backend, answer_recall=recall)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        answers = app.chat.panel.query_one("#answers-in-use", Static)
+        assert "Profile reader on (abc.reader-lora.gguf)" in str(answers.render())
+        await send(pilot, app, "Should I go to my colleague's party tonight?")
+        await settle(pilot, app)
+        shown = str(answers.render())
+        assert "Profile reader on" in shown and '"Love large parties."' in shown
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        shown = str(answers.render())
+        assert (
+            "Profile reader on" in shown and "Answer memory off" in shown
+        )  # the adapter stays for the session

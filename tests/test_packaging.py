@@ -96,7 +96,10 @@ def test_the_wheel_holds_the_parts_under_paso_local_and_they_import_from_it(tmp_
     assert {name.split("/")[0] for name in names} == {"paso_local", wheel.name.split("-py")[0] + ".dist-info"}
     for folder, installed in INSTALLED_AS.items():
         for source in (ROOT / folder).rglob("*"):
-            if source.suffix in (".py", ".tcss", ".csv", ".json") and "__pycache__" not in source.parts:
+            if (
+                source.suffix in (".py", ".tcss", ".csv", ".json", ".gguf")
+                and "__pycache__" not in source.parts
+            ):
                 inside = source.relative_to(ROOT / folder).as_posix()
                 assert f"{installed.replace('.', '/')}/{inside}" in names
     target = tmp_path / "site"

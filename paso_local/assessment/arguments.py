@@ -44,7 +44,13 @@ def add_assess_command(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         "--methods",
         default=DEFAULT_METHODS,
         metavar="LIST",
-        help="comma-separated: base, profile-prompt, pas, and the names given to --vector (default %(default)s)",
+        help="comma-separated: base, profile-prompt, pas, memory, reader, and the names given to --vector "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--reader",
+        metavar="FILE",
+        help="reader: the profile reader's LoRA GGUF (default: the model's own, trained here or shipped)",
     )
     p.add_argument(
         "--vectors", metavar="DIR", help="pas: the subjects' vectors, <case>.gguf or subject-<index>.gguf"

@@ -27,6 +27,7 @@ from paso_local.assessment.validation import Validation
 from paso_local.errors import PasoError
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
 from paso_local.llm.controlvector import read_control_vector
+from paso_local.llm.lora_adapter import require_reader
 from paso_local.llm.modelfiles import resolve_model
 from paso_local.person.inventory import Item, held_out_items
 from paso_local.progress import progress_bar, status
@@ -195,6 +196,7 @@ def assess(args: argparse.Namespace) -> dict:
         vectors_dir=Path(args.vectors).expanduser() if args.vectors else None,
         extra=parse_vector_options(args.vector),
         profile_vector=_profile_vector(args, model, wanted),
+        reader=lambda: require_reader(getattr(args, "reader", None), model),
     )
     for method in methods:  # a missing or damaged vector file is refused now, not at subject 7
         if method.vector is not None:

@@ -8,6 +8,10 @@
   the model, found as `paso-local chat` finds it.
 - any `--vector NAME=PATH`: the paper's system prompt steered by PATH, a vector file for every subject (not
   personal) or a directory of per-subject files.
+- `memory`: the paper's system prompt and, as the chat adds them, the person's answers on the facets the
+  question is about (paso_local.person.recall: matched from the question's text, a list).
+- `reader`: `memory` with the model's profile reader applied (`--reader FILE`, else the model's own), exactly
+  what `chat --reader` does.
 
 A per-subject directory holds `<case>.gguf` or `subject-<index>.gguf` for each subject.
 """
@@ -23,7 +27,7 @@ from paso_local.evaluation.split import SplitSubject
 from paso_local.person.profile_prompt import profile_prompt
 from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT
 
-BUILT_IN = ("base", "profile-prompt", "pas")
+BUILT_IN = ("base", "profile-prompt", "pas", "memory", "reader")
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,35 @@ class AssessMethod:
     name: str
     system_prompt: Callable[[Mapping[int, int]], str]  # the subject's 120 answers -> system prompt
     vector: VectorSource | None = None
+    recall: bool = False  # the chat's answer memory joins the system prompt, per question
+    adapter: Path | None = None  # a LoRA applied while the method writes (the profile reader)
 
     @property
     def personal(self) -> bool:
         """Depends on the subject (False: its replies are written once and judged against each person)."""
-        return self.name == "profile-prompt" or (self.vector is not None and self.vector.per_subject)
+        per_subject_vector = self.vector is not None and self.vector.per_subject
+        return self.name == "profile-prompt" or self.recall or per_subject_vector
+
+    def system_prompts(self, answers: Mapping[int, int], questions: Sequence[str]) -> list[str]:
+        """The system prompt for each question: with `recall`, the person's answers that bear on it are
+        added as the chat adds them."""
+        prompt = self.system_prompt(answers)
+        if not self.recall:
+            return [prompt] * len(questions)
+        from paso_local.person.answer_memory import AnswerMemory
+        from paso_local.person.recall import recall_for, with_recall
+
+        memory = AnswerMemory.from_answers({n: v for n, v in answers.items() if v})
+        system = [{"role": "system", "content": prompt}]
+        return [with_recall(system, recall_for(memory, q))[0]["content"] for q in questions]
 
     def describe(self) -> dict:
-        return {"name": self.name, "vector": str(self.vector.path) if self.vector else None}
+        out = {"name": self.name, "vector": str(self.vector.path) if self.vector else None}
+        if self.recall:  # only when set, so the checkpoints of runs from before keep their settings key
+            out["recall"] = True
+        if self.adapter is not None:
+            out["adapter"] = str(self.adapter)
+        return out
 
 
 def _paper_prompt(_answers: Mapping[int, int]) -> str:
@@ -91,10 +116,16 @@ def parse_vector_options(options: list[str] | None) -> dict[str, Path]:
 
 
 def build_methods(
-    names_text: str, *, vectors_dir: Path | None, extra: Mapping[str, Path], profile_vector: Path | None
+    names_text: str,
+    *,
+    vectors_dir: Path | None,
+    extra: Mapping[str, Path],
+    profile_vector: Path | None,
+    reader: Callable[[], Path] | None = None,
 ) -> list[AssessMethod]:
     """`--methods a,b,...` in the order given. `pas` takes `profile_vector` (a --profile run) or
-    `vectors_dir`; the names of `extra` (from --vector) may be listed, and are added when not."""
+    `vectors_dir`; `reader` finds the profile reader (called only when the method is asked for); the names of
+    `extra` (from --vector) may be listed, and are added when not."""
     names = [n.strip() for n in (names_text or "").split(",") if n.strip()]
     names += [n for n in extra if n not in names]
     if not names:
@@ -115,6 +146,12 @@ def build_methods(
             if vectors_dir is not None and not vectors_dir.is_dir():
                 raise PasoError(f"--vectors {vectors_dir} is not a directory")
             methods.append(AssessMethod("pas", _paper_prompt, VectorSource(source)))
+        elif name == "memory":
+            methods.append(AssessMethod("memory", _paper_prompt, recall=True))
+        elif name == "reader":
+            if reader is None:
+                raise PasoError("method reader needs the model's profile reader; give --reader FILE")
+            methods.append(AssessMethod("reader", _paper_prompt, recall=True, adapter=reader()))
         elif name in extra:
             methods.append(AssessMethod(name, _paper_prompt, VectorSource(extra[name])))
         else:

@@ -8,6 +8,7 @@ JSON-ready dicts, rounded once, so a checkpoint read back gives exactly the tabl
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from paso_local.assessment.coherence import reply_nll
 from paso_local.assessment.judge import Judge, Judgement, JudgeRequest
 from paso_local.assessment.methods import AssessMethod
 from paso_local.assessment.models import LoadedModel
-from paso_local.assessment.prompts import open_messages, roundtrip_messages, stance_messages
+from paso_local.assessment.prompts import open_messages, open_question, roundtrip_messages, stance_messages
 from paso_local.assessment.validation import Validation, validate_judge
 from paso_local.errors import PasoError
 from paso_local.evaluation.split import SplitSubject
@@ -88,14 +89,25 @@ class Replier:
         stats = generation.stats
         return {"reply": text, "tokens": stats.tokens, "finish": stats.finish_reason, "skip": None}
 
-    def roundtrip(self, items: Sequence[Item], system_prompt: str, replies: Sequence[str | None]) -> list:
+    def adapted(self, method: AssessMethod) -> contextlib.AbstractContextManager:
+        """The method's LoRA (the profile reader) applied while it writes, removed after."""
+        if method.adapter is None:
+            return contextlib.nullcontext()
+        from paso_local.llm.lora_adapter import apply_lora
+
+        return apply_lora(self.model.runtime, method.adapter)
+
+    def roundtrip(
+        self, items: Sequence[Item], system_prompts: Sequence[str], replies: Sequence[str | None]
+    ) -> list:
         """Per item, the questionnaire answer's distribution over 1..5 with the item's own reply in the
-        context: a dict, SKIP_ROUNDTRIP_CONTEXT when the prompt does not fit, None without a reply. Under
-        the method's current steering."""
+        context (after that item's system prompt): a dict, SKIP_ROUNDTRIP_CONTEXT when the prompt does not
+        fit, None without a reply. Under the method's current steering and adapter."""
         encode = self.model.runtime.chat_format.encode_chat
         asked = [k for k, reply in enumerate(replies) if reply is not None]
         prompts = [
-            list(encode(roundtrip_messages(items[k], system_prompt, replies[k]))) + [self.options.paren_token]
+            list(encode(roundtrip_messages(items[k], system_prompts[k], replies[k])))
+            + [self.options.paren_token]
             for k in asked
         ]
         out: list[dict | str | None] = [None] * len(items)
@@ -129,10 +141,14 @@ def write_replies(
     trip (steered) and NLL (unsteered): {"seconds", "items": [per item dict]}."""
     started = time.perf_counter()
     answers = subject.alignment if subject is not None else {}
-    system_prompt = method.system_prompt(answers)
+    prompts = method.system_prompts(answers, [open_question(item) for item in items])
     replier.steer(method, subject)
-    rows = [{"number": item.number, **replier.write(open_messages(item, system_prompt))} for item in items]
-    trips = replier.roundtrip(items, system_prompt, [r["reply"] for r in rows])
+    with replier.adapted(method):
+        rows = [
+            {"number": item.number, **replier.write(open_messages(item, prompt))}
+            for item, prompt in zip(items, prompts, strict=True)
+        ]
+        trips = replier.roundtrip(items, prompts, [r["reply"] for r in rows])
     replier.model.runtime.set_vector_directions(None)
     for row, item, trip in zip(rows, items, trips, strict=True):
         row["roundtrip"] = trip if isinstance(trip, dict) else None

@@ -33,6 +33,7 @@ from paso_local.evaluation.references import REFERENCE_NAMES, reference_predicti
 from paso_local.evaluation.results import PUBLISHED, TEST_SET_REFERENCES, print_results, write_json
 from paso_local.evaluation.runs import MethodRun, Populations, population_means, score_readings
 from paso_local.evaluation.split import SplitSubject, held_out_numbers, select_subjects, split_subject
+from paso_local.llm.lora_adapter import require_reader
 from paso_local.llm.modelfiles import resolve_model
 from paso_local.llm.rpc import chosen_servers
 from paso_local.person.inventory import held_out_items, item_group
@@ -409,20 +410,6 @@ def kept_vectors_dir(args: argparse.Namespace) -> Path | None:
     return require_writable_dir(path, "the kept vectors", hint="give another --keep-vectors directory")
 
 
-def reader_adapter(args: argparse.Namespace, model_path: Path) -> Path:
-    """The reader methods' adapter: --reader, else where `paso-local train-reader` writes it for this model."""
-    from paso_local.llm.lora_adapter import reader_adapter_path
-
-    given = getattr(args, "reader", None)
-    path = Path(given).expanduser() if given else reader_adapter_path(model_path)
-    if not path.is_file():
-        raise PasoError(
-            f"the reader methods need a profile reader for {model_path.name}: {path} does not exist; "
-            f"train one with `paso-local train-reader --model {model_path}` or give --reader FILE"
-        )
-    return path
-
-
 def run_on_model(
     args: argparse.Namespace,
     aligner: Aligner | None,
@@ -446,7 +433,11 @@ def run_on_model(
         aligner,
         rpc_servers=servers,
         keep_vectors=keep_vectors,
-        reader=reader_adapter(args, model_path) if any(m.reader for m in methods) else None,
+        reader=(
+            require_reader(getattr(args, "reader", None), model_path)
+            if any(m.reader for m in methods)
+            else None
+        ),
     )
     try:
         runs = run_methods(evaluation, methods, targets, populations, memory_k=memory_k) if methods else {}

@@ -92,8 +92,72 @@ def apply_lora(runtime: SupportsLora, path: str | Path, scale: float = 1.0) -> L
 
 def reader_adapter_path(model_path: Path) -> Path:
     """Where `paso-local train-reader` writes a model's profile reader: readers/ in the data directory, named by
-    the model file's hash (eval's reader methods look there)."""
-    from paso_local.llm.modelfiles import file_sha256
+    the model file's hash."""
     from paso_local.store.paths import data_dir
 
-    return data_dir() / "readers" / f"{file_sha256(model_path)[:16]}.reader-lora.gguf"
+    return data_dir() / "readers" / _reader_name(model_path)
+
+
+def find_reader(model_path: Path) -> Path | None:
+    """The model's profile reader: one trained here (the data directory), else the one shipped for it
+    (paso_local/data/readers, the embedded model's), else None."""
+    from importlib import resources
+
+    trained = reader_adapter_path(model_path)
+    if trained.is_file():
+        return trained
+    shipped = resources.files("paso_local").joinpath(f"data/readers/{_reader_name(model_path)}")
+    return Path(str(shipped)) if shipped.is_file() else None
+
+
+def require_reader(given: str | None, model_path: Path) -> Path:
+    """The reader methods' adapter (eval, assess): `given` (--reader FILE), else the model's own."""
+    path = Path(given).expanduser() if given else find_reader(model_path)
+    if path is None or not path.is_file():
+        raise PasoError(
+            f"the reader methods need a profile reader for {Path(model_path).name}: "
+            f"{path or reader_adapter_path(model_path)} does not exist; "
+            f"train one with `paso-local train-reader --model {model_path}` or give --reader FILE"
+        )
+    return path
+
+
+def _reader_name(model_path: Path) -> str:
+    from paso_local.llm.modelfiles import file_sha256
+
+    return f"{file_sha256(model_path)[:16]}.reader-lora.gguf"
+
+
+READER_CONFIG_KEY = "profile_reader"
+
+
+def chosen_reader(wanted: bool | None, model_path: Path) -> tuple[Path | None, str | None]:
+    """--reader / --no-reader for chat and ask: the model's profile reader (`find_reader`) or None, and a notice
+    when one was asked for and there is none. None: config.json's "profile_reader", else off (the chat's
+    free-text replies were not measured to improve; docs/results/2026-12-04-reader.md)."""
+    from paso_local.store.config import flag
+
+    if not (flag(READER_CONFIG_KEY, False) if wanted is None else wanted):
+        return None, None
+    found = find_reader(model_path)
+    if found is None:
+        return None, (
+            f"No profile reader for {Path(model_path).name}: train one with "
+            f"`paso-local train-reader --model {model_path}`; the chat runs without it."
+        )
+    return found, None
+
+
+def session_adapter(
+    adapter: str | None, reader_wanted: bool | None, model_path: Path
+) -> tuple[Path | None, bool, str | None]:
+    """The one LoRA a chat or ask applies: (path or None, whether it is the profile reader, a notice or None).
+    --adapter and --reader together are refused; --adapter beside a reader from config.json runs without it."""
+    if adapter and reader_wanted:
+        raise PasoError("--adapter and --reader each apply a LoRA adapter; give one of them")
+    if adapter:
+        quiet = reader_wanted is None and chosen_reader(None, model_path)[0] is not None
+        notice = f'{adapter} is applied instead of config.json\'s "{READER_CONFIG_KEY}"' if quiet else None
+        return Path(adapter).expanduser(), False, notice
+    reader, notice = chosen_reader(reader_wanted, model_path)
+    return reader, reader is not None, notice

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 def run_chat(args: argparse.Namespace) -> int:
     """Resolve the model up front (a missing one is a plain error), then run the app, which loads it."""
+    from paso_local.llm.lora_adapter import session_adapter
     from paso_local.llm.modelfiles import resolve_model
     from paso_local.llm.rpc import check_usable, chosen_servers
     from paso_local.llm.steering import Steering
@@ -25,6 +26,11 @@ def run_chat(args: argparse.Namespace) -> int:
 
     validate_profile_name(args.profile)
     model = resolve_model(args.model)
+    adapter, reader, adapter_notice = session_adapter(
+        getattr(args, "adapter", None), getattr(args, "reader", None), model
+    )
+    if adapter_notice:
+        print(adapter_notice, file=sys.stderr)
     servers = chosen_servers(args.rpc)
     if servers:
         check_usable(servers)  # an unreachable server or a build without RPC is said here, before the app
@@ -35,7 +41,7 @@ def run_chat(args: argparse.Namespace) -> int:
         n_ctx=args.n_ctx,
         threads=args.threads,
         n_gpu_layers=args.n_gpu_layers,
-        adapter=getattr(args, "adapter", None),
+        adapter=None if adapter is None else str(adapter),
         rpc_servers=tuple(str(server) for server in servers),
     )
     # over RPC, llama.cpp ends its process when a server drops: the model runs in a child process then
@@ -48,7 +54,12 @@ def run_chat(args: argparse.Namespace) -> int:
         profile_name=args.profile,
         steering=Steering(enabled=not args.no_steer, strength=strength),
         profile_prompt=ProfilePrompt(text, profile_prompt_wanted(args.profile_prompt, model), note),
-        answer_recall=AnswerRecall(memory, recall_wanted(getattr(args, "memory", None)), memory_note),
+        answer_recall=AnswerRecall(
+            memory,
+            reader or recall_wanted(getattr(args, "memory", None)),
+            memory_note,
+            reader=adapter.name if reader and adapter is not None else None,
+        ),
     )
     try:
         app.run()

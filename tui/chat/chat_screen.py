@@ -161,8 +161,9 @@ class ChatScreen(ConversationActions, Screen):
     async def on_mount(self) -> None:
         self.prompt.focus()
         self.status.show(prompt=self._prompt_label())
-        if self.session.memory_on:
-            self.panel.show_answers(True, None)
+        self.panel.reader = self.session.reader
+        if self.session.memory_on or self.session.reader:
+            self.panel.show_answers(self.session.memory_on, None)
         await self._show_opening()
         self._start_worker(self._load_model)
 

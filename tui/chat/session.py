@@ -59,11 +59,12 @@ NO_PROFILE_PROMPT = ProfilePrompt()
 @dataclass(frozen=True)
 class AnswerRecall:
     """The person's answers as a memory (paso_local.person.recall): `memory` None when there is none (`note` says
-    why), `on` whether each message brings back the answers it is about."""
+    why), `on` whether each message brings back the answers it is about, `reader` the profile reader applied."""
 
     memory: AnswerMemory | None = None
     on: bool = False
     note: str | None = None
+    reader: str | None = None  # the profile reader's file name when it is applied (it reads these answers)
 
 
 NO_ANSWER_RECALL = AnswerRecall()
@@ -141,6 +142,7 @@ class ChatSession:
         self.memory = answer_recall.memory
         self.memory_note = answer_recall.note
         self.memory_on = answer_recall.on and answer_recall.memory is not None
+        self.reader = answer_recall.reader
         self.last_recall: Recall = NOTHING  # the answers shown with the last message sent
         self.history: list[dict] = self._opening()
         self.saved_as = SavedAs()

@@ -52,6 +52,7 @@ class SteeringPanel(VerticalScroll):
         self.compare_strength = compare_strength
         self.has_vector = False  # a vector that steers: the controls are live
         self.vector_empty = False  # a vector was loaded but steers nothing (align kept it at strength 0)
+        self.reader: str | None = None  # the profile reader's file, when the chat applies it
 
     def compose(self) -> ComposeResult:
         yield Label(f"Profile · {self.profile_name}", classes="panel--title")
@@ -120,6 +121,8 @@ class SteeringPanel(VerticalScroll):
             text = "None: the last message matched no statement."
         else:
             text = "\n".join(f'"{r.item.text}" · {ANSWER_LABELS[r.option]}' for r in recall.answers)
+        if self.reader:
+            text = f"Profile reader on ({self.reader}): it reads these answers.\n{text}"
         self.query_one("#answers-in-use", Static).update(text)
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
