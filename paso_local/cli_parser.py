@@ -126,7 +126,8 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="apply the model's profile reader (`paso-local train-reader`; shipped for the embedded model), "
         "a LoRA trained to read your answers, and show it the answer memory (turns --memory on); default: "
-        'config.json\'s "profile_reader", else off: it was not measured to improve free-text replies',
+        'config.json\'s "profile_reader", else off: it helps on the questionnaire, but made free-text replies '
+        "worse where measured (SmolLM2)",
     )
     parser.add_argument(
         "--n-gpu-layers",

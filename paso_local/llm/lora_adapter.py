@@ -133,8 +133,9 @@ READER_CONFIG_KEY = "profile_reader"
 
 def chosen_reader(wanted: bool | None, model_path: Path) -> tuple[Path | None, str | None]:
     """--reader / --no-reader for chat and ask: the model's profile reader (`find_reader`) or None, and a notice
-    when one was asked for and there is none. None: config.json's "profile_reader", else off (the chat's
-    free-text replies were not measured to improve; docs/results/2026-12-04-same-key-and-reader.md)."""
+    when one was asked for and there is none. None: config.json's "profile_reader", else off: in the chat's
+    path (a list of facet-matched answers, free-text replies) SmolLM2's reader made assess's round trip worse
+    (on the person's side 0.24 against 0.48; docs/results/2026-12-04-same-key-and-reader.md)."""
     from paso_local.store.config import flag
 
     if not (flag(READER_CONFIG_KEY, False) if wanted is None else wanted):
