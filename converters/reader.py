@@ -42,7 +42,7 @@ from paso_local.person.reader_examples import ReaderExample, reader_data
 from paso_local.person.synthetic import shipped_model
 from paso_local.progress import progress_bar, status
 
-CHECKPOINT_SCHEMA = 1
+CHECKPOINT_SCHEMA = 2  # 2: the best epoch's adapter is kept beside the last
 
 
 @dataclass(frozen=True)
@@ -141,14 +141,18 @@ class ReaderTraining:
             )
 
     def validation(self, adapter: LoraAdapter | None) -> dict:
-        names = ("new people", "new people, new questions")
-        return {n: measure(self.model, adapter, self.inputs[n], self.targets[n], self.index) for n in names}
+        return {
+            n: measure(self.model, adapter, self.inputs[n], self.targets[n], self.index)
+            for n in VALIDATION_SETS
+        }
 
     def train(self, checkpoint: Path, resume: bool) -> tuple[LoraAdapter, list[dict]]:
-        """Train for the settings' epochs, checkpointing after each; with `resume`, from the checkpoint."""
+        """Train for the settings' epochs, checkpointing after each; with `resume`, from the checkpoint. Returns
+        the adapter of the epoch `best_epoch` chooses on the synthetic validation people."""
         torch.manual_seed(self.settings.seed)
         adapter = LoraAdapter.create(self.model, self.config, seed=self.settings.seed)
         optimizer = torch.optim.Adam(adapter.parameters(), lr=self.settings.lr)
+        self.best_state = _copied(adapter.state_dict())  # epoch 0: the untouched model
         history = self._resumed(checkpoint, adapter, optimizer) if resume else []
         if not history:
             history = [{"epoch": 0, "loss": None, **self.validation(None)}]
@@ -174,7 +178,10 @@ class ReaderTraining:
                         bar.advance()
             history.append({"epoch": epoch, "loss": float(np.mean(losses)), **self.validation(adapter)})
             status(_epoch_line(history[-1]))
+            if best_epoch(history) == epoch:
+                self.best_state = _copied(adapter.state_dict())
             self._checkpoint(checkpoint, adapter, optimizer, history)
+        adapter.load_state_dict(self.best_state)
         return adapter, history
 
     def _checkpoint(self, path: Path, adapter: LoraAdapter, optimizer: Any, history: list[dict]) -> None:
@@ -186,6 +193,7 @@ class ReaderTraining:
             "adapter": adapter.state_dict(),
             "optimizer": optimizer.state_dict(),
             "history": history,
+            "best": self.best_state,
         }
         temporary = path.with_name(path.name + ".tmp")
         torch.save(state, temporary)
@@ -205,13 +213,34 @@ class ReaderTraining:
             raise PasoError(f"{path}: a checkpoint of other settings; delete it or run with its settings")
         adapter.load_state_dict(state["adapter"])
         optimizer.load_state_dict(state["optimizer"])
+        self.best_state = state["best"]
         status(f"Resuming the reader after epoch {state['history'][-1]['epoch']} ({path})")
         return list(state["history"])
 
 
+VALIDATION_SETS = ("new people", "new people, new questions")
+
+
+def best_epoch(history: list[dict]) -> int:
+    """The epoch whose adapter is kept: the lowest mean |error| over the two synthetic validation sets (what
+    eval's Aligned Score measures), ties to the lower cross-entropy, then the earlier epoch. Epoch 0 is the
+    untouched model: a reader that learnt nothing that carries to new people stays a no-op."""
+
+    def key(row: dict) -> tuple[float, float, int]:
+        mae = float(np.mean([row[name]["mae"] for name in VALIDATION_SETS]))
+        nll = float(np.mean([row[name]["nll"] for name in VALIDATION_SETS]))
+        return round(mae, 9), round(nll, 9), row["epoch"]
+
+    return min(history, key=key)["epoch"]
+
+
+def _copied(state: dict) -> dict:
+    return {name: tensor.detach().clone() for name, tensor in state.items()}
+
+
 def _epoch_line(row: dict) -> str:
     parts = [f"epoch {row['epoch']}"] + ([f"train loss {row['loss']:.3f}"] if row["loss"] is not None else [])
-    for name in ("new people", "new people, new questions"):
+    for name in VALIDATION_SETS:
         m = row[name]
         parts.append(f"{name}: nll {m['nll']:.3f}, |err| {m['mae']:.3f}, exact {m['exact']:.2f}")
     return "; ".join(parts)
@@ -242,6 +271,7 @@ def train_reader(
         "settings": asdict(settings),
         "examples": {name: len(examples) for name, examples in training.sets.items()},
         "history": history,
+        "kept_epoch": best_epoch(history),
         "no_model_reading_mae": {n: trait_reading_mae(training.sets[n]) for n in training.sets},
         "seconds": {"prepare": round(prepared, 1), "total": round(time.perf_counter() - started, 1)},
     }
@@ -280,7 +310,9 @@ def run_train_reader(args: Any) -> int:
             "--people, --validation-people, --per-person and --epochs must be at least 1, --lr positive"
         )
     report = train_reader(model_path, settings, out, args.resume)
-    status(f"Wrote {out}\n  {_epoch_line(report['history'][-1])}")
+    kept = report["history"][report["kept_epoch"]]
+    why = "the untouched model: no epoch did better" if kept["epoch"] == 0 else "the lowest validation |err|"
+    status(f"Wrote {out}: epoch {kept['epoch']} kept ({why})\n  {_epoch_line(kept)}")
     if args.json:
         write_report(report, args.json)
     return 0

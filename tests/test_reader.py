@@ -26,6 +26,29 @@ def test_option_nll_is_the_cross_entropy_over_the_five_options():
     assert float(loss) == pytest.approx(-np.log(2.0 / 8.0), abs=1e-6)
 
 
+def row(epoch: int, mae: tuple[float, float], nll: tuple[float, float] = (1.0, 1.0)) -> dict:
+    sets = ("new people", "new people, new questions")
+    return {"epoch": epoch, **{s: {"mae": m, "nll": n} for s, m, n in zip(sets, mae, nll, strict=True)}}
+
+
+def test_the_kept_epoch_has_the_lowest_validation_error_then_cross_entropy_then_comes_first():
+    from paso_local.converters.reader import best_epoch
+
+    # as the 0.5B measured: epoch 1 best by |err| (0.5085), the last epoch worse than the untouched model
+    measured = [
+        row(0, (0.558, 0.667)),
+        row(1, (0.492, 0.525)),
+        row(2, (0.542, 0.558)),
+        row(4, (0.675, 0.758)),
+    ]
+    assert best_epoch(measured) == 1
+    tied = [row(0, (0.5, 0.5)), row(1, (0.6, 0.4), (0.9, 0.9))]
+    assert best_epoch(tied) == 1  # the same |err|, the lower cross-entropy
+    assert best_epoch([*tied, row(2, (0.45, 0.5), (1.2, 1.2))]) == 2  # |err| first
+    assert best_epoch([row(0, (0.5, 0.5)), row(1, (0.5, 0.5))]) == 0  # a full tie: the earlier
+    assert best_epoch([row(0, (0.4, 0.4)), row(1, (0.5, 0.5))]) == 0  # nothing learnt: the untouched model
+
+
 def test_train_reader_writes_an_adapter_reports_epochs_and_resumes(tmp_path, capsys, tiny_chat_model):
     out = tmp_path / "reader.gguf"
     report = tmp_path / "report.json"
@@ -36,6 +59,10 @@ def test_train_reader_writes_an_adapter_reports_epochs_and_resumes(tmp_path, cap
     assert data["examples"] == {"training": 12, "new people": 4, "new people, new questions": 4}
     assert data["history"][0]["loss"] is None  # epoch 0: the untouched model
     assert data["history"][2]["loss"] < data["history"][1]["loss"]  # it learns its training examples
+    from paso_local.converters.reader import best_epoch
+
+    assert data["kept_epoch"] == best_epoch(data["history"])
+    assert f"epoch {data['kept_epoch']} kept" in capsys.readouterr().err
     assert out.stat().st_mode & 0o777 == 0o600
     checkpoint = out.with_name(out.name + ".checkpoint")
     assert checkpoint.is_file() and checkpoint.stat().st_mode & 0o777 == 0o600
