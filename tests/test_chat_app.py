@@ -687,15 +687,20 @@ async def test_without_a_profile_ctrl_p_says_why_there_is_no_profile_prompt():
         assert "no profile prompt" in str(app.chat.status.render())
 
 
-async def test_the_answer_memory_shows_the_answers_in_use_and_ctrl_e_turns_it_off():
-    from textual.widgets import Static
-
+def memory_app(reader: str | None = None) -> tuple[ChatApp, FakeBackend]:
+    """A chat whose answer memory is on, over a fake backend with two replies."""
     from paso_local.person.answer_memory import AnswerMemory
     from paso_local.tui.chat.session import AnswerRecall
 
     memory = AnswerMemory.from_answers({item.number: 1 + item.number % 5 for item in form_items("120")})
     backend = FakeBackend(replies=[["Go."], ["Fine."]])
-    app = ChatApp(backend, answer_recall=AnswerRecall(memory, on=True))
+    return ChatApp(backend, answer_recall=AnswerRecall(memory, on=True, reader=reader)), backend
+
+
+async def test_the_answer_memory_shows_the_answers_in_use_and_ctrl_e_turns_it_off():
+    from textual.widgets import Static
+
+    app, backend = memory_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app)
         answers = app.chat.panel.query_one("#answers-in-use", Static)
@@ -727,13 +732,7 @@ async def test_the_memory_key_without_answers_says_why():
 async def test_the_sidebar_says_when_the_profile_reader_is_on():
     from textual.widgets import Static
 
-    from paso_local.person.answer_memory import AnswerMemory
-    from paso_local.tui.chat.session import AnswerRecall
-
-    memory = AnswerMemory.from_answers({item.number: 1 + item.number % 5 for item in form_items("120")})
-    backend = FakeBackend(replies=[["Go."], ["Fine."]])
-    recall = AnswerRecall(memory, on=True, reader="abc.reader-lora.gguf")
-    app = ChatApp(backend, answer_recall=recall)
+    app, _ = memory_app(reader="abc.reader-lora.gguf")
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, app)
         answers = app.chat.panel.query_one("#answers-in-use", Static)

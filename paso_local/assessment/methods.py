@@ -81,7 +81,7 @@ class AssessMethod:
         from paso_local.person.answer_memory import AnswerMemory
         from paso_local.person.recall import recall_for, with_recall
 
-        memory = AnswerMemory.from_answers({n: v for n, v in answers.items() if v})
+        memory = AnswerMemory.from_answers(answers)  # unanswered items (0) are left out
         system = [{"role": "system", "content": prompt}]
         return [with_recall(system, recall_for(memory, q))[0]["content"] for q in questions]
 

@@ -103,10 +103,13 @@ def find_reader(model_path: Path) -> Path | None:
     (paso_local/data/readers, the embedded model's), else None."""
     from importlib import resources
 
-    trained = reader_adapter_path(model_path)
+    from paso_local.store.paths import data_dir
+
+    name = _reader_name(model_path)  # hashes the model file (cached)
+    trained = data_dir() / "readers" / name
     if trained.is_file():
         return trained
-    shipped = resources.files("paso_local").joinpath(f"data/readers/{_reader_name(model_path)}")
+    shipped = resources.files("paso_local").joinpath(f"data/readers/{name}")
     return Path(str(shipped)) if shipped.is_file() else None
 
 

@@ -101,6 +101,7 @@ class ChatScreen(ConversationActions, Screen):
             profile_note=profile_note,
             steering=steering,
             compare_strength=compare_strength,
+            reader=answer_recall.reader,
         )
         self.info: BackendInfo | None = None
         self.session = ChatSession(store, profile_name, profile_prompt, answer_recall)
@@ -161,8 +162,7 @@ class ChatScreen(ConversationActions, Screen):
     async def on_mount(self) -> None:
         self.prompt.focus()
         self.status.show(prompt=self._prompt_label())
-        self.panel.reader = self.session.reader
-        if self.session.memory_on or self.session.reader:
+        if self.session.memory_on or self.panel.reader:
             self.panel.show_answers(self.session.memory_on, None)
         await self._show_opening()
         self._start_worker(self._load_model)

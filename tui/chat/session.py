@@ -142,7 +142,6 @@ class ChatSession:
         self.memory = answer_recall.memory
         self.memory_note = answer_recall.note
         self.memory_on = answer_recall.on and answer_recall.memory is not None
-        self.reader = answer_recall.reader
         self.last_recall: Recall = NOTHING  # the answers shown with the last message sent
         self.history: list[dict] = self._opening()
         self.saved_as = SavedAs()

@@ -42,6 +42,7 @@ class SteeringPanel(VerticalScroll):
         steering: Steering,
         compare_strength: float = 0.0,
         profile_note: str | None = None,
+        reader: str | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -52,7 +53,7 @@ class SteeringPanel(VerticalScroll):
         self.compare_strength = compare_strength
         self.has_vector = False  # a vector that steers: the controls are live
         self.vector_empty = False  # a vector was loaded but steers nothing (align kept it at strength 0)
-        self.reader: str | None = None  # the profile reader's file, when the chat applies it
+        self.reader = reader  # the profile reader's file, when the chat applies it
 
     def compose(self) -> ComposeResult:
         yield Label(f"Profile · {self.profile_name}", classes="panel--title")
