@@ -8,7 +8,7 @@ choice, the per-fold difference and its fold-to-fold standard error (the noise a
 against). One JSON line per subject and policy in --json (resumed: subjects already there are skipped).
 
     .venv/bin/python benchmarks/cv_search.py --data ../shared/data/papi_dev.json --subjects 0:20 \
-        [--model PATH] [--threads 2] [--json runs/cv_search.jsonl]
+        [--model PATH] [--threads 2] [--json runs/cv_search.jsonl] [--policies "full" "outward"]
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from paso_local.person.subjects import load_subjects
 POLICIES: dict[str, SearchPolicy] = {
     "full": FULL_SEARCH,
     "outward": OUTWARD_SEARCH,
+    "outward, every item asked": dataclasses.replace(OUTWARD_SEARCH, stop_early=False),
     "outward, domain sum also when unsteered": dataclasses.replace(
         OUTWARD_SEARCH, domain_when_unsteered=True
     ),
@@ -149,8 +150,9 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
     fitted = fit_candidates(plan, found, folds, w_o)
     numbers = [int(n) for n in found.acts.item_numbers]
     memo = Memo(llama_row_scorer(SteeredScorer(runtime), found.acts, plan.items))
-    rows, reference = [], None
-    for name, policy in POLICIES.items():
+    rows, reference, curves = [], None, None
+    for name in args.policies:
+        policy = POLICIES[name]
         candidates = [dataclasses.replace(c, search=None) for c in fitted]
         memo.asked, paid_before, started = 0, memo.paid, time.perf_counter()
         cross_validate(
@@ -189,8 +191,11 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
                 for c in candidates
                 if c.search is not None
             }
-    rows.append({"subject": subject.index, "policy": "full curves", "curves": curves})
-    print(json.dumps(rows[-1]), flush=True)
+    if curves is not None:
+        rows.append({"subject": subject.index, "policy": "full curves", "curves": curves})
+        print(json.dumps(rows[-1]), flush=True)
+    if "interpolated" not in args.policies:
+        return rows
     rows.append(
         {
             "subject": subject.index,
@@ -204,13 +209,16 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
 
 
 def summary(path: Path) -> str:
-    """The JSON lines as Markdown: per policy, how often it chose what the full search chose, and its cost."""
+    """The JSON lines as Markdown: per policy, how often it chose what the reference (the first policy run,
+    the full search by default) chose, and its cost."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    first = next(r["policy"] for r in rows if r["policy"] in POLICIES)
     lines = [
-        "| policy | subjects | same choice | steered | prompts asked (mean) | vs full | CV minus full (mean, max) |",
+        f"| policy | subjects | same choice as {first} | steered | prompts asked (mean) | vs {first} | "
+        f"CV minus {first} (mean, max) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    full_asked = np.mean([r["asked"] for r in rows if r["policy"] == "full"])
+    full_asked = np.mean([r["asked"] for r in rows if r["policy"] == first])
     for name in POLICIES:
         mine = [r for r in rows if r["policy"] == name]
         if not mine:
@@ -262,6 +270,15 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--summary", action="store_true", help="print --json's lines as a table and stop")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        choices=list(POLICIES),
+        default=list(POLICIES),
+        metavar="NAME",
+        help="policies to run (quoted names); the first is the reference the others are compared with "
+        f"(default: all, full first): {'; '.join(POLICIES)}",
+    )
     args = parser.parse_args()
     if args.summary:
         print(summary(args.json))

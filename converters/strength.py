@@ -29,7 +29,7 @@ from paso_local.llm.readout import (
     expected_answer,
     option_distribution,
 )
-from paso_local.person.aligned_score import AlignedScore, aligned_score
+from paso_local.person.aligned_score import AlignedScore, aligned_score, aligned_score_floor
 from paso_local.person.correlation import within_person_correlation
 from paso_local.person.inventory import Item
 
@@ -51,6 +51,10 @@ MIN_MASS_RATIO = 0.5  # a strength is eligible only if it keeps >= half the base
 # Steer only for a clear CV gain (on the 5-domain sum): a gain within CV noise did not carry over to held-out
 # items on the dev subjects, and an unsteered model is the safe default.
 MIN_CV_GAIN = 0.05
+# Items per llama.cpp call while a strength may stop early: each call re-decodes the shared head (26 tokens on
+# SmolLM2, a third of one item), so about 3% more tokens for ten chances per strength to stop.
+STOP_CHUNK = 12
+SCORE_TOLERANCE = 1e-9  # choose() compares scores rounded to 9 decimals: a floor must clear that to stop
 
 
 def domain_grid(combined_strength: float, factors: Sequence[float] = DOMAIN_FACTORS) -> tuple[float, ...]:
@@ -128,6 +132,9 @@ class CurvePoint:
     mean_mass: float
     distinct_answers: int
     correlation: float | None = None  # within person: expected answer vs the person's, over the CV items
+    # False: asking stopped once the strength could no longer win; aligned_score is then the floor it could
+    # still have reached (aligned_score_floor), the other fields cover the items asked
+    complete: bool = True
 
     def as_dict(self) -> dict:
         return {
@@ -137,6 +144,7 @@ class CurvePoint:
             "mean_mass": round(self.mean_mass, 6),
             "distinct_answers": self.distinct_answers,
             "correlation": None if self.correlation is None else round(self.correlation, 4),
+            "complete": self.complete,
         }
 
 
@@ -171,28 +179,41 @@ def curve_point(
 
 
 def choose(base: CurvePoint, curve: Sequence[CurvePoint]) -> CurvePoint:
-    """Lowest CV Aligned Score among strengths that keep enough probability on the options; ties -> weaker."""
-    eligible = [p for p in curve if p.mean_mass >= MIN_MASS_RATIO * base.mean_mass] + [base]
+    """Lowest CV Aligned Score among strengths that keep enough probability on the options; ties -> weaker.
+    A strength whose asking stopped early never is (it stopped because it could not be)."""
+    eligible = [p for p in curve if p.complete and p.mean_mass >= MIN_MASS_RATIO * base.mean_mass] + [base]
     best = min(eligible, key=lambda p: (round(p.aligned_score, 9), abs(p.strength)))
     return best if best.aligned_score <= base.aligned_score - MIN_CV_GAIN else base
 
 
+# a strength and the score above which its asking may stop (None: ask every item) -> its CV point
+Evaluate = Callable[[float, float | None], CurvePoint]
+
+
 def search_strength(
-    evaluate: Callable[[float], CurvePoint],
+    evaluate: Evaluate,
     base: CurvePoint,
     coarse: Sequence[float] = COARSE_GRID,
     refine: Sequence[float] = REFINE_FACTORS,
     outward: bool = False,
+    stop_early: bool = False,
 ) -> StrengthSearch:
     """The `coarse` strengths (both signs), then `refine` multiples of the best non-zero one. `outward`: each
     sign's strengths from the weakest out, stopping that sign at the first one that scores worse than the
-    point before it (the unsteered model first): the CV curve is taken to rise beyond it."""
+    point before it (the unsteered model first): the CV curve is taken to rise beyond it. `stop_early`: stop
+    asking a strength's items once its score can no longer decide anything (be chosen, or let an outward sign
+    go on); the choice is exactly the one asking every item gives."""
     search = StrengthSearch(base=base)
     done = {0.0: base}
+    must_beat = base.aligned_score - MIN_CV_GAIN  # what a chosen strength scores at most
+
+    def stop_above(also: float) -> float | None:
+        return max(also, must_beat) if stop_early else None
+
     for direction in ([s for s in coarse if s > 0], [s for s in coarse if s < 0]) if outward else [coarse]:
         previous = base.aligned_score
         for s in sorted(direction, key=abs) if outward else direction:
-            done[float(s)] = evaluate(float(s))
+            done[float(s)] = evaluate(float(s), stop_above(previous if outward else must_beat))
             if outward and done[float(s)].aligned_score > previous:
                 break
             previous = done[float(s)].aligned_score
@@ -202,7 +223,7 @@ def search_strength(
             for factor in refine:
                 s = round(best.strength * factor, 6)
                 if s not in done:
-                    done[s] = evaluate(s)
+                    done[s] = evaluate(s, stop_above(best.aligned_score))
     search.curve = sorted(done.values(), key=lambda p: p.strength)
     search.chosen = choose(base, [p for p in search.curve if p.strength != 0.0])
     return search
@@ -243,6 +264,7 @@ class SearchPolicy:
     confirm: int = 1
     domain_factors: tuple[float, ...] = DOMAIN_FACTORS  # the domain sum's strengths; () skips that candidate
     domain_when_unsteered: bool = True  # try the domain sum (at +-0.5) when the combined vector chose 0
+    stop_early: bool = False  # stop asking a strength that can no longer be chosen (search_strength)
 
     @property
     def outward(self) -> bool:
@@ -257,7 +279,7 @@ INTERPOLATED_SEARCH = SearchPolicy(
     confirm=1,
     domain_when_unsteered=False,
 )
-OUTWARD_SEARCH = SearchPolicy("outward", domain_when_unsteered=False)
+OUTWARD_SEARCH = SearchPolicy("outward", domain_when_unsteered=False, stop_early=True)
 # what `align --cv-search` offers; the interpolated policy is measured in benchmarks/cv_search.py only: its
 # estimates between saturated anchors were far off (docs/performance.md)
 SEARCH_POLICIES = {"outward": OUTWARD_SEARCH, "full": FULL_SEARCH}
@@ -290,6 +312,7 @@ def cross_validated_search(
     asked = [int(numbers[r]) for r in rows]
     measured: dict[float, Measured] = {0.0: score(rows, None)}
     base = curve_point(0.0, *measured[0.0], asked, answers, items)
+    chunks = stopping_order(folds, unsteered_errors(measured[0.0][0], asked, answers))
 
     def measure(strength: float) -> Measured:
         dist = np.zeros((len(rows), 5))
@@ -297,19 +320,90 @@ def cross_validated_search(
         for fold, vector in zip(folds, fold_vectors, strict=False):
             scaled = {b: v * np.float32(strength) for b, v in vector.items()}
             dist[fold], mass[fold] = score(rows[fold], scaled or None)
+        return measure_done(strength, dist, mass)
+
+    def measure_until(strength: float, stop_above: float) -> CurvePoint:
+        """The strength's items chunk by chunk, stopping once even error-free answers to the rest would leave
+        its score above `stop_above`."""
+        dist = np.zeros((len(rows), 5))
+        mass = np.zeros(len(rows))
+        pending = set(range(len(rows)))
+        for fold, chunk in chunks:
+            scaled = {b: v * np.float32(strength) for b, v in fold_vectors[fold].items()}
+            dist[chunk], mass[chunk] = score(rows[chunk], scaled or None)
+            pending.difference_update(int(r) for r in chunk)
+            stopped = stopped_point(strength, dist, mass, asked, pending, answers, items, stop_above)
+            if stopped is not None:
+                if progress is not None:
+                    progress(strength)
+                return stopped
+        return curve_point(strength, *measure_done(strength, dist, mass), asked, answers, items)
+
+    def measure_done(strength: float, dist: np.ndarray, mass: np.ndarray) -> Measured:
         if progress is not None:
             progress(strength)
         measured[strength] = (dist, mass)
         return dist, mass
 
-    def evaluate(strength: float) -> CurvePoint:
+    def evaluate(strength: float, stop_above: float | None = None) -> CurvePoint:
+        if stop_above is not None:
+            return measure_until(strength, stop_above)
         return curve_point(strength, *measure(strength), asked, answers, items)
 
     if policy is None or policy.name in ("full", "outward"):
-        return search_strength(evaluate, base, coarse, refine, outward=policy is not None and policy.outward)
+        outward, stop_early = (policy.outward, policy.stop_early) if policy else (False, False)
+        return search_strength(evaluate, base, coarse, refine, outward=outward, stop_early=stop_early)
     return interpolated_search(
         policy, measure, measured, lambda s, m: curve_point(s, *m, asked, answers, items)
     )
+
+
+def stopped_point(
+    strength: float,
+    dist: np.ndarray,
+    mass: np.ndarray,
+    numbers: Sequence[int],
+    pending: set[int],
+    answers: Mapping[int, int],
+    items: Sequence[Item],
+    stop_above: float,
+) -> CurvePoint | None:
+    """The incomplete CV point of a strength whose rows outside `pending` are asked, if even error-free answers
+    to the pending rows would leave its score above `stop_above`; None while it could still get there."""
+    if not pending:
+        return None
+    done = np.array(sorted(set(range(len(numbers))) - pending))
+    predicted = answer_statistic(dist[done], DEFAULT_STATISTIC)
+    so_far = {int(numbers[r]): float(a) for r, a in zip(done, predicted, strict=True)}
+    floor = aligned_score_floor(so_far, answers, items, [int(numbers[r]) for r in pending])
+    if floor <= stop_above + SCORE_TOLERANCE:
+        return None
+    return CurvePoint(
+        strength, floor, {}, float(np.mean(mass[done])), len(set(predicted.tolist())), None, complete=False
+    )
+
+
+def unsteered_errors(dist: np.ndarray, numbers: Sequence[int], answers: Mapping[int, int]) -> np.ndarray:
+    """|unsteered answer - the person's| per CV row (0 where the person left the item unanswered)."""
+    predicted = answer_statistic(dist, DEFAULT_STATISTIC)
+    truth = np.array([answers.get(int(n), 0) for n in numbers], dtype=float)
+    return np.where(truth > 0, np.abs(predicted - truth), 0.0)
+
+
+def stopping_order(folds: Sequence[np.ndarray], base_errors: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(fold, positions) chunks of at most STOP_CHUNK in the order a stoppable strength asks them: within each
+    fold the items the unsteered model already answers best come first (steering can only add error there, so a
+    losing strength shows it soonest), and the folds take turns so every domain fills evenly."""
+    queues = []
+    for fold in folds:
+        ordered = fold[np.argsort(base_errors[fold], kind="stable")]
+        queues.append(np.array_split(ordered, max(1, -(-len(ordered) // STOP_CHUNK))))
+    return [
+        (f, queue[turn])
+        for turn in range(max((len(q) for q in queues), default=0))
+        for f, queue in enumerate(queues)
+        if turn < len(queue) and len(queue[turn])
+    ]
 
 
 def interpolated_search(

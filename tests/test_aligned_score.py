@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paso_local.person.aligned_score import aligned_score, mean_aligned_score
+from paso_local.person.aligned_score import aligned_score, aligned_score_floor, mean_aligned_score
 from paso_local.person.inventory import Item
 
 
@@ -31,3 +31,17 @@ def test_mean_over_subjects_is_per_domain():
     mean = mean_aligned_score([one, two])
     assert mean.per_domain == pytest.approx({"A": 2.0, "C": 0.0})
     assert mean.total == pytest.approx(2.0)
+
+
+def test_the_floor_counts_pending_items_as_answered_without_error():
+    person = {1: 5, 2: 1, 3: 0, 4: 3, 5: 4, 6: 2}
+    asked = {1: 4, 4: 1}  # A: |4-5| = 1 ; C: |1-3| = 2
+    # pending 2 (A), 3 (missing answer: never counts), 5 (C); 6 (N) neither asked nor pending: left out
+    floor = aligned_score_floor(asked, person, ITEMS, pending=[2, 3, 5])
+    assert floor == pytest.approx(1 / 2 + 2 / 2)
+    # once every pending item is answered, the floor is the score, and it never lies above it
+    full = {**asked, 2: 1, 5: 4}
+    assert aligned_score_floor(full, person, ITEMS, pending=[]) == pytest.approx(
+        aligned_score(full, person, ITEMS).total
+    )
+    assert floor <= aligned_score(full, person, ITEMS).total

@@ -43,24 +43,26 @@ class PlantedScorer:
 
     def __init__(self):
         self.asked: list[float] = []
+        self.items: dict[float, int] = {}  # strength -> item prompts asked at it
 
     def __call__(self, rows, directions):
         strength = 0.0 if not directions else float(next(iter(directions.values()))[0])
         self.asked.append(strength)
+        self.items[round(strength, 6)] = self.items.get(round(strength, 6), 0) + len(rows)
         centre = 3 - 1.6 * strength
         logits = -4 * (np.arange(1, 6)[None, :] - centre) ** 2 * np.ones((len(rows), 1))
         dist = np.exp(logits - logits.max(axis=1, keepdims=True))
         return dist / dist.sum(axis=1, keepdims=True), np.ones(len(rows))
 
 
-def search(policy: SearchPolicy):
+def search(policy: SearchPolicy, scorer=None):
     items = list(form_items("120"))[:40]
     numbers = [i.number for i in items]
     answers = {n: 2 for n in numbers}
     rows = np.arange(len(items))
     folds = make_folds(len(rows), 5)
     unit = [{3: np.ones(4, dtype=np.float32)} for _ in folds]
-    scorer = PlantedScorer()
+    scorer = scorer or PlantedScorer()
     found = cross_validated_search(scorer, numbers, rows, folds, unit, answers, items, policy=policy)
     return found, sorted({round(s, 6) for s in scorer.asked if s != 0.0})
 
@@ -141,3 +143,64 @@ def test_the_outward_search_stops_each_sign_where_the_score_gets_worse_and_choos
     assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
     assert outward.chosen.strength == full.chosen.strength == pytest.approx(0.375)
     assert len(asked) < len(full_asked)
+
+
+def test_the_outward_search_stops_asking_a_strength_once_it_cannot_win():
+    from paso_local.converters.strength import OUTWARD_SEARCH, STOP_CHUNK
+
+    scorer = PlantedScorer()
+    found, asked = search(OUTWARD_SEARCH, scorer)
+    assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]  # the same strengths as asking every item
+    # 40 items, 8 per domain, in 5 folds of 8 (one chunk each, STOP_CHUNK >= 8). Unsteered every answer is 3
+    # against the person's 2: 1 per domain, 5 in all, so a strength must score <= 4.95. At -0.5 every answer is 4
+    # (error 2): after 2 folds the floor is 2 x 16 / 8 = 4, after 3 it is 2 x 24 / 8 = 6 > 5: stop, 16 unasked.
+    assert STOP_CHUNK >= 8
+    assert scorer.items[-0.5] == 24
+    stopped = next(p for p in found.curve if p.strength == -0.5)
+    assert not stopped.complete and stopped.aligned_score == pytest.approx(6.0)
+    # at +1.2 every answer is 1 (error 1 per item): 5.0 in all, above 4.95 only once every item is in: no stop
+    assert scorer.items[1.2] == 40
+    assert all(scorer.items[s] == 40 for s in (0.375, 0.5, 0.65))
+    assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
+
+
+class RandomScorer:
+    """Each (strength, item) gets a fixed random answer distribution, sharper or flatter at random."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.asked: list[float] = []
+        self.items = 0
+
+    def __call__(self, rows, directions):
+        strength = 0.0 if not directions else float(next(iter(directions.values()))[0])
+        self.asked.append(strength)
+        self.items += len(rows) if directions else 0
+        dists = []
+        for r in rows:
+            rng = np.random.default_rng([self.seed, int(r), int(round(strength * 1000)) + 10_000])
+            logits = rng.normal(0, 3, 5) + (2 - abs(strength)) * np.array([0, 1, 2, 1, 0])
+            dists.append(np.exp(logits - logits.max()))
+        dist = np.array(dists)
+        return dist / dist.sum(axis=1, keepdims=True), np.ones(len(rows))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_stopping_early_never_changes_what_the_outward_search_chooses(seed):
+    import dataclasses
+
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    every = RandomScorer(seed)
+    reference, reference_asked = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), every)
+    early = RandomScorer(seed)
+    found, asked = search(OUTWARD_SEARCH, early)
+    assert asked == reference_asked
+    assert found.chosen == reference.chosen
+    truth = {p.strength: p.aligned_score for p in reference.curve}
+    for point in found.curve:
+        if point.complete:
+            assert point.aligned_score == pytest.approx(truth[point.strength], abs=1e-12)
+        else:  # a floor never lies above the score asking every item gives
+            assert point.aligned_score <= truth[point.strength] + 1e-12
+    assert early.items <= every.items

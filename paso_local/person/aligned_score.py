@@ -35,6 +35,30 @@ def aligned_score(
     return AlignedScore(per_domain=per_domain, counts={d: len(e) for d, e in errors.items() if e})
 
 
+def aligned_score_floor(
+    model_answers: Mapping[int, float],
+    person_answers: Mapping[int, int],
+    items: Iterable[Item],
+    pending: Iterable[int],
+) -> float:
+    """The lowest total `aligned_score` can still reach once the `pending` item numbers get answers too: at best
+    they add no error, but each counts in its domain's mean. An exact bound, so a search may stop asking as soon
+    as it rises above what would have to be beaten."""
+    waiting = set(pending)
+    errors: dict[str, float] = {d: 0.0 for d in DOMAINS}
+    counts: dict[str, int] = {d: 0 for d in DOMAINS}
+    for item in items:
+        truth = person_answers.get(item.number, 0)
+        if not truth:
+            continue
+        if item.number in model_answers:
+            errors[item.domain] += abs(float(model_answers[item.number]) - float(truth))
+            counts[item.domain] += 1
+        elif item.number in waiting:
+            counts[item.domain] += 1
+    return float(sum(errors[d] / counts[d] for d in DOMAINS if counts[d]))
+
+
 def mean_aligned_score(scores: Sequence[AlignedScore]) -> AlignedScore:
     """The paper's average over subjects: per domain, the mean of the subjects' domain scores."""
     per_domain: dict[str, float] = {}
