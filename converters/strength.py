@@ -265,6 +265,7 @@ class SearchPolicy:
     domain_factors: tuple[float, ...] = DOMAIN_FACTORS  # the domain sum's strengths; () skips that candidate
     domain_when_unsteered: bool = True  # try the domain sum (at +-0.5) when the combined vector chose 0
     stop_early: bool = False  # stop asking a strength that can no longer be chosen (search_strength)
+    item_share: float = 1.0  # the share of each fold's items asked at all (a seeded subset; 1: every item)
 
     @property
     def outward(self) -> bool:
@@ -309,6 +310,8 @@ def cross_validated_search(
     `numbers[r]` is the item number of activation row r; `score` is llama.cpp's (align) or torch's;
     `progress(strength)` is called after each strength is scored; `policy` None or "full" searches `coarse`
     then `refine`, as every align did before 2026-12-04 (SearchPolicy has the others)."""
+    if policy is not None and policy.item_share < 1.0:
+        rows, folds = item_subset(rows, folds, policy.item_share)
     asked = [int(numbers[r]) for r in rows]
     measured: dict[float, Measured] = {0.0: score(rows, None)}
     base = curve_point(0.0, *measured[0.0], asked, answers, items)
@@ -381,6 +384,17 @@ def stopped_point(
     return CurvePoint(
         strength, floor, {}, float(np.mean(mass[done])), len(set(predicted.tolist())), None, complete=False
     )
+
+
+def item_subset(
+    rows: np.ndarray, folds: Sequence[np.ndarray], share: float, seed: int = FOLD_SEED
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A seeded `share` of each fold's rows (at least one), as new rows and folds over them."""
+    rng = np.random.default_rng(seed)
+    kept = [np.sort(rng.permutation(fold)[: max(1, round(share * len(fold)))]) for fold in folds]
+    starts = np.cumsum([0] + [len(k) for k in kept])
+    new_folds = [np.arange(starts[f], starts[f + 1]) for f in range(len(kept))]
+    return rows[np.concatenate(kept)], new_folds
 
 
 def unsteered_errors(dist: np.ndarray, numbers: Sequence[int], answers: Mapping[int, int]) -> np.ndarray:

@@ -204,3 +204,30 @@ def test_stopping_early_never_changes_what_the_outward_search_chooses(seed):
         else:  # a floor never lies above the score asking every item gives
             assert point.aligned_score <= truth[point.strength] + 1e-12
     assert early.items <= every.items
+
+
+def test_an_item_subset_keeps_a_seeded_share_of_every_fold():
+    from paso_local.converters.strength import item_subset
+
+    rows = np.arange(100, 140)
+    folds = make_folds(40, 5)
+    kept_rows, kept_folds = item_subset(rows, folds, 0.5)
+    assert [len(f) for f in kept_folds] == [4] * 5
+    assert np.array_equal(np.concatenate(kept_folds), np.arange(20))  # folds over the kept rows, in turn
+    for fold, part in zip(folds, kept_folds, strict=True):
+        assert set(kept_rows[part]) <= set(rows[fold])  # each fold keeps only its own rows
+    again_rows, _ = item_subset(rows, folds, 0.5)
+    assert np.array_equal(kept_rows, again_rows)  # seeded
+
+
+def test_a_search_on_half_the_items_asks_half_the_prompts():
+    import dataclasses
+
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    every = PlantedScorer()
+    search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), every)
+    half = PlantedScorer()
+    found, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False, item_share=0.5), half)
+    assert {s: n // 2 for s, n in every.items.items()} == half.items
+    assert found.chosen.strength == pytest.approx(0.375)
