@@ -151,7 +151,7 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
     plan = plan_alignment(request)
     found = read_activations(plan)
     folds = cv_folds(found.acts, plan.answers)
-    w_o = WoCache(found.torch_model())
+    w_o = WoCache(found.torch_model)
     fitted = fit_candidates(plan, found, folds, w_o)
     numbers = [int(n) for n in found.acts.item_numbers]
     memo = Memo(llama_row_scorer(SteeredScorer(runtime), found.acts, plan.items))

@@ -58,7 +58,7 @@ def subject_vector(args, model_path: Path, items, reference) -> tuple[dict, obje
         acts.disagree,
         labels,
         DEFAULT_HEADS,
-        WoCache(reference()),
+        WoCache(reference),
         first_eligible_layer(config.n_layer),
     )
     unit = to_unit(fit.placed(PLACEMENT_SHIFT), acts.residual_norm)

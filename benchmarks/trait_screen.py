@@ -115,7 +115,7 @@ class Builder:
         acts = compute_statement_activations(self.model, self.chat, self.items)
         min_layer = first_eligible_layer(self.config.n_layer)
         return td.head_probe_directions(
-            acts, self.items, self.heads, WoCache(self.model), min_layer, PLACEMENT_SHIFT
+            acts, self.items, self.heads, WoCache(lambda: self.model), min_layer, PLACEMENT_SHIFT
         )
 
     def persona(self, kind: str, blocks: list[int]) -> tuple[dict, np.ndarray]:

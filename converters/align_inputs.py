@@ -5,6 +5,7 @@ cached per model), with the small pieces the later steps share (checkpoint block
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,15 +46,16 @@ def first_eligible_layer(n_layer: int) -> int:
 
 
 class WoCache:
-    """W_o per layer as float32 numpy, dequantised once per run."""
+    """W_o per layer as float32 numpy, dequantised once per run from the model `load` returns (called only for
+    a layer not yet kept, so the model may be released in between)."""
 
-    def __init__(self, model: Any):
-        self._model = model
+    def __init__(self, load: Callable[[], Any]):
+        self._load = load
         self._weights: dict[int, np.ndarray] = {}
 
     def __call__(self, layer: int) -> np.ndarray:
         if layer not in self._weights:
-            self._weights[layer] = self._model.attn_output_weight(layer).float().numpy()
+            self._weights[layer] = self._load().attn_output_weight(layer).float().numpy()
         return self._weights[layer]
 
 
@@ -87,9 +89,28 @@ def load_torch_model(model_path: Path, dtype: torch.dtype | None = None) -> Any:
     return load_model(model_path, dtype=dtype, cache_blocks=blocks)
 
 
-def lazy_torch_model(model_path: Path, dtype: torch.dtype | None = None) -> Callable[[], Any]:
-    """The torch model, loaded on the first call only (an activation-cache hit may never need it)."""
-    return functools.cache(lambda: load_torch_model(model_path, dtype))
+class LazyTorchModel:
+    """The torch model, loaded on the first call only (an activation-cache hit may never need it). `release`
+    lets it go: align does before llama.cpp's cross-validation, where the two together made the peak memory
+    (its dequantised weights and the file's pages, beside llama.cpp's own mapping). A later call loads it again."""
+
+    def __init__(self, model_path: Path, dtype: torch.dtype | None = None):
+        self.model_path, self.dtype = model_path, dtype
+        self._model: Any = None
+
+    def __call__(self) -> Any:
+        if self._model is None:
+            self._model = load_torch_model(self.model_path, self.dtype)
+        return self._model
+
+    def release(self) -> None:
+        if self._model is not None:
+            self._model = None
+            gc.collect()
+
+
+def lazy_torch_model(model_path: Path, dtype: torch.dtype | None = None) -> LazyTorchModel:
+    return LazyTorchModel(model_path, dtype)
 
 
 # --- step 1: the plan ----------------------------------------------------------------------------------------
@@ -224,7 +245,7 @@ class Activations:
     acts: ItemActivations
     sources: dict[str, ContrastActivations]
     cache_hit: bool
-    torch_model: Callable[[], Any]
+    torch_model: LazyTorchModel
     seconds: float
 
 

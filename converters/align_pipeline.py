@@ -402,9 +402,11 @@ def align_answers(plan: AlignPlan) -> AlignOutcome:
         ledger.count(3 * len(found.acts.item_numbers), 3 * int(found.acts.paren_lengths.sum()))
     ledger.close("activations" if not found.cache_hit else "activations (from the cache)")
     folds = cv_folds(found.acts, plan.answers)
-    w_o = WoCache(found.torch_model())
+    w_o = WoCache(found.torch_model)
     candidates = fit_candidates(plan, found, folds, w_o)
     ledger.close("probes and fold vectors")
+    if plan.request.scoring == "llama":
+        found.torch_model.release()  # not needed beside llama.cpp (W_o of the layers used is kept)
     numbers = [int(n) for n in found.acts.item_numbers]
     with row_scorer(plan, found, ledger) as score:
         cross_validate(plan, candidates, folds, score, numbers, ledger)

@@ -110,7 +110,7 @@ def _align_keyed(
     answers = {n: a for n, a in restricted(answers, [i.number for i in items]).items() if 1 <= a <= 5}
     torch_model = lazy_torch_model(model_path)
     acts, _ = letter_activations(model_path, items, config.n_layer, torch_model)
-    w_o = WoCache(torch_model())
+    w_o = WoCache(torch_model)
     score = llama_row_scorer(scorer, acts, items)  # every group's unsteered answers computed once
     min_layer = first_eligible_layer(config.n_layer)
     by_number = {i.number: i for i in items}

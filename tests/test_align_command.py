@@ -157,8 +157,16 @@ def test_default_align_end_to_end_on_a_tiny_model_through_llama_cpp(
     stages = {row["stage"]: row for row in report["cost"]}
     assert stages["activations"]["evaluations"] == 3 * 120  # A, E and readout prompts, none cached yet
     assert stages["unsteered answers"]["evaluations"] == report["usable_answers"]
-    steered = [row for name, row in stages.items() if name.startswith("cv letter combined")]
-    assert all(row["evaluations"] == report["usable_answers"] and row["tokens"] > 0 for row in steered)
+    steered = {
+        float(name.rsplit(" ", 1)[1]): row
+        for name, row in stages.items()
+        if name.startswith("cv letter combined")
+    }
+    for strength, row in steered.items():  # every item, unless asking stopped once the strength could not win
+        point = curve[round(strength, 6)]
+        assert row["tokens"] > 0
+        assert (row["evaluations"] == report["usable_answers"]) == point["complete"]
+        assert row["evaluations"] <= report["usable_answers"]
     assert sum(row["share"] for row in report["cost"]) == pytest.approx(1.0, abs=0.01)
     assert all(row["tokens"] >= 0 for row in report["cost"]) and stages["final vector"]["tokens"] == 0
     if report["strength"] == 0.0:
