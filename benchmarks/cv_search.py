@@ -262,10 +262,11 @@ def summary(path: Path) -> str:
         for p in r["points"]
     ]
     lines.append("")
-    lines.append(
-        f"Measured curves (combined and domain sum, each sign): {risen} of {signs} fall again after rising, "
-        "beyond the point before the rise (what the outward search would miss)."
-    )
+    if signs:
+        lines.append(
+            f"Measured curves (combined and domain sum, each sign): {risen} of {signs} fall again after rising, "
+            "beyond the point before the rise (what the outward search would miss)."
+        )
     if errors:
         lines.append(
             f"Interpolated CV scores at -0.5, +0.5, +0.9 against the measured ones: mean error "
