@@ -36,7 +36,7 @@ from paso_local.person.questionnaire_prompt import (
 )
 from paso_local.progress import progress_bar
 
-CACHE_VERSION = 4  # bump whenever what the pass records or how it computes it changes
+CACHE_VERSION = 5  # bump whenever what the pass records or how it computes it changes
 ITEMS_PER_BATCH = 8  # x 3 prompts
 
 
@@ -104,6 +104,26 @@ def item_prompts(
     return agree, disagree, paren
 
 
+def differ_in_last_token_only(*prompt_lists: Sequence[Sequence[int]]) -> bool:
+    """Whether each item's prompts (one per list) are one common prefix and one last token each."""
+    return all(
+        len({len(p) for p in prompts}) == 1 and all(p[:-1] == prompts[0][:-1] for p in prompts)
+        for prompts in zip(*prompt_lists, strict=True)
+    )
+
+
+def equal_length_batches(prompts: Sequence[Sequence[int]], per_batch: int) -> list[list[int]]:
+    """Prompt indices in batches of at most `per_batch` whose prompts have one length (no padding)."""
+    by_length: dict[int, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        by_length.setdefault(len(prompt), []).append(i)
+    return [
+        same[start : start + per_batch]
+        for _, same in sorted(by_length.items())
+        for start in range(0, len(same), per_batch)
+    ]
+
+
 def compute_item_activations(
     model: Any,
     chat_format: Any,
@@ -115,12 +135,35 @@ def compute_item_activations(
     items_per_batch: int = ITEMS_PER_BATCH,
     show_progress: bool = True,
 ) -> ItemActivations:
-    """Run the A, E and "(" prompts of every item through the torch model, block by block."""
+    """Run the A, E and "(" prompts of every item through the torch model, block by block. Where an item's
+    three prompts differ in their last token only (the chat templates measured), their common part is
+    computed once and the three last tokens continue it: a third of the tokens."""
+    prompts = item_prompts(chat_format, items, tokens, system_prompt)
+    if differ_in_last_token_only(*prompts):
+        return shared_prefix_activations(
+            model, chat_format, items, tokens, checkpoint_block, prompts, items_per_batch, show_progress
+        )
+    return padded_activations(
+        model, chat_format, items, tokens, checkpoint_block, prompts, items_per_batch, show_progress
+    )
+
+
+def padded_activations(
+    model: Any,
+    chat_format: Any,
+    items: Sequence[Item],
+    tokens: OptionTokens,
+    checkpoint_block: int,
+    prompts: tuple[list[list[int]], list[list[int]], list[list[int]]],
+    items_per_batch: int,
+    show_progress: bool,
+) -> ItemActivations:
+    """Every prompt in full, right-padded batches of the three prompts of `items_per_batch` items."""
     from paso_local.converters.hooks import record_head_inputs
 
     n_layer = model.config.n_layer
     pad = chat_format.eos_token_id
-    agree_prompts, disagree_prompts, paren_prompts = item_prompts(chat_format, items, tokens, system_prompt)
+    agree_prompts, disagree_prompts, paren_prompts = prompts
     paren_tokens, paren_lengths = pad_right(paren_prompts, pad)
     n, width = paren_tokens.shape
     heads: np.ndarray | None = None
@@ -165,6 +208,76 @@ def compute_item_activations(
             acts = (
                 torch.stack([recorded[layer] for layer in sorted(recorded)], dim=1).float().numpy()
             )  # [3b,L,H,E]
+            if heads is None:
+                heads = np.zeros((2, n) + acts.shape[1:], dtype=np.float32)
+            heads[0, idx], heads[1, idx] = acts[:b], acts[b : 2 * b]
+            bar.advance(3 * b)
+    assert heads is not None
+    return ItemActivations(
+        item_numbers=np.asarray([i.number for i in items], dtype=np.int64),
+        agree=heads[0],
+        disagree=heads[1],
+        paren_tokens=paren_tokens.numpy(),
+        paren_lengths=paren_lengths.numpy(),
+        checkpoint_block=checkpoint_block,
+        checkpoint=checkpoint,
+        base_dist=dist,
+        base_mass=mass,
+        residual_norm=norm_sum / max(norm_count, 1),
+        agree_blocks=blocks[0],
+        disagree_blocks=blocks[1],
+    )
+
+
+def shared_prefix_activations(
+    model: Any,
+    chat_format: Any,
+    items: Sequence[Item],
+    tokens: OptionTokens,
+    checkpoint_block: int,
+    prompts: tuple[list[list[int]], list[list[int]], list[list[int]]],
+    items_per_batch: int,
+    show_progress: bool,
+) -> ItemActivations:
+    """The same records as `padded_activations`, from batches of equal-length items: their common part [b, P]
+    once, then the "(", A and E tokens [3b, 1] continuing it (each row attends to its own item's part)."""
+    from paso_local.converters.hooks import record_head_inputs
+
+    agree_prompts, disagree_prompts, paren_prompts = prompts
+    n_layer, n_embd = model.config.n_layer, model.config.n_embd
+    paren_tokens, paren_lengths = pad_right(paren_prompts, chat_format.eos_token_id)
+    n, width = paren_tokens.shape
+    heads: np.ndarray | None = None
+    blocks = np.zeros((2, n, n_layer - checkpoint_block, n_embd), dtype=np.float32)
+    checkpoint = np.zeros((n, width, n_embd), dtype=np.float32)
+    dist, mass = np.zeros((n, 5)), np.zeros(n)
+    norm_sum, norm_count = np.zeros(n_layer), 0
+    with progress_bar("Model activations (A / E / readout prompts)", 3 * n, enabled=show_progress) as bar:
+        for idx in equal_length_batches(paren_prompts, items_per_batch):
+            b, length = len(idx), len(paren_prompts[idx[0]])
+            common = torch.tensor([paren_prompts[i][:-1] for i in idx])  # [b, P]
+            last = torch.tensor(
+                [[p[i][-1]] for p in (agree_prompts, disagree_prompts, paren_prompts) for i in idx]
+            )  # [3b, 1]: A rows, E rows, "(" rows
+            with torch.inference_mode(), record_head_inputs(model) as recorded:
+                prefix, h = model.embed(common), model.embed(last)
+                for block in range(n_layer):
+                    if block == checkpoint_block:
+                        checkpoint[idx, :length] = torch.cat((prefix, h[2 * b :]), dim=1).float().numpy()
+                    prefix, h = model.run_block_after_prefix(block, prefix, h)
+                    if block >= checkpoint_block:
+                        at_letter = h[: 2 * b, 0].float().numpy()  # [2b, D]
+                        blocks[0, idx, block - checkpoint_block] = at_letter[:b]
+                        blocks[1, idx, block - checkpoint_block] = at_letter[b:]
+                    # position 0's massive activations stay out of the norm, as in the padded pass
+                    norm_sum[block] += float(prefix[:, 1:].float().norm(dim=-1).sum())
+                    norm_sum[block] += float(h[2 * b :].float().norm(dim=-1).sum())
+                readout = torch.cat((prefix, h[2 * b :]), dim=1)  # [b, P + 1, D]
+                first, after = answer_logits(model, readout, torch.full((b,), length))
+            norm_count += b * (length - 1)
+            dist[idx], mass[idx] = option_distribution(first, after, tokens)
+            # the hook keeps each W_o call's last position: the continuation's (the prefix's call came first)
+            acts = torch.stack([recorded[layer] for layer in sorted(recorded)], dim=1).float().numpy()
             if heads is None:
                 heads = np.zeros((2, n) + acts.shape[1:], dtype=np.float32)
             heads[0, idx], heads[1, idx] = acts[:b], acts[b : 2 * b]

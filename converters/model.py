@@ -182,6 +182,15 @@ class RotaryEmbedding(nn.Module):
         return torch.cat((rotated, rest), dim=-1) if rest.shape[-1] else rotated
 
 
+def rows_of(prefix: torch.Tensor, rows: int) -> torch.Tensor:
+    """A prefix's keys or values [R, K, P, E] for `rows` rows: R = 1 shared by all, else repeated in turn."""
+    if prefix.shape[0] == 1:
+        return prefix.expand(rows, -1, -1, -1)
+    if rows % prefix.shape[0]:
+        raise ValueError(f"{rows} rows cannot continue {prefix.shape[0]} prefixes in turn")
+    return prefix.repeat(rows // prefix.shape[0], 1, 1, 1)
+
+
 class Attention(nn.Module):
     """Causal grouped-query self-attention. `wo`'s input is the per-head output [B, S, H*E] (PAS reads it)."""
 
@@ -207,8 +216,9 @@ class Attention(nn.Module):
         prefix: KeysValues | None = None,
         keep: list[KeysValues] | None = None,
     ) -> torch.Tensor:  # x [B, S, D]
-        """`prefix`: keys and values [1, K, P, E] of P positions that every row continues (x then sits at
-        positions P..P+S-1 and attends to them); `keep` receives this call's own keys and values."""
+        """`prefix`: keys and values [1, K, P, E] of P positions that every row continues, or [R, K, P, E] with
+        R dividing B, row r continuing prefix r mod R (x then sits at positions P..P+S-1 and attends to them);
+        `keep` receives this call's own keys and values."""
         B, S, _ = x.shape
         offset = 0 if prefix is None else prefix[0].shape[2]
         q = self.wq(x).view(B, S, self.n_head, self.head_dim)  # [B, S, H, E]
@@ -222,8 +232,8 @@ class Attention(nn.Module):
             keep.append((k, v))
         mask = None
         if prefix is not None:
-            k = torch.cat((prefix[0].expand(B, -1, -1, -1), k), dim=2)  # [B, K, P+S, E]
-            v = torch.cat((prefix[1].expand(B, -1, -1, -1), v), dim=2)
+            k = torch.cat((rows_of(prefix[0], B), k), dim=2)  # [B, K, P+S, E]
+            v = torch.cat((rows_of(prefix[1], B), v), dim=2)
             mask = torch.ones(S, offset + S, dtype=torch.bool).tril(offset)  # row i sees j <= P + i
         n_rep = self.n_head // self.n_head_kv  # query head h reads key/value head h // n_rep, as ggml does
         k = k.repeat_interleave(n_rep, dim=1)  # [B, H, P+S, E] (P = 0 without a prefix)
@@ -347,8 +357,9 @@ class GGUFTransformer(nn.Module):
     def run_block_after_prefix(
         self, block: int, prefix: torch.Tensor, h: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Block `block` on rows h [B, S, D] that all continue the same P positions prefix [1, P, D]: the
-        prefix is computed once, not per row. Returns both outputs; h's positions are P..P+S-1."""
+        """Block `block` on rows h [B, S, D] that continue the P positions of prefix [1, P, D] (every row) or
+        [R, P, D] (row r continues prefix row r mod R): the prefix is computed once, not per row. Returns both
+        outputs; h's positions are P..P+S-1."""
         kept: list[KeysValues] = []
         prefix_out = self.blocks[block](prefix, self.rope, keep=kept)
         return prefix_out, self.blocks[block](h, self.rope, prefix=kept[0])

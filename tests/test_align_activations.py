@@ -32,13 +32,14 @@ def test_cache_hit_does_no_forward_pass(smollm2_path, chat_and_tokens, paso_home
     def loader():
         calls["load"] += 1
         net = load_model(smollm2_path, dtype=torch.float32, cache_blocks=30)
-        original = net.run_blocks
+        for name in ("run_blocks", "run_block_after_prefix"):
+            original = getattr(net, name)
 
-        def counted(*args, **kwargs):
-            calls["blocks"] += 1
-            return original(*args, **kwargs)
+            def counted(*args, original=original, **kwargs):
+                calls["blocks"] += 1
+                return original(*args, **kwargs)
 
-        net.run_blocks = counted
+            setattr(net, name, counted)
         return net
 
     first, hit = item_activations(
@@ -50,7 +51,8 @@ def test_cache_hit_does_no_forward_pass(smollm2_path, chat_and_tokens, paso_home
         load_tokens=lambda: tokens,
         show_progress=False,
     )
-    assert not hit and calls["load"] == 1 and calls["blocks"] == 30  # one batch, block by block
+    ran = calls["blocks"]
+    assert not hit and calls["load"] == 1 and ran and ran % 30 == 0  # batches, block by block
     assert first.agree.shape == (3, 30, 9, 64) and first.checkpoint_block == 12
     assert not np.allclose(first.agree, first.disagree)
     np.testing.assert_allclose(first.base_dist.sum(axis=1), 1.0, atol=1e-9)
@@ -71,7 +73,7 @@ def test_cache_hit_does_no_forward_pass(smollm2_path, chat_and_tokens, paso_home
         load_tokens=refuse,
         show_progress=False,
     )
-    assert hit and calls == {"load": 1, "blocks": 30}
+    assert hit and calls == {"load": 1, "blocks": ran}
     np.testing.assert_array_equal(second.agree, first.agree)
     np.testing.assert_array_equal(second.checkpoint, first.checkpoint)
     assert list(paso_home.rglob("*.npz")) == [
@@ -112,3 +114,41 @@ def test_activations_match_a_plain_forward(smollm2_path, chat_and_tokens):
     assert acts.disagree_blocks.shape == (len(ITEMS), 30 - 12, net.config.n_embd)
     np.testing.assert_allclose(acts.disagree_blocks[1, 18 - 1 - 12], h[0, -1].numpy(), atol=1e-3)
     assert not np.allclose(acts.agree_blocks[1, 5], acts.disagree_blocks[1, 5])
+
+
+def test_the_shared_prefix_pass_records_what_the_padded_one_does(smollm2_path, chat_and_tokens):
+    """An item's A, E and "(" prompts differ in the last token only: computing their common part once gives
+    every record of the full padded pass (batches of mixed lengths there, equal lengths here)."""
+    from paso_local.converters.activations import (
+        differ_in_last_token_only,
+        item_prompts,
+        padded_activations,
+        shared_prefix_activations,
+    )
+    from paso_local.converters.model import load_model
+    from paso_local.person.questionnaire_prompt import SYSTEM_PROMPT
+
+    chat, tokens = chat_and_tokens
+    items = form_items("120")[:10]
+    prompts = item_prompts(chat, items, tokens, SYSTEM_PROMPT)
+    assert differ_in_last_token_only(*prompts) and len({len(p) for p in prompts[2]}) > 1
+    net = load_model(smollm2_path, dtype=torch.float32, cache_blocks=30)
+    args = (net, chat, items, tokens, 12, prompts, 4, False)
+    padded, shared = padded_activations(*args), shared_prefix_activations(*args)
+    for field in ("agree", "disagree", "agree_blocks", "disagree_blocks", "residual_norm"):
+        np.testing.assert_allclose(getattr(shared, field), getattr(padded, field), rtol=1e-4, atol=2e-3)
+    for row, length in enumerate(padded.paren_lengths):  # past a prompt's length: padding, never read
+        np.testing.assert_allclose(
+            shared.checkpoint[row, :length], padded.checkpoint[row, :length], atol=2e-3
+        )
+    np.testing.assert_allclose(shared.base_dist, padded.base_dist, atol=1e-4)
+    np.testing.assert_array_equal(shared.paren_tokens, padded.paren_tokens)
+
+
+def test_prompts_that_differ_before_their_last_token_take_the_padded_pass():
+    from paso_local.converters.activations import differ_in_last_token_only, equal_length_batches
+
+    assert differ_in_last_token_only([[1, 2, 3]], [[1, 2, 4]], [[1, 2, 5]])
+    assert not differ_in_last_token_only([[1, 2, 3]], [[1, 9, 4]], [[1, 2, 5]])
+    assert not differ_in_last_token_only([[1, 2, 3]], [[1, 2, 4, 4]], [[1, 2, 5]])
+    assert equal_length_batches([[1], [1, 2], [3], [4], [5, 6]], 2) == [[0, 2], [3], [1, 4]]
