@@ -55,6 +55,8 @@ class ItemActivations:
     # float32 [N, n_layer - checkpoint_block, D]: output of blocks checkpoint_block.. at the A / E letter
     agree_blocks: np.ndarray | None = None
     disagree_blocks: np.ndarray | None = None
+    # token positions the torch pass computed (0 when read from the cache; never cached itself)
+    forward_tokens: int = 0
 
 
 def activation_cache_key(
@@ -166,6 +168,7 @@ def padded_activations(
     agree_prompts, disagree_prompts, paren_prompts = prompts
     paren_tokens, paren_lengths = pad_right(paren_prompts, pad)
     n, width = paren_tokens.shape
+    computed = 0
     heads: np.ndarray | None = None
     blocks = np.zeros((2, n, n_layer - checkpoint_block, model.config.n_embd), dtype=np.float32)
     checkpoint = np.zeros((n, width, model.config.n_embd), dtype=np.float32)
@@ -183,6 +186,7 @@ def padded_activations(
                 + [paren_prompts[i] for i in idx]
             )
             batch, lengths = pad_right(seqs, pad)
+            computed += batch.numel()
             real = (
                 torch.arange(batch.shape[1])[None, :] < lengths[2 * b :, None]
             )  # readout rows' real positions
@@ -226,6 +230,7 @@ def padded_activations(
         residual_norm=norm_sum / max(norm_count, 1),
         agree_blocks=blocks[0],
         disagree_blocks=blocks[1],
+        forward_tokens=computed,
     )
 
 
@@ -247,6 +252,7 @@ def shared_prefix_activations(
     n_layer, n_embd = model.config.n_layer, model.config.n_embd
     paren_tokens, paren_lengths = pad_right(paren_prompts, chat_format.eos_token_id)
     n, width = paren_tokens.shape
+    computed = 0
     heads: np.ndarray | None = None
     blocks = np.zeros((2, n, n_layer - checkpoint_block, n_embd), dtype=np.float32)
     checkpoint = np.zeros((n, width, n_embd), dtype=np.float32)
@@ -255,6 +261,7 @@ def shared_prefix_activations(
     with progress_bar("Model activations (A / E / readout prompts)", 3 * n, enabled=show_progress) as bar:
         for idx in equal_length_batches(paren_prompts, items_per_batch):
             b, length = len(idx), len(paren_prompts[idx[0]])
+            computed += b * (length - 1) + 3 * b
             common = torch.tensor([paren_prompts[i][:-1] for i in idx])  # [b, P]
             last = torch.tensor(
                 [[p[i][-1]] for p in (agree_prompts, disagree_prompts, paren_prompts) for i in idx]
@@ -296,6 +303,7 @@ def shared_prefix_activations(
         residual_norm=norm_sum / max(norm_count, 1),
         agree_blocks=blocks[0],
         disagree_blocks=blocks[1],
+        forward_tokens=computed,
     )
 
 

@@ -396,10 +396,8 @@ def align_answers(plan: AlignPlan) -> AlignOutcome:
     ledger = CostLedger()
     torch.manual_seed(0)
     found = read_activations(plan)
-    if (
-        not found.cache_hit
-    ):  # three prompts per item (A, E and the readout's "("), all of the readout's length
-        ledger.count(3 * len(found.acts.item_numbers), 3 * int(found.acts.paren_lengths.sum()))
+    if not found.cache_hit:  # three prompts per item (A, E and the readout's "("), the tokens computed
+        ledger.count(3 * len(found.acts.item_numbers), found.acts.forward_tokens)
     ledger.close("activations" if not found.cache_hit else "activations (from the cache)")
     folds = cv_folds(found.acts, plan.answers)
     w_o = WoCache(found.torch_model)

@@ -143,6 +143,9 @@ def test_the_shared_prefix_pass_records_what_the_padded_one_does(smollm2_path, c
         )
     np.testing.assert_allclose(shared.base_dist, padded.base_dist, atol=1e-4)
     np.testing.assert_array_equal(shared.paren_tokens, padded.paren_tokens)
+    # the common part once and three last tokens, against three padded prompts
+    assert shared.forward_tokens == sum(len(p) for p in prompts[2]) + 2 * len(items)
+    assert 2.9 * shared.forward_tokens < padded.forward_tokens
 
 
 def test_prompts_that_differ_before_their_last_token_take_the_padded_pass():
