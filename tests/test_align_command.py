@@ -153,7 +153,9 @@ def test_default_align_end_to_end_on_a_tiny_model_through_llama_cpp(
         assert asked == list(ladder[: len(asked)]) and asked
         scores = [curve[0.0]["aligned_score"]] + [curve[s]["aligned_score"] for s in asked]
         assert all(b <= a for a, b in zip(scores[:-2], scores[1:-1], strict=False))
-        assert len(asked) == len(ladder) or scores[-1] > scores[-2]
+        # the sign stopped at a worse point (rounded to 6 decimals in the file, so possibly equal there; a
+        # point whose asking stopped early shows the floor it could still have reached)
+        assert len(asked) == len(ladder) or scores[-1] >= scores[-2]
     stages = {row["stage"]: row for row in report["cost"]}
     assert stages["activations"]["evaluations"] == 3 * 120  # A, E and readout prompts, none cached yet
     assert stages["unsteered answers"]["evaluations"] == report["usable_answers"]
