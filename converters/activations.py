@@ -217,20 +217,18 @@ def padded_activations(
             heads[0, idx], heads[1, idx] = acts[:b], acts[b : 2 * b]
             bar.advance(3 * b)
     assert heads is not None
-    return ItemActivations(
-        item_numbers=np.asarray([i.number for i in items], dtype=np.int64),
-        agree=heads[0],
-        disagree=heads[1],
-        paren_tokens=paren_tokens.numpy(),
-        paren_lengths=paren_lengths.numpy(),
-        checkpoint_block=checkpoint_block,
-        checkpoint=checkpoint,
-        base_dist=dist,
-        base_mass=mass,
-        residual_norm=norm_sum / max(norm_count, 1),
-        agree_blocks=blocks[0],
-        disagree_blocks=blocks[1],
-        forward_tokens=computed,
+    return assembled(
+        items,
+        heads,
+        blocks,
+        paren_tokens,
+        paren_lengths,
+        checkpoint_block,
+        checkpoint,
+        dist,
+        mass,
+        norm_sum / max(norm_count, 1),
+        computed,
     )
 
 
@@ -290,6 +288,35 @@ def shared_prefix_activations(
             heads[0, idx], heads[1, idx] = acts[:b], acts[b : 2 * b]
             bar.advance(3 * b)
     assert heads is not None
+    return assembled(
+        items,
+        heads,
+        blocks,
+        paren_tokens,
+        paren_lengths,
+        checkpoint_block,
+        checkpoint,
+        dist,
+        mass,
+        norm_sum / max(norm_count, 1),
+        computed,
+    )
+
+
+def assembled(
+    items: Sequence[Item],
+    heads: np.ndarray,
+    blocks: np.ndarray,
+    paren_tokens: torch.Tensor,
+    paren_lengths: torch.Tensor,
+    checkpoint_block: int,
+    checkpoint: np.ndarray,
+    dist: np.ndarray,
+    mass: np.ndarray,
+    residual_norm: np.ndarray,
+    computed: int,
+) -> ItemActivations:
+    """What either pass recorded (heads and blocks stacked [A / E, ...]), as one ItemActivations."""
     return ItemActivations(
         item_numbers=np.asarray([i.number for i in items], dtype=np.int64),
         agree=heads[0],
@@ -300,7 +327,7 @@ def shared_prefix_activations(
         checkpoint=checkpoint,
         base_dist=dist,
         base_mass=mass,
-        residual_norm=norm_sum / max(norm_count, 1),
+        residual_norm=residual_norm,
         agree_blocks=blocks[0],
         disagree_blocks=blocks[1],
         forward_tokens=computed,
