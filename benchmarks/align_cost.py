@@ -4,7 +4,7 @@ the same model (everything per-model cached), and that second profile again with
 every align ran before the interpolated one) as the ratio.
 
     .venv/bin/python benchmarks/align_cost.py [--model PATH] [--data ../shared/data/papi_dev.json]
-        [--subjects 10 11] [--threads 2] [--json FILE]
+        [--subjects 10 11] [--threads 2] [--runs first,cached,full] [--json FILE]
 
 Each align is its own `paso-local` process in one fresh PASO_LOCAL_HOME (the model copies directory is kept,
 so the embedded model's fast copy is not timed). Run it on an idle machine.
@@ -69,13 +69,24 @@ def main() -> int:
     parser.add_argument("--subjects", type=int, nargs=2, default=(10, 11), metavar=("FIRST", "SECOND"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--runs",
+        default="first,cached,full",
+        help="which aligns, in order (first: fresh caches; cached: the second profile; full: it again with "
+        "--cv-search full); a 1.5B's first align alone is about 20 minutes",
+    )
     args = parser.parse_args()
     model = ["--model", args.model] if args.model else []
-    runs = [
-        ("first align", args.subjects[0], "outward"),
-        ("second profile (cached)", args.subjects[1], "outward"),
-        ("second profile, --cv-search full", args.subjects[1], "full"),
-    ]
+    every_run = {
+        "first": ("first align", args.subjects[0], "outward"),
+        "cached": ("second profile (cached)", args.subjects[1], "outward"),
+        "full": ("second profile, --cv-search full", args.subjects[1], "full"),
+    }
+    chosen = [name.strip() for name in args.runs.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in every_run]
+    if unknown or not chosen:
+        parser.error(f"--runs {args.runs!r}: choose from {', '.join(every_run)}")
+    runs = [every_run[name] for name in chosen]
     results = []
     with tempfile.TemporaryDirectory(prefix="paso-cost-") as tmp:
         home = Path(tmp)
@@ -100,7 +111,10 @@ def main() -> int:
                 {"label": label, "subject": index, "wall_seconds": round(wall, 1), "report": report}
             )
             print(table(f"{label} (subject {index})", wall, report) + "\n", flush=True)
-    print(f"cached align, outward / full: {results[1]['wall_seconds'] / results[2]['wall_seconds']:.2f}")
+    walls = {label: r["wall_seconds"] for (label, _, _), r in zip(runs, results, strict=True)}
+    cached, full = every_run["cached"][0], every_run["full"][0]
+    if cached in walls and full in walls:
+        print(f"cached align, outward / full: {walls[cached] / walls[full]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
