@@ -209,12 +209,7 @@ def padded_activations(
             norm_count += int(real.sum())
             d, m = option_distribution(first, after, tokens)
             dist[idx], mass[idx] = d, m
-            acts = (
-                torch.stack([recorded[layer] for layer in sorted(recorded)], dim=1).float().numpy()
-            )  # [3b,L,H,E]
-            if heads is None:
-                heads = np.zeros((2, n) + acts.shape[1:], dtype=np.float32)
-            heads[0, idx], heads[1, idx] = acts[:b], acts[b : 2 * b]
+            heads = stored_heads(heads, recorded, idx, n)
             bar.advance(3 * b)
     assert heads is not None
     return assembled(
@@ -282,10 +277,7 @@ def shared_prefix_activations(
             norm_count += b * (length - 1)
             dist[idx], mass[idx] = option_distribution(first, after, tokens)
             # the hook keeps each W_o call's last position: the continuation's (the prefix's call came first)
-            acts = torch.stack([recorded[layer] for layer in sorted(recorded)], dim=1).float().numpy()
-            if heads is None:
-                heads = np.zeros((2, n) + acts.shape[1:], dtype=np.float32)
-            heads[0, idx], heads[1, idx] = acts[:b], acts[b : 2 * b]
+            heads = stored_heads(heads, recorded, idx, n)
             bar.advance(3 * b)
     assert heads is not None
     return assembled(
@@ -301,6 +293,17 @@ def shared_prefix_activations(
         norm_sum / max(norm_count, 1),
         computed,
     )
+
+
+def stored_heads(heads: np.ndarray | None, recorded: dict, idx: list[int], n: int) -> np.ndarray:
+    """A batch's recorded head inputs (A rows, E rows, "(" rows: [3b, L, H, E]) into [A / E, n, L, H, E],
+    allocated at the first batch (the shapes come from the hooks)."""
+    acts = torch.stack([recorded[layer] for layer in sorted(recorded)], dim=1).float().numpy()
+    if heads is None:
+        heads = np.zeros((2, n) + acts.shape[1:], dtype=np.float32)
+    b = len(idx)
+    heads[0, idx], heads[1, idx] = acts[:b], acts[b : 2 * b]
+    return heads
 
 
 def assembled(
