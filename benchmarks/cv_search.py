@@ -51,6 +51,8 @@ POLICIES: dict[str, SearchPolicy] = {
     "outward": OUTWARD_SEARCH,
     "outward, every item asked": dataclasses.replace(OUTWARD_SEARCH, stop_early=False),
     "outward, half the items": dataclasses.replace(OUTWARD_SEARCH, item_share=0.5),
+    "outward, screened on half": dataclasses.replace(OUTWARD_SEARCH, screen=0.5),
+    "outward, screened on a quarter": dataclasses.replace(OUTWARD_SEARCH, screen=0.25),
     "outward, domain sum also when unsteered": dataclasses.replace(
         OUTWARD_SEARCH, domain_when_unsteered=True
     ),

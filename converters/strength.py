@@ -54,6 +54,9 @@ MIN_CV_GAIN = 0.05
 # Items per llama.cpp call while a strength may stop early: each call re-decodes the shared head (26 tokens on
 # SmolLM2, a third of one item), so about 3% more tokens for ten chances per strength to stop.
 STOP_CHUNK = 12
+# A screened strength is dropped after a random share of its items only if its estimated score lies this many
+# standard errors above what it must beat: a loss far beyond sampling noise, never a close call (set a priori).
+SCREEN_Z = 2.0
 SCORE_TOLERANCE = 1e-9  # choose() compares scores rounded to 9 decimals: a floor must clear that to stop
 
 
@@ -266,6 +269,9 @@ class SearchPolicy:
     domain_when_unsteered: bool = True  # try the domain sum (at +-0.5) when the combined vector chose 0
     stop_early: bool = False  # stop asking a strength that can no longer be chosen (search_strength)
     item_share: float = 1.0  # the share of each fold's items asked at all (a seeded subset; 1: every item)
+    # with stop_early: a seeded random share of each strength's items asked first, the strength dropped there if
+    # its estimated score is SCREEN_Z standard errors beyond what it must beat (`screened_point`); 0: no screen
+    screen: float = 0.0
 
     @property
     def outward(self) -> bool:
@@ -315,7 +321,11 @@ def cross_validated_search(
     asked = [int(numbers[r]) for r in rows]
     measured: dict[float, Measured] = {0.0: score(rows, None)}
     base = curve_point(0.0, *measured[0.0], asked, answers, items)
-    chunks = stopping_order(folds, unsteered_errors(measured[0.0][0], asked, answers))
+    base_errors = unsteered_errors(measured[0.0][0], asked, answers)
+    screen = policy.screen if policy is not None else 0.0
+    chunks, screened = (
+        screening_order(folds, base_errors, screen) if screen else (stopping_order(folds, base_errors), 0)
+    )
 
     def measure(strength: float) -> Measured:
         dist = np.zeros((len(rows), 5))
@@ -331,11 +341,15 @@ def cross_validated_search(
         dist = np.zeros((len(rows), 5))
         mass = np.zeros(len(rows))
         pending = set(range(len(rows)))
-        for fold, chunk in chunks:
+        for turn, (fold, chunk) in enumerate(chunks, start=1):
             scaled = {b: v * np.float32(strength) for b, v in fold_vectors[fold].items()}
             dist[chunk], mass[chunk] = score(rows[chunk], scaled or None)
             pending.difference_update(int(r) for r in chunk)
             stopped = stopped_point(strength, dist, mass, asked, pending, answers, items, stop_above)
+            if stopped is None and turn == screened:
+                stopped = screened_point(
+                    strength, dist, mass, base_errors, asked, pending, answers, items, stop_above
+                )
             if stopped is not None:
                 if progress is not None:
                     progress(strength)
@@ -386,6 +400,44 @@ def stopped_point(
     )
 
 
+def screened_point(
+    strength: float,
+    dist: np.ndarray,
+    mass: np.ndarray,
+    base_errors: np.ndarray,
+    numbers: Sequence[int],
+    pending: set[int],
+    answers: Mapping[int, int],
+    items: Sequence[Item],
+    stop_above: float,
+) -> CurvePoint | None:
+    """The incomplete CV point of a strength whose asked rows (a random sample of each fold) put its estimated
+    score SCREEN_Z standard errors above `stop_above`; None otherwise. Per domain, the estimate is the unsteered
+    mean error plus the sample's mean paired change (steered minus unsteered error), its variance the sample's
+    over the rows asked, with the finite-population correction; the total sums the domains."""
+    domain_of = {item.number: item.domain for item in items}
+    done = np.array(sorted(set(range(len(numbers))) - pending))
+    truth = np.array([answers.get(int(numbers[r]), 0) for r in done], dtype=float)
+    change = np.abs(answer_statistic(dist[done], DEFAULT_STATISTIC) - truth) - base_errors[done]
+    answered = np.array([answers.get(int(n), 0) > 0 for n in numbers])
+    domains = np.array([domain_of[int(numbers[r])] for r in range(len(numbers))])
+    estimate, variance = 0.0, 0.0
+    for domain in sorted(set(domains[answered])):
+        population = answered & (domains == domain)
+        sample = (truth > 0) & (domains[done] == domain)
+        n, total = int(sample.sum()), int(population.sum())
+        if n < 2:
+            return None
+        estimate += float(base_errors[population].mean() + change[sample].mean())
+        variance += float(change[sample].var(ddof=1)) / n * (1 - n / total)
+    if estimate - SCREEN_Z * np.sqrt(variance) <= stop_above + SCORE_TOLERANCE:
+        return None
+    predicted = answer_statistic(dist[done], DEFAULT_STATISTIC)
+    return CurvePoint(
+        strength, estimate, {}, float(np.mean(mass[done])), len(set(predicted.tolist())), None, complete=False
+    )
+
+
 def item_subset(
     rows: np.ndarray, folds: Sequence[np.ndarray], share: float, seed: int = FOLD_SEED
 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -418,6 +470,21 @@ def stopping_order(folds: Sequence[np.ndarray], base_errors: np.ndarray) -> list
         for f, queue in enumerate(queues)
         if turn < len(queue) and len(queue[turn])
     ]
+
+
+def screening_order(
+    folds: Sequence[np.ndarray], base_errors: np.ndarray, share: float, seed: int = FOLD_SEED
+) -> tuple[list[tuple[int, np.ndarray]], int]:
+    """A seeded random `share` of each fold first (the screen: an unbiased sample, folds taking turns), then
+    each fold's other items in `stopping_order`; and how many chunks the screen fills."""
+    rng = np.random.default_rng(seed)
+    shuffled = [rng.permutation(fold) for fold in folds]
+    cut = [max(2, round(share * len(fold))) for fold in folds]
+    screen = stopping_order(
+        [np.sort(f[:c]) for f, c in zip(shuffled, cut, strict=True)], np.zeros_like(base_errors)
+    )
+    rest = stopping_order([np.sort(f[c:]) for f, c in zip(shuffled, cut, strict=True)], base_errors)
+    return screen + rest, len(screen)
 
 
 def interpolated_search(

@@ -231,3 +231,57 @@ def test_a_search_on_half_the_items_asks_half_the_prompts():
     found, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False, item_share=0.5), half)
     assert {s: n // 2 for s, n in every.items.items()} == half.items
     assert found.chosen.strength == pytest.approx(0.375)
+
+
+def test_a_screened_strength_is_dropped_only_when_its_estimate_lies_two_standard_errors_beyond_the_bar():
+    from paso_local.converters.strength import SCREEN_Z, screened_point
+
+    items = list(form_items("120"))[:40]  # 8 items in each of the five domains
+    numbers = [i.number for i in items]
+    answers = {n: 3 for n in numbers}  # the unsteered model answers 3 too: every unsteered error is 0
+    steered = np.full(40, 3)
+    pending = set(range(40))
+    for domain in "ACENO":
+        rows = [r for r, i in enumerate(items) if i.domain == domain][:4]
+        steered[rows] = [4, 4, 3, 5]  # changes 1, 1, 0, 2: mean 1, sample variance 2/3
+        pending -= set(rows)
+    dist = one_hot(steered)
+    # per domain: estimate 0 + 1, variance of the mean (2/3) / 4 x (1 - 4/8) = 1/12; five domains: 5 and 5/12
+    bar = 5 - SCREEN_Z * np.sqrt(5 / 12)  # 3.709 with SCREEN_Z 2
+    args = (dist, np.ones(40), np.zeros(40), numbers, pending, answers, items)
+    dropped = screened_point(0.5, *args, stop_above=bar - 0.01)
+    assert dropped is not None and not dropped.complete and dropped.aligned_score == pytest.approx(5.0)
+    assert screened_point(0.5, *args, stop_above=bar + 0.01) is None  # within noise of the bar: asked in full
+
+
+def test_the_screen_drops_a_strength_that_cannot_win_after_half_its_items_and_chooses_as_before():
+    import dataclasses
+
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    scorer = PlantedScorer()
+    found, asked = search(dataclasses.replace(OUTWARD_SEARCH, screen=0.5), scorer)
+    assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
+    # +1.2 answers 1 everywhere: the same error as unsteered (5.0 against a bar of 4.95), with no spread, so the
+    # screen drops it after its 20-item sample; asking every item (or the exact floor) needed all 40
+    assert scorer.items[1.2] == 20
+    assert (
+        scorer.items[-0.5] == 20
+    )  # the exact floor stops it at the same point (5 chunks of 4: 2 x 20 / 8 = 5)
+    assert all(scorer.items[s] == 40 for s in (0.375, 0.5, 0.65))  # the winners are asked in full
+    assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_screened_search_scores_every_point_it_keeps_on_all_items(seed):
+    import dataclasses
+
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    reference, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), RandomScorer(seed))
+    found, _ = search(dataclasses.replace(OUTWARD_SEARCH, screen=0.5), RandomScorer(seed))
+    truth = {p.strength: p.aligned_score for p in reference.curve}
+    for point in found.curve:
+        if point.complete and point.strength in truth:
+            assert point.aligned_score == pytest.approx(truth[point.strength], abs=1e-12)
+    assert found.chosen.complete
