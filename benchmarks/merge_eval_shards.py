@@ -6,7 +6,11 @@ eval's own code: scores, deviation r against the leave-one-out population mean, 
 (cyclic over the merged subjects) and helped/tied/worse against base; the no-LLM references are
 recomputed from the subjects file over the merged subjects.
 
-    python benchmarks/merge_eval_shards.py shard0.json shard1.json --json merged.json
+    python benchmarks/merge_eval_shards.py shard0.json shard1.json --json merged.json \
+        [--with base-all.json]
+
+`--with` adds the methods of another run of the same model that covers these subjects (base on all 60, say),
+taken for the merged subjects only, so helped/tied/worse can be counted against a base run once.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ def rescore(row: dict, subject, population) -> SubjectResult:
     return result
 
 
-def merge(documents: list[dict]) -> dict:
+def merge(documents: list[dict], extra: list[dict] = ()) -> dict:
     first = documents[0]
     if len({(d["subjects_file"], d.get("orientation")) for d in documents}) != 1:
         raise SystemExit("the shards read different subjects files or orientations")
@@ -55,8 +59,11 @@ def merge(documents: list[dict]) -> dict:
     targets = [by_index[i] for i in indices]
     populations = population_means(pool, targets)
     rows = [row for d in documents for row in d["per_subject"]]
+    methods = list(first["methods"])
+    for other in extra:
+        rows += added_rows(other, first, set(indices), methods)
     runs = {}
-    for name in first["methods"]:
+    for name in methods:
         run = MethodRun({**METHODS, **LORA_METHODS}[name])
         for row in (r for r in rows if r["method"] == name and not r.get("reference")):
             run.results.append(rescore(row, by_index[row["index"]], populations[row["index"]]))
@@ -78,12 +85,28 @@ def merge(documents: list[dict]) -> dict:
     return {**merged, "merged_from": len(documents)}
 
 
+def added_rows(other: dict, first: dict, indices: set[int], methods: list[str]) -> list[dict]:
+    """`other`'s rows of the methods the shards lack, for the shards' subjects; those methods go first."""
+    if (other["model"], other["subjects_file"]) != (first["model"], first["subjects_file"]):
+        raise SystemExit("--with: a run of another model or subjects file")
+    new = [name for name in other["methods"] if name not in methods]
+    rows = [r for r in other["per_subject"] if r["method"] in new and r["index"] in indices]
+    missing = indices - {r["index"] for r in rows}
+    if new and missing:
+        raise SystemExit(f"--with: no {', '.join(new)} rows for subjects {sorted(missing)}")
+    methods[:0] = new
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shards", nargs="+", type=Path)
     parser.add_argument("--json", help="write the merged document here")
+    parser.add_argument("--with", dest="extra", type=Path, action="append", default=[], help="see above")
     args = parser.parse_args()
-    merged = merge([json.loads(p.read_text()) for p in args.shards])
+    merged = merge(
+        [json.loads(p.read_text()) for p in args.shards], [json.loads(p.read_text()) for p in args.extra]
+    )
     print_results(merged)
     if args.json:
         write_json(merged, args.json)
