@@ -49,8 +49,9 @@ from paso_local.person.subjects import load_subjects
 POLICIES: dict[str, SearchPolicy] = {
     "full": FULL_SEARCH,
     "outward": OUTWARD_SEARCH,
-    "outward, every item asked": dataclasses.replace(OUTWARD_SEARCH, stop_early=False),
-    "outward, half the items": dataclasses.replace(OUTWARD_SEARCH, item_share=0.5),
+    "outward, every item asked": dataclasses.replace(OUTWARD_SEARCH, stop_early=False, screen=0.0),
+    "outward, exact stop only": dataclasses.replace(OUTWARD_SEARCH, screen=0.0),
+    "outward, half the items": dataclasses.replace(OUTWARD_SEARCH, item_share=0.5, screen=0.0),
     "outward, screened on half": dataclasses.replace(OUTWARD_SEARCH, screen=0.5),
     "outward, screened on a quarter": dataclasses.replace(OUTWARD_SEARCH, screen=0.25),
     "outward, domain sum also when unsteered": dataclasses.replace(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -137,7 +139,7 @@ def test_the_outward_search_stops_each_sign_where_the_score_gets_worse_and_choos
     from paso_local.converters.strength import OUTWARD_SEARCH
 
     full, full_asked = search(FULL_SEARCH)
-    outward, asked = search(OUTWARD_SEARCH)
+    outward, asked = search(dataclasses.replace(OUTWARD_SEARCH, screen=0.0))
     # +: 0.5 answers 2 (better than the unsteered 3), 1.2 answers 1 (worse): 2.0 is never asked;
     # -: -0.5 is already worse: -1.2 is never asked; then the refinement around 0.5, as the full search does
     assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
@@ -149,7 +151,7 @@ def test_the_outward_search_stops_asking_a_strength_once_it_cannot_win():
     from paso_local.converters.strength import OUTWARD_SEARCH, STOP_CHUNK
 
     scorer = PlantedScorer()
-    found, asked = search(OUTWARD_SEARCH, scorer)
+    found, asked = search(dataclasses.replace(OUTWARD_SEARCH, screen=0.0), scorer)
     assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]  # the same strengths as asking every item
     # 40 items, 8 per domain, in 5 folds of 8 (one chunk each, STOP_CHUNK >= 8). Unsteered every answer is 3
     # against the person's 2: 1 per domain, 5 in all, so a strength must score <= 4.95. At -0.5 every answer is 4
@@ -187,14 +189,12 @@ class RandomScorer:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_stopping_early_never_changes_what_the_outward_search_chooses(seed):
-    import dataclasses
-
     from paso_local.converters.strength import OUTWARD_SEARCH
 
     every = RandomScorer(seed)
     reference, reference_asked = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), every)
     early = RandomScorer(seed)
-    found, asked = search(OUTWARD_SEARCH, early)
+    found, asked = search(dataclasses.replace(OUTWARD_SEARCH, screen=0.0), early)
     assert asked == reference_asked
     assert found.chosen == reference.chosen
     truth = {p.strength: p.aligned_score for p in reference.curve}
@@ -221,8 +221,6 @@ def test_an_item_subset_keeps_a_seeded_share_of_every_fold():
 
 
 def test_a_search_on_half_the_items_asks_half_the_prompts():
-    import dataclasses
-
     from paso_local.converters.strength import OUTWARD_SEARCH
 
     every = PlantedScorer()
@@ -255,12 +253,10 @@ def test_a_screened_strength_is_dropped_only_when_its_estimate_lies_two_standard
 
 
 def test_the_screen_drops_a_strength_that_cannot_win_after_half_its_items_and_chooses_as_before():
-    import dataclasses
-
     from paso_local.converters.strength import OUTWARD_SEARCH
 
     scorer = PlantedScorer()
-    found, asked = search(dataclasses.replace(OUTWARD_SEARCH, screen=0.5), scorer)
+    found, asked = search(OUTWARD_SEARCH, scorer)  # align's default: screened on half
     assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
     # +1.2 answers 1 everywhere: the same error as unsteered (5.0 against a bar of 4.95), with no spread, so the
     # screen drops it after its 20-item sample; asking every item (or the exact floor) needed all 40
@@ -274,8 +270,6 @@ def test_the_screen_drops_a_strength_that_cannot_win_after_half_its_items_and_ch
 
 @pytest.mark.parametrize("seed", range(12))
 def test_a_screened_search_scores_every_point_it_keeps_on_all_items(seed):
-    import dataclasses
-
     from paso_local.converters.strength import OUTWARD_SEARCH
 
     reference, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), RandomScorer(seed))
