@@ -392,14 +392,24 @@ def stopped_point(
     to the pending rows would leave its score above `stop_above`; None while it could still get there."""
     if not pending:
         return None
-    done = np.array(sorted(set(range(len(numbers))) - pending))
-    predicted = answer_statistic(dist[done], DEFAULT_STATISTIC)
+    done, predicted = asked_answers(dist, len(numbers), pending)
     so_far = {int(numbers[r]): float(a) for r, a in zip(done, predicted, strict=True)}
     floor = aligned_score_floor(so_far, answers, items, [int(numbers[r]) for r in pending])
     if floor <= stop_above + SCORE_TOLERANCE:
         return None
+    return incomplete_point(strength, floor, mass[done], predicted)
+
+
+def asked_answers(dist: np.ndarray, rows: int, pending: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows asked so far (all but `pending`) and the answers read from them."""
+    done = np.array(sorted(set(range(rows)) - pending))
+    return done, answer_statistic(dist[done], DEFAULT_STATISTIC)
+
+
+def incomplete_point(strength: float, score: float, mass: np.ndarray, predicted: np.ndarray) -> CurvePoint:
+    """A strength whose asking stopped: `score` stands in for its CV score, the rest covers the rows asked."""
     return CurvePoint(
-        strength, floor, {}, float(np.mean(mass[done])), len(set(predicted.tolist())), None, complete=False
+        strength, score, {}, float(np.mean(mass)), len(set(predicted.tolist())), None, complete=False
     )
 
 
@@ -419,9 +429,9 @@ def screened_point(
     mean error plus the sample's mean paired change (steered minus unsteered error), its variance the sample's
     over the rows asked, with the finite-population correction; the total sums the domains."""
     domain_of = {item.number: item.domain for item in items}
-    done = np.array(sorted(set(range(len(numbers))) - pending))
+    done, predicted = asked_answers(dist, len(numbers), pending)
     truth = np.array([answers.get(int(numbers[r]), 0) for r in done], dtype=float)
-    change = np.abs(answer_statistic(dist[done], DEFAULT_STATISTIC) - truth) - base_errors[done]
+    change = np.abs(predicted - truth) - base_errors[done]
     answered = np.array([answers.get(int(n), 0) > 0 for n in numbers])
     domains = np.array([domain_of[int(numbers[r])] for r in range(len(numbers))])
     estimate, variance = 0.0, 0.0
@@ -435,10 +445,7 @@ def screened_point(
         variance += float(change[sample].var(ddof=1)) / n * (1 - n / total)
     if estimate - SCREEN_Z * np.sqrt(variance) <= stop_above + SCORE_TOLERANCE:
         return None
-    predicted = answer_statistic(dist[done], DEFAULT_STATISTIC)
-    return CurvePoint(
-        strength, estimate, {}, float(np.mean(mass[done])), len(set(predicted.tolist())), None, complete=False
-    )
+    return incomplete_point(strength, estimate, mass[done], predicted)
 
 
 def item_subset(
