@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from paso_local.evaluation.command import build_document, reference_results
@@ -44,7 +45,7 @@ def rescore(row: dict, subject, population) -> SubjectResult:
     return result
 
 
-def merge(documents: list[dict], extra: list[dict] = ()) -> dict:
+def merge(documents: list[dict], extra: Sequence[dict] = ()) -> dict:
     first = documents[0]
     if len({(d["subjects_file"], d.get("orientation")) for d in documents}) != 1:
         raise SystemExit("the shards read different subjects files or orientations")
@@ -61,7 +62,8 @@ def merge(documents: list[dict], extra: list[dict] = ()) -> dict:
     rows = [row for d in documents for row in d["per_subject"]]
     methods = list(first["methods"])
     for other in extra:
-        rows += added_rows(other, first, set(indices), methods)
+        new, added = added_rows(other, first, set(indices), methods)
+        methods, rows = new + methods, rows + added
     runs = {}
     for name in methods:
         run = MethodRun({**METHODS, **LORA_METHODS}[name])
@@ -85,8 +87,10 @@ def merge(documents: list[dict], extra: list[dict] = ()) -> dict:
     return {**merged, "merged_from": len(documents)}
 
 
-def added_rows(other: dict, first: dict, indices: set[int], methods: list[str]) -> list[dict]:
-    """`other`'s rows of the methods the shards lack, for the shards' subjects; those methods go first."""
+def added_rows(
+    other: dict, first: dict, indices: set[int], methods: Sequence[str]
+) -> tuple[list[str], list[dict]]:
+    """The methods of `other` not in `methods`, and `other`'s rows of them for the shards' subjects."""
     if (other["model"], other["subjects_file"]) != (first["model"], first["subjects_file"]):
         raise SystemExit("--with: a run of another model or subjects file")
     new = [name for name in other["methods"] if name not in methods]
@@ -94,8 +98,7 @@ def added_rows(other: dict, first: dict, indices: set[int], methods: list[str]) 
     missing = indices - {r["index"] for r in rows}
     if new and missing:
         raise SystemExit(f"--with: no {', '.join(new)} rows for subjects {sorted(missing)}")
-    methods[:0] = new
-    return rows
+    return new, rows
 
 
 def main() -> int:
