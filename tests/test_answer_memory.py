@@ -114,3 +114,12 @@ def test_same_key_groups_split_each_facet_by_the_questions_key():
     for _, items, recalled in groups:
         assert len({i.keyed for i in items}) == 1
         assert all(r.relatedness > 0 and r.item.keyed == items[0].keyed for r in recalled)
+
+
+def test_each_memory_method_shows_its_own_k_unless_k_is_given():
+    from paso_local.evaluation.memory_methods import DEFAULT_K, READER_K, method_k
+
+    assert (DEFAULT_K, READER_K) == (16, 4)
+    assert method_k(reader=False, asked=None) == 16  # retrieval: the best measured
+    assert method_k(reader=True, asked=None) == 4  # the reader: what its adapter was trained on
+    assert method_k(reader=True, asked=16) == method_k(reader=False, asked=16) == 16

@@ -100,12 +100,15 @@ def test_eval_reader_method_applies_the_adapter(tmp_path, capsys, tiny_chat_mode
         "reader,retrieval-same-key-turns",
         "--reader",
         str(out),
+        "--k",
+        "4",
         "--json",
         str(report),
     ]
     assert main(argv) == 0
     data = json.loads(report.read_text())
     assert {"reader", "retrieval-same-key-turns"} <= set(data["methods"])
+    assert data["memory_k"] == {"reader": 4, "retrieval-same-key-turns": 4}  # --k for both
     expected = {
         row["method"]: row["expected"]
         for row in data["per_subject"]

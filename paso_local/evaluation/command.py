@@ -19,7 +19,7 @@ from paso_local.errors import PasoError
 from paso_local.evaluation.aligning import Aligner, SubjectAlignment
 from paso_local.evaluation.asking import Asker, ItemReading
 from paso_local.evaluation.lora_methods import LORA_METHODS, run_lora_methods
-from paso_local.evaluation.memory_methods import DEFAULT_K
+from paso_local.evaluation.memory_methods import method_k
 from paso_local.evaluation.methods import Method, parse_methods
 from paso_local.evaluation.metrics import (
     SubjectResult,
@@ -207,7 +207,7 @@ class Evaluation:
         return [readings[i.number] for i in items], time.perf_counter() - started, spent, report
 
     def ask_with_memory(
-        self, subject: SplitSubject, method: Method, k: int, bar
+        self, subject: SplitSubject, method: Method, k: int | None, bar
     ) -> tuple[list[ItemReading], float]:
         """Each held-out item after the subject's k most related answers (memory_methods), items that share
         a retrieved set asked together so their context is evaluated once."""
@@ -218,7 +218,8 @@ class Evaluation:
         items = held_out_items()
         system = method.system_prompt(subject.alignment)
         readings: dict[int, ItemReading] = {}
-        groups = memory_groups(subject.alignment, items, k, method.memory, system, method.same_key)
+        shown = method_k(method.reader, k)
+        groups = memory_groups(subject.alignment, items, shown, method.memory, system, method.same_key)
         with apply_lora(self.runtime, self.reader) if method.reader else contextlib.nullcontext():
             for context, group, _recalled in groups:
                 for reading in self.asker.ask(
@@ -245,7 +246,7 @@ def run_methods(
     targets: list[SplitSubject],
     populations: Populations,
     show_progress: bool = True,
-    memory_k: int = 4,
+    memory_k: int | None = None,
 ) -> dict[str, MethodRun]:
     runs = {m.name: MethodRun(m) for m in methods}
     n_items = len(held_out_items())
@@ -417,7 +418,7 @@ def run_on_model(
     lora_names: list[str],
     targets: list[SplitSubject],
     populations: Populations,
-    memory_k: int,
+    memory_k: int | None,
 ) -> tuple[dict[str, MethodRun], dict]:
     """Load the model once and run every method on every target; returns the runs and the model's identity."""
     model_path = resolve_model(args.model)
@@ -474,7 +475,7 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
     populations = population_means(pool, targets)
     references = reference_results(pool, targets, populations)
     controls = reference_results(pool, targets, populations, other_person=True) if len(targets) > 1 else {}
-    memory_k = getattr(args, "k", None) or DEFAULT_K
+    memory_k = getattr(args, "k", None)
     runs: dict[str, MethodRun] = {}
     model: dict = {"file": "none (references only)"}
     if methods or lora_names:
@@ -492,8 +493,8 @@ def run_eval(args: argparse.Namespace, aligner: Aligner | None = None) -> int:
         wall_seconds=time.perf_counter() - started,
         control=not getattr(args, "no_control", False),
     )
-    if any(m.memory for m in methods):
-        document["memory_k"] = memory_k
+    if any(m.memory for m in methods):  # the answers each memory method showed per question
+        document["memory_k"] = {m.name: method_k(m.reader, memory_k) for m in methods if m.memory}
     to_stdout = args.json == "-"
     print_results(document, Console(stderr=True) if to_stdout else Console())
     if args.json:

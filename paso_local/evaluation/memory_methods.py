@@ -15,7 +15,16 @@ from paso_local.person.answer_memory import AnswerMemory, Recalled, context_for,
 from paso_local.person.inventory import Item
 from paso_local.person.questionnaire_prompt import Context
 
-DEFAULT_K = 4  # the one k measured on a model; without one k = 2..8 read alike (benchmarks/memory_copying.py)
+# the retrieval methods' k, chosen on the 1.5B among 4, 8 and 16 (docs/results/2026-12-04-same-key-and-reader.md)
+DEFAULT_K = 16
+READER_K = 4  # the reader methods': the k their adapter was trained with (converters/reader.py)
+
+
+def method_k(reader: bool, asked: int | None) -> int:
+    """How many answers a memory method shows: `--k` when given, else its own default."""
+    if asked:
+        return asked
+    return READER_K if reader else DEFAULT_K
 
 
 def memory_groups(
