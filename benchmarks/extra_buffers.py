@@ -20,45 +20,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-from requantize_choice import CHILD, kl
+from requantize_choice import parity_fields, score_in_child
 
-from paso_local.llm.readout import argmax_answer, median_answer
 from paso_local.llm.runtime import EXTRA_BUFFERS_ENV
-
-
-def score_in_child(model: Path, out: str, threads: int, items: int, extra: bool) -> dict:
-    env = {**os.environ, EXTRA_BUFFERS_ENV: "1" if extra else "0"}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(model), out, str(threads), str(items)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if done.returncode != 0:
-        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-300:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def compare(model: Path, threads: int, items: int, tmp: str) -> list[dict]:
     rows, reference = [], None
     for extra in (False, True):
         out = str(Path(tmp) / f"{model.stem}-{int(extra)}")
-        result = score_in_child(model, out, threads, items, extra)
+        env = {**os.environ, EXTRA_BUFFERS_ENV: "1" if extra else "0"}
         row = {"model": model.name, "extra_buffers": extra}
-        if "error" in result:
-            rows.append({**row, **result})
+        try:
+            result, dists = score_in_child(model, out, threads, items, env)
+        except subprocess.CalledProcessError as failed:  # a crash (AMX) is a result, not the end of the run
+            rows.append({**row, "error": f"exit {failed.returncode}: {failed.stderr.strip()[-300:]}"})
             continue
-        dists = {k: np.load(f"{out}.{k}.npy") for k in ("unsteered", "steered")}
         reference = reference or dists
         row["peak_rss_mb"] = round(result["peak_rss_mb"], 1)
-        for label, dist in dists.items():
-            ref = reference[label]
-            row[f"{label}_tok_per_s"] = round(result["timings"][label]["tok_per_s"], 1)
-            row[f"{label}_top1"] = float(np.mean(argmax_answer(dist) == argmax_answer(ref)))
-            row[f"{label}_median"] = float(np.mean(median_answer(dist) == median_answer(ref)))
-            row[f"{label}_kl_max"] = float(np.max(kl(ref, dist)))
-        rows.append(row)
+        rows.append({**row, **parity_fields(result, dists, reference)})
     return rows
 
 

@@ -56,6 +56,36 @@ def kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.sum(p * np.log(p / q), axis=1)
 
 
+def score_in_child(
+    path: Path, out: str, threads: int, items: int, env: dict | None = None
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """CHILD run on `path` in its own process: its timings and peak RSS, and the five-option distributions
+    (unsteered, steered) it saved under `out`."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), out, str(threads), str(items)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result, {k: np.load(f"{out}.{k}.npy") for k in ("unsteered", "steered")}
+
+
+def parity_fields(result: dict, dists: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> dict:
+    """Per pass: tokens/s, and the share of items whose top-1 option and median answer match `reference`'s,
+    with the KL of the distributions from it (mean and max)."""
+    row = {}
+    for label, dist in dists.items():
+        ref = reference[label]
+        row[f"{label}_tok_per_s"] = round(result["timings"][label]["tok_per_s"], 1)
+        row[f"{label}_top1"] = float(np.mean(argmax_answer(dist) == argmax_answer(ref)))
+        row[f"{label}_median"] = float(np.mean(median_answer(dist) == median_answer(ref)))
+        row[f"{label}_kl_mean"] = float(np.mean(kl(ref, dist)))
+        row[f"{label}_kl_max"] = float(np.max(kl(ref, dist)))
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,14 +111,7 @@ def main() -> int:
         for name, entry in files.items():
             path, made = (entry, 0.0) if name == "source" else entry
             out = str(Path(tmp) / name)
-            done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(path), out, str(args.threads), str(args.items)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            dists = {k: np.load(f"{out}.{k}.npy") for k in ("unsteered", "steered")}
+            result, dists = score_in_child(path, out, args.threads, args.items)
             reference = reference or dists
             row = {
                 "type": "source (shipped)" if name == "source" else name,
@@ -96,13 +119,7 @@ def main() -> int:
                 "file_mb": round(Path(path).stat().st_size / 2**20, 1),
                 "peak_rss_mb": round(result["peak_rss_mb"], 1),
             }
-            for label, dist in dists.items():
-                ref = reference[label]
-                row[f"{label}_tok_per_s"] = round(result["timings"][label]["tok_per_s"], 1)
-                row[f"{label}_top1"] = float(np.mean(argmax_answer(dist) == argmax_answer(ref)))
-                row[f"{label}_median"] = float(np.mean(median_answer(dist) == median_answer(ref)))
-                row[f"{label}_kl_mean"] = float(np.mean(kl(ref, dist)))
-                row[f"{label}_kl_max"] = float(np.max(kl(ref, dist)))
+            row.update(parity_fields(result, dists, reference))
             rows.append(row)
             print(json.dumps(row), flush=True)
     return 0
