@@ -36,6 +36,7 @@ from paso_local.converters.lora import (
     readout_tokens,
 )
 from paso_local.errors import PasoError
+from paso_local.evaluation.memory_methods import READER_K
 from paso_local.llm.readout import OptionTokens, median_answer
 from paso_local.person.answer_memory import predicted_option
 from paso_local.person.reader_examples import ReaderExample, reader_data
@@ -50,7 +51,7 @@ class ReaderSettings:
     people: int = 300  # synthetic training people
     validation_people: int = 60
     per_person: int = 4  # questions per person
-    k: int = 4
+    k: int = READER_K  # the answers shown per question; eval's reader methods show as many
     framing: str = "turns"
     same_key: bool = True
     epochs: int = 4

@@ -17,7 +17,7 @@ from paso_local.person.questionnaire_prompt import Context
 
 # the retrieval methods' k, chosen on the 1.5B among 4, 8 and 16 (docs/results/2026-12-04-same-key-and-reader.md)
 DEFAULT_K = 16
-READER_K = 4  # the reader methods': the k their adapter was trained with (converters/reader.py)
+READER_K = 4  # the reader methods': the k their adapter is trained with (converters/reader.py uses it)
 
 
 def method_k(reader: bool, asked: int | None) -> int:
