@@ -48,6 +48,10 @@ def main() -> int:
     subjects = [split_subject(s) for s in load_subjects(args.subjects, orientation=args.orientation)]
     checkpoints = [json.loads(p.read_text()) for p in sorted(args.checkpoints.glob("subject-*.json"))]
     rows = rows_by_method(checkpoints)
+    if not rows:
+        raise SystemExit(
+            f"{args.checkpoints}: no assess checkpoints with round trips (subject-*.json); give assess's --out"
+        )
     column = {n: c for c, n in enumerate(held_out_numbers())}
     pool = np.array([s.held_out_vector() for s in subjects])
     indices = sorted({c["index"] for c in checkpoints})
