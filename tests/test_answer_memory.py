@@ -12,11 +12,13 @@ from paso_local.person.answer_memory import (
     Recalled,
     as_list,
     as_turns,
+    context_for,
     predicted_option,
     relatedness,
     retrieve,
 )
-from paso_local.person.inventory import all_items, form_items, held_out_items
+from paso_local.person.inventory import all_items, form_items, held_out_items, item
+from paso_local.person.questionnaire_prompt import question
 
 
 def find(facet: str, keyed: str, form: str = "120") -> list:
@@ -123,3 +125,39 @@ def test_each_memory_method_shows_its_own_k_unless_k_is_given():
     assert method_k(reader=False, asked=None) == 16  # retrieval: the best measured
     assert method_k(reader=True, asked=None) == 4  # the reader: what its adapter was trained on
     assert method_k(reader=True, asked=16) == method_k(reader=False, asked=16) == 16
+
+
+def test_inventory_order_gives_every_question_retrieving_the_same_answers_one_context():
+    from collections import Counter
+
+    from paso_local.evaluation.memory_methods import memory_groups
+
+    answers = {i.number: 1 + i.number % 5 for i in form_items("120")}
+    groups = memory_groups(answers, held_out_items(), 16, "turns", "SYSTEM", same_key=True, order="inventory")
+    assert sum(len(g) for _, g, _ in groups) == 180
+    sizes = Counter((i.domain, i.keyed) for i in form_items("120"))
+    for context, items, recalled in groups:
+        numbers = sorted(r.item.number for r in recalled)
+        assert [turn for turn, _ in context.turns] == [question(item(n)) for n in numbers]
+        assert len({(i.domain, i.keyed) for i in items}) == 1
+    # a domain and key with at most 16 answers: all of them are retrieved for every facet, so one context
+    small = {key for key, n in sizes.items() if n <= 16}
+    per_key = Counter((g[0].domain, g[0].keyed) for _, g, _ in groups)
+    assert small and all(per_key[key] == 1 for key in small)
+    closest_last = memory_groups(answers, held_out_items(), 16, "turns", "SYSTEM", same_key=True)
+    assert len(groups) < len(closest_last)
+
+
+def test_closest_last_puts_the_same_facet_answers_nearest_the_question():
+    worry, fear, angry = item(1), item(31), item(6)  # N1, N1, N2, all plus-keyed
+    recalled = [  # as retrieve returns them for an N1 question: by |relatedness|, then item number
+        Recalled(worry, 4, SAME_FACET),
+        Recalled(fear, 2, SAME_FACET),
+        Recalled(angry, 3, SAME_DOMAIN),
+    ]
+    last = context_for(recalled, "turns", "S")
+    assert [t for t, _ in last.turns] == [question(angry), question(worry), question(fear)]
+    inventory = context_for(recalled, "turns", "S", order="inventory")
+    assert [t for t, _ in inventory.turns] == [question(worry), question(angry), question(fear)]
+    with pytest.raises(ValueError, match="order 'random'"):
+        context_for(recalled, "turns", "S", order="random")

@@ -210,7 +210,7 @@ class Evaluation:
         self, subject: SplitSubject, method: Method, k: int | None, bar
     ) -> tuple[list[ItemReading], float]:
         """Each held-out item after the subject's k most related answers (memory_methods), items that share
-        a retrieved set asked together so their context is evaluated once."""
+        a context asked together so it is evaluated once."""
         from paso_local.evaluation.memory_methods import memory_groups
         from paso_local.llm.lora_adapter import apply_lora
 
@@ -219,7 +219,9 @@ class Evaluation:
         system = method.system_prompt(subject.alignment)
         readings: dict[int, ItemReading] = {}
         shown = method_k(method.reader, k)
-        groups = memory_groups(subject.alignment, items, shown, method.memory, system, method.same_key)
+        groups = memory_groups(
+            subject.alignment, items, shown, method.memory, system, method.same_key, method.order
+        )
         with apply_lora(self.runtime, self.reader) if method.reader else contextlib.nullcontext():
             for context, group, _recalled in groups:
                 for reading in self.asker.ask(

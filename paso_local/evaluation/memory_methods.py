@@ -1,9 +1,10 @@
 """Eval methods that show the model the person's own related answers before each held-out question.
 
 For every held-out item, `paso_local.person.answer_memory` retrieves the k answers of the person's 120 most related to
-it (same facet, then same domain, signed by the keys). Items whose retrieved sets are the same are asked
-together, so their shared context is evaluated once (`Asker.ask` shares the longest common prefix). The framings
-(turns, list, both) are `answer_memory.context_for`'s.
+it (same facet, then same domain, signed by the keys). Items whose contexts are the same are asked together,
+so their shared context is evaluated once (`Asker.ask` shares the longest common prefix). The framings (turns,
+list, both) and orders are `answer_memory.context_for`'s: in the inventory's order, every question that
+retrieves the same answers shares one context, whatever its facet (5-10 contexts a person instead of 30-60).
 The `-same-key` methods retrieve only answers keyed the way the question is (`answer_memory.retrieve`).
 """
 
@@ -34,12 +35,14 @@ def memory_groups(
     framing: str,
     system_prompt: str,
     same_key: bool = False,
+    order: str = "closest-last",
 ) -> list[tuple[Context, list[Item], list[Recalled]]]:
-    """The held-out items grouped by their retrieved set, each group with its context, in first-item order."""
+    """The held-out items grouped by the context they are asked after, in first-item order; each group with
+    that context and its first item's retrieved answers."""
     memory = AnswerMemory.from_answers(answers)
-    groups: dict[tuple[int, ...], tuple[list[Item], list[Recalled]]] = {}
+    groups: dict[Context, tuple[list[Item], list[Recalled]]] = {}
     for item in items:
         recalled = retrieve(memory, item, k, same_key)
-        key = tuple(r.item.number for r in recalled)
-        groups.setdefault(key, ([], list(recalled)))[0].append(item)
-    return [(context_for(rec, framing, system_prompt), group, rec) for group, rec in groups.values()]
+        context = context_for(recalled, framing, system_prompt, order)
+        groups.setdefault(context, ([], list(recalled)))[0].append(item)
+    return [(context, group, rec) for context, (group, rec) in groups.items()]

@@ -69,6 +69,7 @@ class Method:
     keyed_by: str | None = None  # one vector per item group (inventory.ITEM_GROUPINGS), questionnaire only
     memory: str | None = None  # the framing of the person's retrieved answers (answer_memory.FRAMINGS)
     same_key: bool = False  # retrieve only answers keyed the way the question is
+    order: str = "closest-last"  # the order the retrieved answers are shown in (answer_memory.ORDERS)
     reader: bool = False  # asked with the model's profile-reader adapter (`paso-local train-reader`)
 
 
@@ -116,6 +117,16 @@ METHODS: dict[str, Method] = {
         )
         for framing in ("turns", "list")
     },
+    # the same answers in the inventory's order: one context for all the questions that retrieve them
+    "retrieval-same-key-turns-inventory": Method(
+        "retrieval-same-key-turns-inventory",
+        _paper,
+        steered=False,
+        personal=True,
+        memory="turns",
+        same_key=True,
+        order="inventory",
+    ),
     "reader": Method(
         "reader", _paper, steered=False, personal=True, memory="turns", same_key=True, reader=True
     ),

@@ -23,6 +23,9 @@ from paso_local.person.questionnaire_prompt import ANSWER_LABELS, Context, answe
 SAME_FACET = 1.0
 SAME_DOMAIN = 0.3
 FRAMINGS = ("turns", "list", "both")  # how recalled answers are shown before a question (`context_for`)
+# in what order (`context_for`): the most related nearest the question, or the inventory's item order, in
+# which every question retrieving the same answers gets the same context, whatever its facet
+ORDERS = ("closest-last", "inventory")
 LIST_LEAD = "Earlier in this questionnaire you answered these related statements:"
 
 
@@ -94,15 +97,24 @@ def as_turns(recalled: Sequence[Recalled]) -> list[tuple[str, str]]:
     return [(question(r.item), answer_reply(r.option)) for r in recalled]
 
 
-def context_for(recalled: Sequence[Recalled], framing: str, system_prompt: str) -> Context:
+def context_for(
+    recalled: Sequence[Recalled], framing: str, system_prompt: str, order: str = "closest-last"
+) -> Context:
     """The system prompt and earlier turns that show `recalled` before a question:
     - `turns`: earlier turns of the same questionnaire, the paper's question and the person's option as the
-      assistant's reply ("(B). Moderately Accurate"), the most related last;
+      assistant's reply ("(B). Moderately Accurate");
     - `list`: a compact list in the system prompt (`- "Worry about things.": Very Accurate`);
-    - `both`: the list in the system prompt and the same answers as earlier turns."""
+    - `both`: the list in the system prompt and the same answers as earlier turns.
+    `order` (ORDERS): `closest-last` puts the most related last, nearest the question; `inventory` keeps the
+    items' own order."""
     if framing not in FRAMINGS:
         raise ValueError(f"framing {framing!r}: choose one of {', '.join(FRAMINGS)}")
-    ordered = sorted(recalled, key=lambda r: abs(r.relatedness))  # the most related closest to the question
+    if order not in ORDERS:
+        raise ValueError(f"order {order!r}: choose one of {', '.join(ORDERS)}")
+    if order == "inventory":
+        ordered = sorted(recalled, key=lambda r: r.item.number)
+    else:  # stable: ties keep retrieval's item-number order
+        ordered = sorted(recalled, key=lambda r: abs(r.relatedness))
     turns = tuple(as_turns(ordered)) if framing in ("turns", "both") else ()
     if framing == "turns":
         return Context(system_prompt, turns)
