@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -60,13 +61,16 @@ def score_in_child(
     path: Path, out: str, threads: int, items: int, env: dict | None = None
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """CHILD run on `path` in its own process: its timings and peak RSS, and the five-option distributions
-    (unsteered, steered) it saved under `out`."""
+    (unsteered, steered) it saved under `out`. llama.cpp loads `path` itself, never the embedded model's
+    fast copy (which `Runtime.open` would otherwise load in its place)."""
+    from paso_local.llm.requantize import FAST_EMBEDDED_ENV
+
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), out, str(threads), str(items)],
         capture_output=True,
         text=True,
         check=True,
-        env=env,
+        env={**(os.environ if env is None else env), FAST_EMBEDDED_ENV: "0"},
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return result, {k: np.load(f"{out}.{k}.npy") for k in ("unsteered", "steered")}
