@@ -410,8 +410,9 @@ def _add_eval_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         metavar="LIST",
         help="comma-separated (or `none`: the no-LLM references only): base, fewshot, profile-prompt, "
         "retrieval, retrieval+profile (and retrieval-turns, retrieval-list, retrieval-both, "
-        "retrieval-same-key-turns, retrieval-same-key-list, retrieval-same-key-turns-inventory), pas, pas+fewshot, the pas variants (pas-letter, "
-        "pas-statement, pas-negation, pas-auto, pas-residual, pas-by-domain, pas-by-domain-key), dpo, ppo, "
+        "retrieval-same-key-turns, retrieval-same-key-list, retrieval-same-key-turns-inventory), pas, "
+        "pas+fewshot, the pas variants (pas-letter, pas-statement, pas-negation, pas-auto, pas-residual, "
+        "pas-by-domain, pas-by-domain-key), dpo, ppo, "
         "reader, reader-profile (the profile reader of train-reader) (default %(default)s)",
     )
     p.add_argument(

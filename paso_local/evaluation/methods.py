@@ -17,7 +17,8 @@
   (`paso_local.evaluation.memory_methods`, `--k`); `retrieval-turns`, `retrieval-list`, `retrieval-both` name
   the framing (every related answer, whichever way it is keyed); `retrieval-same-key-turns`,
   `retrieval-same-key-list`: only the answers keyed the way the question is; `retrieval` is the best measured,
-  `retrieval-same-key-turns`, and `retrieval+profile` adds the profile prompt to it.
+  `retrieval-same-key-turns`, and `retrieval+profile` adds the profile prompt to it;
+  `retrieval-same-key-turns-inventory` shows the same answers in item order (one context per retrieved set).
 - `reader`, `reader-profile`: `retrieval-same-key-turns` (and the profile prompt) with the model's profile reader,
   the LoRA `paso-local train-reader` trained on synthetic people to read exactly that framing (`--reader FILE`).
 """
@@ -28,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from paso_local.errors import PasoError
+from paso_local.person.answer_memory import DEFAULT_ORDER
 from paso_local.person.inventory import form_items
 from paso_local.person.profile_prompt import profile_prompt
 from paso_local.person.questionnaire_prompt import (
@@ -69,7 +71,7 @@ class Method:
     keyed_by: str | None = None  # one vector per item group (inventory.ITEM_GROUPINGS), questionnaire only
     memory: str | None = None  # the framing of the person's retrieved answers (answer_memory.FRAMINGS)
     same_key: bool = False  # retrieve only answers keyed the way the question is
-    order: str = "closest-last"  # the order the retrieved answers are shown in (answer_memory.ORDERS)
+    order: str = DEFAULT_ORDER  # the order the retrieved answers are shown in (answer_memory.ORDERS)
     reader: bool = False  # asked with the model's profile-reader adapter (`paso-local train-reader`)
 
 

@@ -26,6 +26,7 @@ FRAMINGS = ("turns", "list", "both")  # how recalled answers are shown before a 
 # in what order (`context_for`): the most related nearest the question, or the inventory's item order, in
 # which every question retrieving the same answers gets the same context, whatever its facet
 ORDERS = ("closest-last", "inventory")
+DEFAULT_ORDER = "closest-last"
 LIST_LEAD = "Earlier in this questionnaire you answered these related statements:"
 
 
@@ -98,7 +99,7 @@ def as_turns(recalled: Sequence[Recalled]) -> list[tuple[str, str]]:
 
 
 def context_for(
-    recalled: Sequence[Recalled], framing: str, system_prompt: str, order: str = "closest-last"
+    recalled: Sequence[Recalled], framing: str, system_prompt: str, order: str = DEFAULT_ORDER
 ) -> Context:
     """The system prompt and earlier turns that show `recalled` before a question:
     - `turns`: earlier turns of the same questionnaire, the paper's question and the person's option as the
