@@ -52,6 +52,22 @@ def test_methods_and_parsing():
         parse_methods("base,dpo")
 
 
+def test_retrieval_is_the_same_keyed_turns_in_the_inventorys_order_and_the_reader_keeps_its_training_order():
+    inventory = METHODS["retrieval-same-key-turns-inventory"]
+    for name in ("retrieval", "retrieval+profile"):
+        method = METHODS[name]
+        assert (method.memory, method.same_key, method.order) == ("turns", True, "inventory")
+        assert (method.memory, method.same_key, method.order) == (
+            inventory.memory,
+            inventory.same_key,
+            inventory.order,
+        )
+    assert METHODS["retrieval+profile"].system_prompt(answers_120()) == profile_prompt(answers_120())
+    # the reader's adapter was trained on closest-last contexts: it must be asked the way it was trained
+    for name in ("reader", "reader-profile", "retrieval-same-key-turns"):
+        assert METHODS[name].order == "closest-last"
+
+
 def test_select_subjects(papi_dev):
     subjects = load_subjects(papi_dev)
     assert [s.index for s in select_subjects(subjects, index="2:5")] == [2, 3, 4]
