@@ -3,8 +3,10 @@
 The message is matched to facets locally (`paso_local.person.message_facets`); the person's answers on the best
 three facets (at most RECALLED of them) are shown to the model beside the profile prompt, as a list
 ("- "Love large parties.": Moderately Accurate"). Which answers were used is reported (the chat's sidebar,
-`ask --json`). Default: config.json's "answer_memory", else off: eval has not shown that it helps on any
-model measured (docs/results/2026-12-04-chosen-space.md).
+`ask --json`). Default: config.json's "answer_memory", else off. On the questionnaire the 1.5B is helped by
+a person's answers shown as earlier questionnaire turns (eval's `retrieval`), not by a list like this one
+(4.52 with four same-keyed answers, against the population mean's 3.13 on dev 10-14); its effect on free-text
+replies is not measured (docs/results/2026-12-04-same-key-and-reader.md).
 """
 
 from __future__ import annotations
