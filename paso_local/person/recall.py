@@ -3,10 +3,11 @@
 The message is matched to facets locally (`paso_local.person.message_facets`); the person's answers on the best
 three facets (at most RECALLED of them) are shown to the model beside the profile prompt, as a list
 ("- "Love large parties.": Moderately Accurate"). Which answers were used is reported (the chat's sidebar,
-`ask --json`). Default: config.json's "answer_memory", else off. On the questionnaire the 1.5B is helped by
-a person's answers shown as earlier questionnaire turns (eval's `retrieval`), not by a list like this one
-(4.52 with four same-keyed answers, against the population mean's 3.13 on dev 10-14); its effect on free-text
-replies is not measured (docs/results/2026-12-04-same-key-and-reader.md).
+`ask --json`). Default: config.json's "answer_memory", else off. On the questionnaire a person's answers shown
+to the 1.5B as earlier turns (eval's `retrieval`) make it personal but no better than the population mean on
+people held apart (3.05 against 3.02, dev 15-18), and a list like this one did worse (4.52 with four same-keyed
+answers, dev 10-14); its effect on free-text replies is not measured
+(docs/results/2026-12-04-same-key-and-reader.md).
 """
 
 from __future__ import annotations
