@@ -47,6 +47,16 @@ def test_batched_scoring_matches_one_item_per_decode_on_a_tiny_model(tmp_path):
         np.testing.assert_allclose(lone.dist, unsteered.dist[:1], atol=3e-3)
 
 
+def test_progress_is_heard_after_each_decode_not_only_at_the_end(tmp_path):
+    """Eval's progress bar moves while one context group is read: 10 items, 4 per decode, are heard as 4, 4,
+    2, each before the call returns."""
+    path = write_tiny_model(tmp_path / "tiny.gguf", TinySpec(n_layer=2))
+    heard: list[int] = []
+    with open_scoring_runtime(path, threads=1, sequences=16) as runtime:
+        SteeredScorer(runtime, per_batch=4).score_as_steered(form_items("120")[:10], on_done=heard.append)
+    assert heard == [4, 4, 2]
+
+
 def test_other_sequences_in_a_batch_never_reach_an_item(smollm2_runtime):
     """An item's logits do not depend on what the other sequences of its batch say: the same item beside two
     unrelated prompts of the same length gets bit-identical logits. (A different LENGTH beside it moves the

@@ -122,10 +122,12 @@ class Asker:
         turns: Sequence[Turn] = (),
     ) -> list[ItemReading]:
         """The distribution readout through the steered scorer (the prompt tokens shared once, then each
-        item after them)."""
+        item after them); progress moves after each decode, not only when the whole group is read."""
         prompts = self._scorer.readout_prompts(items, system_prompt, turns)  # each ends in the appended "("
         self._check_fits(max(len(p) for p in prompts) - 1)
-        scores = self._scorer.score_as_steered(items, system_prompt=system_prompt, turns=turns)
+        scores = self._scorer.score_as_steered(
+            items, system_prompt=system_prompt, turns=turns, on_done=_repeat(on_item)
+        )
         self.prompt_tokens += sum(len(p) for p in prompts)
         medians, expected = scores.median, scores.expected
         readings = []
@@ -139,8 +141,6 @@ class Asker:
                     mass=float(scores.mass[k]),
                 )
             )
-            if on_item is not None:
-                on_item()
         return readings
 
     def _ask_one(self, item: Item, tokens: list[int], prefix: int) -> ItemReading:
@@ -180,6 +180,18 @@ class Asker:
                 logits = self._eval([token], position)
             position += 1
         return self.chat_format.detokenize(produced)
+
+
+def _repeat(on_item: Callable[[], None] | None) -> Callable[[int], None] | None:
+    """`on_item` called n times for a decode that read n items (None stays None)."""
+    if on_item is None:
+        return None
+
+    def on_done(n: int) -> None:
+        for _ in range(n):
+            on_item()
+
+    return on_done
 
 
 def timed(function: Callable[[], object]) -> tuple[object, float]:

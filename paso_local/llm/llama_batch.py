@@ -9,7 +9,7 @@ as they fit `n_batch` tokens and `n_seq_max - 1` sequences; llama.cpp keeps thei
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -49,12 +49,18 @@ class SequenceDecoder:
             self._decode()
 
     def logits_after_prefix(
-        self, prefix_length: int, suffixes: Sequence[Sequence[int]], outputs: int, *, per_batch: int = 0
+        self,
+        prefix_length: int,
+        suffixes: Sequence[Sequence[int]],
+        outputs: int,
+        *,
+        per_batch: int = 0,
+        on_done: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Logits [len(suffixes), outputs, n_vocab] at the last `outputs` tokens of each suffix, every suffix
         continuing the prefix already decoded by `decode_prefix` (of `prefix_length` tokens). `per_batch`
-        caps the sequences per decode (0: as many as fit). The caller checks `check_room` first, before the
-        prefix is decoded."""
+        caps the sequences per decode (0: as many as fit); `on_done(n)` hears after each decode that n more
+        prompts are read (progress). The caller checks `check_room` first, before the prefix is decoded."""
         out = np.empty((len(suffixes), outputs, self.n_vocab), dtype=np.float32)
         for group in self._groups(prefix_length, suffixes, per_batch):
             seqs = []
@@ -71,6 +77,8 @@ class SequenceDecoder:
                 self._api.llama_memory_seq_rm(
                     self._memory, seq, prefix_length if seq == PREFIX_SEQ else -1, -1
                 )
+            if on_done is not None:
+                on_done(len(group))
         return out
 
     def _sequence_for(self, slot: int) -> int:

@@ -16,7 +16,7 @@ import ctypes
 import dataclasses
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -378,10 +378,12 @@ class Runtime(ChatGeneration):
         outputs: int = 2,
         *,
         per_batch: int = 0,
+        on_done: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Logits [len(suffixes), outputs, n_vocab] at the last `outputs` tokens of each prompt `prefix +
         suffix`, under the current steering. The prefix is decoded once; the prompts run as llama.cpp
-        sequences, up to `per_batch` (0: as many as fit the context's n_seq_max and n_batch) per decode."""
+        sequences, up to `per_batch` (0: as many as fit the context's n_seq_max and n_batch) per decode,
+        and `on_done(n)` hears after each decode how many more are read."""
         from paso_local.llm.llama_batch import SequenceDecoder
 
         llm = self._llm
@@ -398,7 +400,9 @@ class Runtime(ChatGeneration):
         try:
             self._decoder.check_room(len(prefix), suffixes, outputs)
             self._decoder.decode_prefix(list(prefix))
-            return self._decoder.logits_after_prefix(len(prefix), suffixes, outputs, per_batch=per_batch)
+            return self._decoder.logits_after_prefix(
+                len(prefix), suffixes, outputs, per_batch=per_batch, on_done=on_done
+            )
         finally:
             self._decoder.clear()
 

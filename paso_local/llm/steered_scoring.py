@@ -10,7 +10,7 @@ continues that prefix (one per `llama_decode` by default; several, as llama.cpp 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,15 +100,21 @@ class SteeredScorer:
         return self.score_as_steered(items, system_prompt=system_prompt)
 
     def score_as_steered(
-        self, items: Sequence[Item], *, system_prompt: str = SYSTEM_PROMPT, turns: Sequence[Turn] = ()
+        self,
+        items: Sequence[Item],
+        *,
+        system_prompt: str = SYSTEM_PROMPT,
+        turns: Sequence[Turn] = (),
+        on_done: Callable[[int], None] | None = None,
     ) -> OptionScores:
-        """Option distributions under the runtime's current steering (e.g. a vector file it loaded)."""
+        """Option distributions under the runtime's current steering (e.g. a vector file it loaded);
+        `on_done(n)` hears after each decode that n more items are scored."""
         if not items:
             return OptionScores((), np.zeros((0, 5)), np.zeros(0))
         prompts = self.readout_prompts(items, system_prompt, turns)
         prefix = common_prefix_length(prompts, keep=2)  # P1 and P2 are read at the last two positions
         logits = self.runtime.batch_logits(
-            prompts[0][:prefix], [p[prefix:] for p in prompts], 2, per_batch=self.per_batch
+            prompts[0][:prefix], [p[prefix:] for p in prompts], 2, per_batch=self.per_batch, on_done=on_done
         )
         dist, mass = option_distribution(logits[:, 0], logits[:, 1], self.options)
         return OptionScores(tuple(i.number for i in items), dist, mass)
