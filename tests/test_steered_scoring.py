@@ -48,8 +48,8 @@ def test_batched_scoring_matches_one_item_per_decode_on_a_tiny_model(tmp_path):
 
 
 def test_progress_is_heard_after_each_decode_not_only_at_the_end(tmp_path):
-    """Eval's progress bar moves while one context group is read: 10 items, 4 per decode, are heard as 4, 4,
-    2, each before the call returns."""
+    """Eval's progress bar moves while one context group is read: 10 items, 4 per decode, are heard decode by
+    decode as 4, 4, 2 (not once, as 10, when the group is done)."""
     path = write_tiny_model(tmp_path / "tiny.gguf", TinySpec(n_layer=2))
     heard: list[int] = []
     with open_scoring_runtime(path, threads=1, sequences=16) as runtime:
