@@ -63,8 +63,6 @@ class Asker:
         self._n_ctx = int(runtime.info.n_ctx)
         self._scorer = SteeredScorer(runtime)
         self.options = self._scorer.options
-        self.prompt_tokens = 0  # tokens evaluated, for speed figures
-        self.prefix_tokens = 0
 
     def _eval(self, tokens: Sequence[int], at: int) -> np.ndarray:
         """Cut the KV cache back to `at` tokens, evaluate `tokens` after them, return the last logits."""
@@ -72,7 +70,6 @@ class Asker:
             self.runtime.eval_tokens(tokens, after=at)
         except RuntimeError as exc:
             raise PasoError(f"llama.cpp failed while evaluating a question: {exc}") from exc
-        self.prompt_tokens += len(tokens)
         return self.runtime.last_logits()
 
     def encode(
@@ -106,7 +103,6 @@ class Asker:
         self.runtime.reset()
         if prefix:
             self._eval(prompts[0][:prefix], 0)
-            self.prefix_tokens += prefix
         readings = []
         for item, tokens in zip(items, prompts, strict=True):
             readings.append(self._ask_one(item, tokens, prefix))
@@ -128,7 +124,6 @@ class Asker:
         scores = self._scorer.score_as_steered(
             items, system_prompt=system_prompt, turns=turns, on_done=_repeat(on_item)
         )
-        self.prompt_tokens += sum(len(p) for p in prompts)
         medians, expected = scores.median, scores.expected
         readings = []
         for k, item in enumerate(items):
