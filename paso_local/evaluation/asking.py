@@ -121,9 +121,7 @@ class Asker:
         item after them); progress moves after each decode, not only when the whole group is read."""
         prompts = self._scorer.readout_prompts(items, system_prompt, turns)  # each ends in the appended "("
         self._check_fits(max(len(p) for p in prompts) - 1)
-        scores = self._scorer.score_as_steered(
-            items, system_prompt=system_prompt, turns=turns, on_done=_repeat(on_item)
-        )
+        scores = self._scorer.score_prompts(items, prompts, on_done=_repeat(on_item))
         medians, expected = scores.median, scores.expected
         readings = []
         for k, item in enumerate(items):

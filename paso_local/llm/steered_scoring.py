@@ -111,7 +111,16 @@ class SteeredScorer:
         `on_done(n)` hears after each decode that n more items are scored."""
         if not items:
             return OptionScores((), np.zeros((0, 5)), np.zeros(0))
-        prompts = self.readout_prompts(items, system_prompt, turns)
+        return self.score_prompts(items, self.readout_prompts(items, system_prompt, turns), on_done)
+
+    def score_prompts(
+        self,
+        items: Sequence[Item],
+        prompts: Sequence[list[int]],
+        on_done: Callable[[int], None] | None = None,
+    ) -> OptionScores:
+        """`score_as_steered` on prompts `readout_prompts` already encoded (a caller that checks their length
+        first does not encode them twice)."""
         prefix = common_prefix_length(prompts, keep=2)  # P1 and P2 are read at the last two positions
         logits = self.runtime.batch_logits(
             prompts[0][:prefix], [p[prefix:] for p in prompts], 2, per_batch=self.per_batch, on_done=on_done
