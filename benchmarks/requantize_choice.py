@@ -1,4 +1,5 @@
-"""Which type the embedded model is re-quantised into (paso_local.llm.requantize.FAST_TYPE): per type, the time
+"""The types worth re-quantising the embedded model into (paso_local.llm.kernel_choice times F16 and BF16 on first
+use and keeps the faster): per type, the time
 to make the copy, prompt evaluation speed on the 120 questionnaire items (unsteered and under a vector), peak
 memory, and parity with the shipped Q4_1's answers (top-1 option, median answer, KL of the five-option
 distribution).
@@ -63,7 +64,7 @@ def score_in_child(
     """CHILD run on `path` in its own process: its timings and peak RSS, and the five-option distributions
     (unsteered, steered) it saved under `out`. llama.cpp loads `path` itself, never the embedded model's
     fast copy (which `Runtime.open` would otherwise load in its place)."""
-    from paso_local.llm.requantize import FAST_EMBEDDED_ENV
+    from paso_local.llm.kernel_choice import FAST_EMBEDDED_ENV
 
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), out, str(threads), str(items)],

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from paso_local.store.memory import peak_rss_mb
+
 
 @dataclass(frozen=True)
 class StageCost:
@@ -14,6 +16,7 @@ class StageCost:
     evaluations: int  # prompts run through a model (0: served from a cache)
     tokens: int  # tokens those prompts decoded (llama.cpp's counter; torch: the prompts' lengths)
     seconds: float
+    peak_rss_mb: float  # the process's peak resident memory when the stage ended (where a peak rose)
 
 
 @dataclass
@@ -44,7 +47,7 @@ class CostLedger:
     def close(self, stage: str) -> None:
         now, tokens_now = time.perf_counter(), self._read_tokens()
         tokens = self._tokens + tokens_now - self._tokens_at
-        self.stages.append(StageCost(stage, self._evaluations, tokens, now - self._since))
+        self.stages.append(StageCost(stage, self._evaluations, tokens, now - self._since, peak_rss_mb()))
         self._evaluations, self._tokens, self._since, self._tokens_at = 0, 0, now, tokens_now
 
     def total_seconds(self) -> float:
@@ -60,6 +63,7 @@ class CostLedger:
                 "tokens": s.tokens,
                 "seconds": round(s.seconds, 3),
                 "share": round(s.seconds / total, 4),
+                "peak_rss_mb": round(s.peak_rss_mb),
             }
             for s in self.stages
         ]

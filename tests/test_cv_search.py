@@ -114,6 +114,8 @@ def test_the_ledger_books_counts_and_tokens_to_the_stage_that_closes_them():
         ("final vector", 0, 200),
     ]
     assert sum(r["share"] for r in rows) == pytest.approx(1.0, abs=1e-3)
+    peaks = [r["peak_rss_mb"] for r in rows]  # the process's peak so far: never falls, and is this process's
+    assert peaks == sorted(peaks) and peaks[0] > 0
 
 
 def test_unsteered_answers_round_trip_exactly_through_their_cache(tmp_path):

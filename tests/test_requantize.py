@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from paso_local.errors import PasoError
+from paso_local.llm import kernel_choice as kc
 from paso_local.llm import requantize as rq
 from paso_local.llm.gguf_header import check_complete
 from paso_local.llm.modelfiles import file_sha256
@@ -39,10 +40,6 @@ def test_a_copy_is_made_once_recorded_by_sha_and_made_again_when_its_bytes_chang
 def test_an_unknown_type_is_refused_with_the_choices(tiny_chat_model):
     with pytest.raises(PasoError, match="choose one of F16, BF16"):
         rq.requantize(tiny_chat_model, "Q3_XS")
-
-
-def test_another_model_is_never_copied_behind_the_users_back(tiny_chat_model):
-    assert rq.kernel_copy(tiny_chat_model) == tiny_chat_model
 
 
 def test_the_command_makes_the_copy_and_says_how_to_use_it(tiny_chat_model):
@@ -74,13 +71,6 @@ def test_the_command_makes_the_copy_and_says_how_to_use_it(tiny_chat_model):
     assert bad.returncode != 0 and "--threads 0" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_the_fast_type_follows_the_cpus_bf16_support(monkeypatch):
-    monkeypatch.setattr(rq, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
-    assert rq.fast_type() == "BF16"
-    monkeypatch.setattr(rq, "cpu_flags", lambda: {"avx2"})
-    assert rq.fast_type() == "F16"
-
-
 @pytest.mark.model
 def test_the_embedded_models_copy_answers_as_the_shipped_file_does(smollm2_path, monkeypatch):
     from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
@@ -91,7 +81,7 @@ def test_the_embedded_models_copy_answers_as_the_shipped_file_does(smollm2_path,
         assert fast.info.path == smollm2_path.resolve()  # the model is still the one asked for
         assert fast.info.kernels_path is not None and fast.info.kernels_path != fast.info.path
         copied = SteeredScorer(fast).score(items, None)
-    monkeypatch.setenv(rq.FAST_EMBEDDED_ENV, "0")
+    monkeypatch.setenv(kc.FAST_EMBEDDED_ENV, "0")
     with open_scoring_runtime(smollm2_path, threads=2) as shipped:
         assert shipped.info.kernels_path is None
         reference = SteeredScorer(shipped).score(items, None)
@@ -104,4 +94,4 @@ def test_an_unwritable_copy_falls_back_to_the_shipped_file(smollm2_path, monkeyp
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     monkeypatch.setenv(rq.COPIES_ENV, str(blocked / "models"))
-    assert rq.kernel_copy(smollm2_path) == smollm2_path
+    assert kc.kernel_copy(smollm2_path) == smollm2_path

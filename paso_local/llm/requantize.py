@@ -1,10 +1,10 @@
 """A GGUF model re-quantised once into a type with fast CPU kernels, through llama.cpp's own quantizer
 (`llama_model_quantize`, part of llama-cpp-python: no new dependency).
 
-The embedded SmolLM2 ships as Q4_1, whose CPU kernels are slow here; `Runtime.open` loads its copy in
-`fast_type()` instead, made on first use and kept in the data directory (docs/performance.md has the measurement that chose the type). The copy is
-named by the source's sha256 and the type, and a sidecar records both shas: a copy whose bytes no longer match
-is made again, never trusted. Any other GGUF is copied only on request (`paso-local requantize`).
+The embedded SmolLM2 ships as Q4_1, whose CPU kernels are slow here; `Runtime.open` loads its copy instead, in the
+type `paso_local.llm.kernel_choice` measured fastest on this CPU the first time, kept in the data directory. The
+copy is named by the source's sha256 and the type, and a sidecar records both shas: a copy whose bytes no longer
+match is made again, never trusted. Any other GGUF is copied only on request (`paso-local requantize`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,8 @@ from paso_local.store.storage import atomic_output, atomic_write_json, read_json
 
 # llama.cpp's LLAMA_FTYPE_MOSTLY_* values (include/llama.h), the types worth a copy on a CPU
 FTYPES = {"F16": 1, "BF16": 32, "Q8_0": 7, "Q6_K": 18, "Q4_K_M": 15, "Q4_0": 2}
-# Measured on SmolLM2 (benchmarks/requantize_choice.py, docs/performance.md): F16 and BF16 give the shipped Q4_1's
-# median answer on all 120 items; BF16 is the faster where the CPU has BF16 dot products, F16 elsewhere.
-FAST_TYPES = {"avx512_bf16": "BF16", "amx_bf16": "BF16"}  # CPU flag -> type; F16 otherwise
-DEFAULT_FAST_TYPE = "F16"
+DEFAULT_TYPE = "F16"  # holds a 4-bit file's values up to rounding
 SIDECAR_VERSION = 1
-FAST_EMBEDDED_ENV = "PASO_LOCAL_FAST_EMBEDDED"  # "0": llama.cpp loads the shipped Q4_1 itself
 COPIES_ENV = "PASO_LOCAL_MODEL_COPIES"  # where copies are kept (default: <data dir>/models)
 
 
@@ -56,40 +52,11 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def fast_type() -> str:
-    flags = cpu_flags()
-    return next((t for flag, t in FAST_TYPES.items() if flag in flags), DEFAULT_FAST_TYPE)
-
-
-def kernel_copy(path: Path) -> Path:
-    """The file llama.cpp should load for `path`: the embedded model's fast copy (made on first use), or
-    `path` itself (any other model, PASO_LOCAL_FAST_EMBEDDED=0, or a copy that cannot be written)."""
-    from paso_local.llm.modelfiles import embedded_model_path
-    from paso_local.progress import status
-
-    embedded = embedded_model_path()
-    off = os.environ.get(FAST_EMBEDDED_ENV, "1").strip().lower() in ("0", "false", "no", "off")
-    if off or embedded is None or Path(path).resolve() != embedded.resolve():
-        return Path(path)
-    try:
-        made = requantize(Path(path), fast_type())
-    except PasoError as exc:
-        status(f"Using the shipped model's own (slower) kernels: {exc}")
-        return Path(path)
-    if made.seconds:
-        status(
-            f"Prepared the embedded model for this CPU once ({made.type_name} copy, {made.seconds:.1f} s): {made.path}"
-        )
-    return made.path
-
-
 def copy_path(source_sha256: str, type_name: str) -> Path:
     return requantized_dir() / f"{source_sha256[:16]}.{type_name}.gguf"
 
 
-def requantize(
-    source: Path, type_name: str = DEFAULT_FAST_TYPE, *, threads: int | None = None
-) -> Requantized:
+def requantize(source: Path, type_name: str = DEFAULT_TYPE, *, threads: int | None = None) -> Requantized:
     """The copy of `source` in `type_name`, made now if it is missing or its bytes changed."""
     from paso_local.llm.modelfiles import file_sha256
 
@@ -154,7 +121,14 @@ def run_requantize(args: Any) -> int:
     if args.threads is not None and args.threads < 1:
         raise PasoError(f"--threads {args.threads}: use 1 or more")
     source = resolve_model(args.model)
-    made = requantize(source, args.type or fast_type(), threads=args.threads)
+    if args.type:
+        made, speeds, seconds = requantize(source, args.type, threads=args.threads), {}, None
+    else:  # the type fastest here, by the same timing as the embedded model's copy
+        from paso_local.llm.kernel_choice import fastest_copy
+
+        choice = fastest_copy(source, args.threads)
+        made, speeds, seconds = choice.copy, choice.tokens_per_second, choice.seconds
+    seconds = made.seconds if seconds is None else seconds
     if args.json:
         print(
             json.dumps(
@@ -163,12 +137,15 @@ def run_requantize(args: Any) -> int:
                     "copy": str(made.path),
                     "type": made.type_name,
                     "sha256": made.sha256,
-                    "seconds": round(made.seconds, 2),
+                    "seconds": round(seconds, 2),
+                    "tokens_per_second": {k: round(v, 1) for k, v in speeds.items()},
                 }
             )
         )
         return 0
-    how = f"made in {made.seconds:.1f} s" if made.seconds else "already there"
-    print(f"{made.type_name} copy of {source.name} ({how}): {made.path}")
+    how = f"made in {seconds:.1f} s" if seconds else "already there"
+    measured = ", ".join(f"{name} {rate:.0f}" for name, rate in speeds.items())
+    faster = f", the faster here: {measured} tokens/s" if measured else ""
+    print(f"{made.type_name} copy of {source.name} ({how}{faster}): {made.path}")
     print(f"Use it with --model {made.path} (and run `paso-local align --model {made.path}` for its vector).")
     return 0

@@ -130,9 +130,9 @@ class Runtime(ChatGeneration):
             use_servers(rpc_servers)
         if n_gpu_layers is None:
             n_gpu_layers = -1 if rpc_servers else 0
-        from paso_local.llm.requantize import kernel_copy
+        from paso_local.llm.kernel_choice import kernel_copy
 
-        loaded = kernel_copy(path)
+        loaded = kernel_copy(path, threads)
         runtime = cls._load(
             loaded,
             extra_buffers=extra_buffers,

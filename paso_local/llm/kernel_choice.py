@@ -1,0 +1,156 @@
+"""Which copy of a model llama.cpp runs fastest on this CPU, chosen by a short timing the first time, then recorded.
+
+F16 and BF16 copies of the embedded SmolLM2 both give the shipped Q4_1's median answer on every questionnaire
+item; which of the two is faster depends on the CPU, and no CPU flag predicted it: BF16 by 10-55% on an AMD EPYC
+with AVX512-BF16, F16 by 8-13% on an Intel Xeon with AMX (docs/performance.md). So both copies are made once,
+each evaluates the same prompt, the faster is kept (F16, which holds Q4_1's values up to rounding, unless BF16
+is clearly faster), the other is deleted, and the choice is recorded per source file and CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from paso_local.errors import PasoError
+from paso_local.llm.requantize import Requantized, copy_path, cpu_flags, requantize, requantized_dir
+from paso_local.store.storage import atomic_write_json, read_json_object
+
+CANDIDATES = ("F16", "BF16")  # the first wins a tie
+TIMING_TOKENS = 128  # one decode: about 0.3 s on SmolLM2 at 400 tokens/s
+TIMING_REPEATS = 3  # after one warm-up evaluation; the fastest is kept (a busy moment only slows one)
+CLEAR_GAIN = 0.03  # a later candidate must be this much faster: within timing noise the first is kept
+CHOICE_VERSION = 1
+FAST_EMBEDDED_ENV = "PASO_LOCAL_FAST_EMBEDDED"  # "0": llama.cpp loads the shipped Q4_1 itself
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    copy: Requantized
+    tokens_per_second: dict[str, float]  # measured now; empty when the recorded choice was used
+    seconds: float  # making the copies and timing them; 0 when the recorded choice was used
+
+
+def cpu_identity() -> str:
+    """The CPU a choice was measured on: its model name and a digest of its feature flags."""
+    import hashlib
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12]
+    return f"{name} [{flags}]"
+
+
+def choice_path(source_sha256: str) -> Path:
+    return requantized_dir() / f"{source_sha256[:16]}.kernels.json"
+
+
+def recorded_type(source_sha256: str, cpu: str) -> str | None:
+    """The type chosen earlier for this source on this CPU, or None (never measured, another CPU, unreadable)."""
+    path = choice_path(source_sha256)
+    if not path.is_file():
+        return None
+    try:
+        record = read_json_object(path, unreadable="", not_object="")
+    except PasoError:
+        return None  # an unreadable record: measured again
+    same = record.get("version") == CHOICE_VERSION and record.get("source_sha256") == source_sha256
+    chosen = record.get("type")
+    return chosen if same and record.get("cpu") == cpu and chosen in CANDIDATES else None
+
+
+def prompt_speed(path: Path, threads: int | None) -> float:
+    """Prompt-evaluation tokens/s of llama.cpp on `path`: the best of TIMING_REPEATS decodes of one prompt."""
+    from paso_local.llm.runtime import Runtime
+
+    with Runtime.open(path, n_ctx=2 * TIMING_TOKENS, n_threads=threads) as runtime:
+        tokens = [
+            (7919 * i) % runtime.n_vocab for i in range(1, TIMING_TOKENS + 1)
+        ]  # the speed ignores which
+        best = float("inf")
+        for turn in range(TIMING_REPEATS + 1):
+            runtime.reset()
+            started = time.perf_counter()
+            runtime.eval_tokens(tokens, after=0)
+            if turn:  # the first decode also pages the weights in
+                best = min(best, time.perf_counter() - started)
+    return TIMING_TOKENS / best
+
+
+def faster_type(speeds: dict[str, float]) -> str:
+    """The first candidate unless a later one is CLEAR_GAIN faster than every one before it."""
+    chosen = CANDIDATES[0]
+    for name in CANDIDATES[1:]:
+        if speeds[name] > speeds[chosen] * (1 + CLEAR_GAIN):
+            chosen = name
+    return chosen
+
+
+def fastest_copy(source: Path, threads: int | None = None) -> KernelChoice:
+    """The copy of `source` in the type fastest on this CPU: the recorded one, or measured now (both copies made
+    and timed, the slower deleted, the choice recorded)."""
+    from paso_local.llm.modelfiles import file_sha256
+
+    source_sha, cpu = file_sha256(source), cpu_identity()
+    known = recorded_type(source_sha, cpu)
+    if known is not None:
+        return KernelChoice(requantize(source, known, threads=threads), {}, 0.0)
+    started = time.perf_counter()
+    speeds = {
+        name: prompt_speed(requantize(source, name, threads=threads).path, threads) for name in CANDIDATES
+    }
+    chosen = faster_type(speeds)
+    for name in CANDIDATES:
+        if name != chosen:  # a copy the size of the model's float weights: not kept unused
+            copy_path(source_sha, name).unlink(missing_ok=True)
+            copy_path(source_sha, name).with_suffix(".json").unlink(missing_ok=True)
+    atomic_write_json(
+        choice_path(source_sha),
+        {
+            "version": CHOICE_VERSION,
+            "source": str(source),
+            "source_sha256": source_sha,
+            "cpu": cpu,
+            "type": chosen,
+            "tokens_per_second": {k: round(v, 1) for k, v in speeds.items()},
+            "threads": threads,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+    copy = requantize(source, chosen, threads=threads)  # found: made above
+    return KernelChoice(copy, speeds, time.perf_counter() - started)
+
+
+def describe(choice: KernelChoice) -> str:
+    """What was measured, in a line: each candidate's speed and the time it took."""
+    speeds = ", ".join(f"{name} {rate:.0f}" for name, rate in choice.tokens_per_second.items())
+    return f"{choice.copy.type_name} copy ({speeds} tokens/s here; {choice.seconds:.1f} s once)"
+
+
+def kernel_copy(path: Path, threads: int | None = None) -> Path:
+    """The file llama.cpp should load for `path`: the embedded model's fastest copy (chosen on first use), or
+    `path` itself (any other model, PASO_LOCAL_FAST_EMBEDDED=0, or copies that cannot be written)."""
+    from paso_local.llm.modelfiles import embedded_model_path
+    from paso_local.progress import status
+
+    embedded = embedded_model_path()
+    off = os.environ.get(FAST_EMBEDDED_ENV, "1").strip().lower() in ("0", "false", "no", "off")
+    if off or embedded is None or Path(path).resolve() != embedded.resolve():
+        return Path(path)
+    try:
+        choice = fastest_copy(Path(path), threads)
+    except PasoError as exc:
+        status(f"Using the shipped model's own (slower) kernels: {exc}")
+        return Path(path)
+    if choice.seconds:
+        status(f"Prepared the embedded model for this CPU once, {describe(choice)}: {choice.copy.path}")
+    return choice.copy.path

@@ -1,0 +1,96 @@
+"""paso_local.llm.kernel_choice: the copy type chosen by timing on this CPU once, recorded, and measured again
+only for another CPU or source."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from paso_local.llm import kernel_choice as kc
+from paso_local.llm.modelfiles import file_sha256
+
+
+@pytest.fixture
+def own_copies(tmp_path, monkeypatch):
+    """A copies directory of this test's own (the session's is shared, and may hold a recorded choice)."""
+    monkeypatch.setenv("PASO_LOCAL_MODEL_COPIES", str(tmp_path / "copies"))
+
+
+def fixed_speeds(monkeypatch, speeds: dict[str, float]) -> list[str]:
+    """prompt_speed replaced by `speeds` (by the copy's type); returns the types timed, in order."""
+    timed: list[str] = []
+
+    def speed(path, threads):
+        name = path.name.split(".")[1]
+        timed.append(name)
+        return speeds[name]
+
+    monkeypatch.setattr(kc, "prompt_speed", speed)
+    return timed
+
+
+def test_the_first_candidate_wins_unless_a_later_one_is_clearly_faster():
+    assert kc.faster_type({"F16": 400.0, "BF16": 428.0}) == "BF16"  # 7% faster
+    assert kc.faster_type({"F16": 400.0, "BF16": 410.0}) == "F16"  # 2.5%: within timing noise
+    assert kc.faster_type({"F16": 453.0, "BF16": 402.0}) == "F16"
+
+
+def test_the_faster_copy_is_kept_the_other_deleted_and_the_choice_recorded(
+    tiny_chat_model, monkeypatch, own_copies
+):
+    timed = fixed_speeds(monkeypatch, {"F16": 300.0, "BF16": 450.0})
+    choice = kc.fastest_copy(tiny_chat_model)
+    assert timed == ["F16", "BF16"] and choice.copy.type_name == "BF16" and choice.seconds > 0
+    assert choice.copy.path.is_file() and file_sha256(choice.copy.path) == choice.copy.sha256
+    source_sha = file_sha256(tiny_chat_model)
+    assert not kc.copy_path(source_sha, "F16").exists()
+    assert not kc.copy_path(source_sha, "F16").with_suffix(".json").exists()
+    record = json.loads(kc.choice_path(source_sha).read_text())
+    assert record["type"] == "BF16" and record["tokens_per_second"] == {"F16": 300.0, "BF16": 450.0}
+    assert record["cpu"] == kc.cpu_identity() and record["version"] == kc.CHOICE_VERSION
+    assert oct(kc.choice_path(source_sha).stat().st_mode & 0o777) == "0o600"
+
+    again = kc.fastest_copy(tiny_chat_model)  # recorded: nothing timed, nothing made
+    assert timed == ["F16", "BF16"] and again.seconds == 0.0 and again.copy.path == choice.copy.path
+    assert again.copy.seconds == 0.0
+
+
+def test_another_cpu_or_a_damaged_record_is_measured_again(tiny_chat_model, monkeypatch, own_copies):
+    timed = fixed_speeds(monkeypatch, {"F16": 450.0, "BF16": 300.0})
+    kc.fastest_copy(tiny_chat_model)
+    monkeypatch.setattr(kc, "cpu_identity", lambda: "another CPU [000000000000]")
+    assert kc.fastest_copy(tiny_chat_model).copy.type_name == "F16" and len(timed) == 4
+    kc.choice_path(file_sha256(tiny_chat_model)).write_text("{not json")
+    assert kc.fastest_copy(tiny_chat_model).seconds > 0 and len(timed) == 6
+
+
+def test_a_real_timing_reads_a_positive_speed(tiny_chat_model):
+    assert kc.prompt_speed(tiny_chat_model, threads=1) > 0
+
+
+def test_another_model_is_never_copied_behind_the_users_back(tiny_chat_model):
+    assert kc.kernel_copy(tiny_chat_model) == tiny_chat_model
+
+
+def test_the_command_without_a_type_times_both_and_says_so(tiny_chat_model, own_copies):
+    done = subprocess.run(
+        [sys.executable, "-m", "paso_local", "requantize", "--model", str(tiny_chat_model), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report["tokens_per_second"]) == {"F16", "BF16"}
+    assert report["type"] in ("F16", "BF16") and report["sha256"] == file_sha256(report["copy"])
+
+
+@pytest.mark.model
+def test_the_embedded_models_first_use_times_both_copies(smollm2_path, own_copies):
+    choice = kc.fastest_copy(smollm2_path, threads=2)
+    assert set(choice.tokens_per_second) == set(kc.CANDIDATES)
+    assert all(rate > 10 for rate in choice.tokens_per_second.values())
+    assert kc.kernel_copy(smollm2_path) == choice.copy.path  # the runtime loads the recorded choice
