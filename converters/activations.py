@@ -36,7 +36,7 @@ from paso_local.person.questionnaire_prompt import (
 )
 from paso_local.progress import progress_bar
 
-CACHE_VERSION = 5  # bump whenever what the pass records or how it computes it changes
+CACHE_VERSION = 6  # bump whenever what the pass records or how it computes it changes
 ITEMS_PER_BATCH = 8  # x 3 prompts
 
 
@@ -238,48 +238,47 @@ def shared_prefix_activations(
     show_progress: bool,
 ) -> ItemActivations:
     """The same records as `padded_activations`, from batches of equal-length items: their common part [b, P]
-    once, then the "(", A and E tokens [3b, 1] continuing it (each row attends to its own item's part)."""
+    once, then the "(", A and E tokens [3b, 1] continuing it (each row attends to its own item's part).
+    Block by block over every batch, so each block's weights are dequantised once a pass: batch by batch, a
+    model whose blocks outgrow the weight cache (the 1.5B: 11 of its 28) dequantised every block for every
+    batch, which took most of the pass's time."""
     from paso_local.converters.hooks import record_head_inputs
 
     agree_prompts, disagree_prompts, paren_prompts = prompts
     n_layer, n_embd = model.config.n_layer, model.config.n_embd
     paren_tokens, paren_lengths = pad_right(paren_prompts, chat_format.eos_token_id)
     n, width = paren_tokens.shape
-    computed = 0
-    heads: np.ndarray | None = None
+    batches = equal_length_batches(paren_prompts, items_per_batch)
+    heads = np.zeros((2, n, n_layer, model.config.n_head, model.config.head_dim), dtype=np.float32)
     blocks = np.zeros((2, n, n_layer - checkpoint_block, n_embd), dtype=np.float32)
     checkpoint = np.zeros((n, width, n_embd), dtype=np.float32)
-    dist, mass = np.zeros((n, 5)), np.zeros(n)
-    norm_sum, norm_count = np.zeros(n_layer), 0
-    with progress_bar("Model activations (A / E / readout prompts)", 3 * n, enabled=show_progress) as bar:
-        for idx in equal_length_batches(paren_prompts, items_per_batch):
-            b, length = len(idx), len(paren_prompts[idx[0]])
-            computed += b * (length - 1) + 3 * b
-            common = torch.tensor([paren_prompts[i][:-1] for i in idx])  # [b, P]
-            last = torch.tensor(
-                [[p[i][-1]] for p in (agree_prompts, disagree_prompts, paren_prompts) for i in idx]
-            )  # [3b, 1]: A rows, E rows, "(" rows
-            with torch.inference_mode(), record_head_inputs(model) as recorded:
-                prefix, h = model.embed(common), model.embed(last)
-                for block in range(n_layer):
-                    if block == checkpoint_block:
-                        checkpoint[idx, :length] = torch.cat((prefix, h[2 * b :]), dim=1).float().numpy()
-                    prefix, h = model.run_block_after_prefix(block, prefix, h)
-                    if block >= checkpoint_block:
-                        at_letter = h[: 2 * b, 0].float().numpy()  # [2b, D]
-                        blocks[0, idx, block - checkpoint_block] = at_letter[:b]
-                        blocks[1, idx, block - checkpoint_block] = at_letter[b:]
-                    # position 0's massive activations stay out of the norm, as in the padded pass
-                    norm_sum[block] += float(prefix[:, 1:].float().norm(dim=-1).sum())
-                    norm_sum[block] += float(h[2 * b :].float().norm(dim=-1).sum())
-                readout = torch.cat((prefix, h[2 * b :]), dim=1)  # [b, P + 1, D]
-                first, after = answer_logits(model, readout, torch.full((b,), length))
-            norm_count += b * (length - 1)
-            dist[idx], mass[idx] = option_distribution(first, after, tokens)
-            # the hook keeps each W_o call's last position: the continuation's (the prefix's call came first)
-            heads = stored_heads(heads, recorded, idx, n)
-            bar.advance(3 * b)
-    assert heads is not None
+    norm_sum = np.zeros(n_layer)
+    label = "Model activations (A / E / readout prompts, block by block)"
+    with (
+        progress_bar(label, n_layer, enabled=show_progress) as bar,
+        torch.inference_mode(),
+        record_head_inputs(model) as recorded,
+    ):
+        states = [embedded_batch(model, idx, prompts) for idx in batches]  # (prefix [b, P, D], h [3b, 1, D])
+        for block in range(n_layer):
+            for k, idx in enumerate(batches):
+                b, (prefix, h) = len(idx), states[k]
+                if block == checkpoint_block:
+                    checkpoint[idx, : prefix.shape[1] + 1] = (
+                        torch.cat((prefix, h[2 * b :]), dim=1).float().numpy()
+                    )
+                prefix, h = states[k] = model.run_block_after_prefix(block, prefix, h)
+                # the hook keeps each W_o call's last position: the continuation's (the prefix's call came first)
+                heads[0, idx, block], heads[1, idx, block] = recorded[block][:b], recorded[block][b : 2 * b]
+                if block >= checkpoint_block:
+                    at_letter = h[: 2 * b, 0].float().numpy()  # [2b, D]
+                    blocks[0, idx, block - checkpoint_block] = at_letter[:b]
+                    blocks[1, idx, block - checkpoint_block] = at_letter[b:]
+                # position 0's massive activations stay out of the norm, as in the padded pass
+                norm_sum[block] += float(prefix[:, 1:].float().norm(dim=-1).sum())
+                norm_sum[block] += float(h[2 * b :].float().norm(dim=-1).sum())
+            bar.advance(1)
+        dist, mass = readout_distributions(model, batches, states, n, tokens)
     return assembled(
         items,
         heads,
@@ -290,9 +289,32 @@ def shared_prefix_activations(
         checkpoint,
         dist,
         mass,
-        norm_sum / max(norm_count, 1),
-        computed,
+        norm_sum / max(sum(len(idx) * (len(paren_prompts[idx[0]]) - 1) for idx in batches), 1),
+        sum(len(idx) * (len(paren_prompts[idx[0]]) + 2) for idx in batches),
     )
+
+
+def embedded_batch(
+    model: Any, idx: list[int], prompts: tuple[list[list[int]], list[list[int]], list[list[int]]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch's common part [b, P, D] and its A, E and "(" last tokens [3b, 1, D] (in that order), embedded."""
+    agree_prompts, disagree_prompts, paren_prompts = prompts
+    common = torch.tensor([paren_prompts[i][:-1] for i in idx])  # [b, P]
+    last = torch.tensor([[p[i][-1]] for p in (agree_prompts, disagree_prompts, paren_prompts) for i in idx])
+    return model.embed(common), model.embed(last)
+
+
+def readout_distributions(
+    model: Any, batches: list[list[int]], states: list[tuple[torch.Tensor, torch.Tensor]], n: int, tokens
+) -> tuple[np.ndarray, np.ndarray]:
+    """The unsteered option distribution [n, 5] and mass [n] of every readout prompt, from the last block's
+    outputs: one pass through the output head for all items (a large head is dequantised in chunks per call)."""
+    picked = torch.zeros((n, 2, model.config.n_embd), dtype=states[0][0].dtype)
+    for idx, (prefix, h) in zip(batches, states, strict=True):
+        # the answer position is the common part's last, the after-"(" one the "(" row's only position
+        picked[idx] = torch.stack((prefix[:, -1], h[2 * len(idx) :, 0]), dim=1)
+    logits = model.final_logits(picked).float().numpy()
+    return option_distribution(logits[:, 0], logits[:, 1], tokens)
 
 
 def stored_heads(heads: np.ndarray | None, recorded: dict, idx: list[int], n: int) -> np.ndarray:
