@@ -80,7 +80,10 @@ def prompt_speed(path: Path, threads: int | None) -> float:
         for turn in range(TIMING_REPEATS + 1):
             runtime.reset()
             started = time.perf_counter()
-            runtime.eval_tokens(tokens, after=0)
+            try:
+                runtime.eval_tokens(tokens, after=0)
+            except RuntimeError as exc:  # llama.cpp's decode failed: no speed to compare
+                raise PasoError(f"llama.cpp could not time {path.name} ({exc})") from exc
             if turn:  # the first decode also pages the weights in
                 best = min(best, time.perf_counter() - started)
     return TIMING_TOKENS / best
