@@ -241,7 +241,7 @@ def shared_prefix_activations(
     once, then the "(", A and E tokens [3b, 1] continuing it (each row attends to its own item's part).
     Block by block over every batch, so each block's weights are dequantised once a pass: batch by batch, a
     model whose blocks outgrow the weight cache (the 1.5B: 11 of its 28) dequantised every block for every
-    batch, which took most of the pass's time."""
+    batch, which took most of the pass's time. A block is dropped from the cache once every batch has passed it."""
     from paso_local.converters.hooks import record_head_inputs
 
     agree_prompts, disagree_prompts, paren_prompts = prompts
@@ -277,6 +277,9 @@ def shared_prefix_activations(
                 # position 0's massive activations stay out of the norm, as in the padded pass
                 norm_sum[block] += float(prefix[:, 1:].float().norm(dim=-1).sum())
                 norm_sum[block] += float(h[2 * b :].float().norm(dim=-1).sum())
+            model.weights.forget(
+                block
+            )  # read once a pass: the cache would only hold memory (0.9 GB on the 1.5B)
             bar.advance(1)
         dist, mass = readout_distributions(model, batches, states, n, tokens)
     return assembled(

@@ -83,6 +83,10 @@ class WeightCache:
         self.block_loads += 1
         return weights
 
+    def forget(self, layer: int) -> None:
+        """Drop a block's dequantised weights (a pass that reads each block once has no use for them after)."""
+        self._blocks.pop(layer, None)
+
     def has(self, name: str) -> bool:
         return self._file.has_tensor(name)
 

@@ -136,7 +136,7 @@ def test_the_shared_prefix_pass_records_what_the_padded_one_does(smollm2_path, c
     args = (net, chat, items, tokens, 12, prompts, 4, False)
     shared = shared_prefix_activations(*args)
     # block by block over every batch: each block dequantised once, though only two fit in the cache
-    assert net.weights.block_loads == net.config.n_layer
+    assert net.weights.block_loads == net.config.n_layer and net.weights.resident_blocks == []
     padded = padded_activations(*args)
     for field in ("agree", "disagree", "agree_blocks", "disagree_blocks", "residual_norm"):
         np.testing.assert_allclose(getattr(shared, field), getattr(padded, field), rtol=1e-4, atol=2e-3)
