@@ -151,7 +151,7 @@ def cmd_check_model(args: argparse.Namespace) -> int:
 
 
 def cmd_requantize(args: argparse.Namespace) -> int:
-    from paso_local.llm.requantize import run_requantize
+    from paso_local.llm.requantize_command import run_requantize
 
     return run_requantize(args)
 

@@ -11,6 +11,7 @@ import pytest
 
 from paso_local.llm import kernel_choice as kc
 from paso_local.llm.modelfiles import file_sha256
+from paso_local.llm.runtime import prompt_speed
 
 
 @pytest.fixture
@@ -19,17 +20,16 @@ def own_copies(tmp_path, monkeypatch):
     monkeypatch.setenv("PASO_LOCAL_MODEL_COPIES", str(tmp_path / "copies"))
 
 
-def fixed_speeds(monkeypatch, speeds: dict[str, float]) -> list[str]:
-    """prompt_speed replaced by `speeds` (by the copy's type); returns the types timed, in order."""
-    timed: list[str] = []
+class FixedSpeeds:
+    """A speed meter that reads `speeds` by the copy's type, and keeps the types it timed, in order."""
 
-    def speed(path, threads):
+    def __init__(self, speeds: dict[str, float]):
+        self.speeds, self.timed = speeds, []
+
+    def __call__(self, path, threads):
         name = path.name.split(".")[1]
-        timed.append(name)
-        return speeds[name]
-
-    monkeypatch.setattr(kc, "prompt_speed", speed)
-    return timed
+        self.timed.append(name)
+        return self.speeds[name]
 
 
 def test_the_first_candidate_wins_unless_a_later_one_is_clearly_faster():
@@ -41,9 +41,9 @@ def test_the_first_candidate_wins_unless_a_later_one_is_clearly_faster():
 def test_the_faster_copy_is_kept_the_other_deleted_and_the_choice_recorded(
     tiny_chat_model, monkeypatch, own_copies
 ):
-    timed = fixed_speeds(monkeypatch, {"F16": 300.0, "BF16": 450.0})
-    choice = kc.fastest_copy(tiny_chat_model)
-    assert timed == ["F16", "BF16"] and choice.copy.type_name == "BF16" and choice.seconds > 0
+    meter = FixedSpeeds({"F16": 300.0, "BF16": 450.0})
+    choice = kc.fastest_copy(tiny_chat_model, None, meter)
+    assert meter.timed == ["F16", "BF16"] and choice.copy.type_name == "BF16" and choice.seconds > 0
     assert choice.copy.path.is_file() and file_sha256(choice.copy.path) == choice.copy.sha256
     source_sha = file_sha256(tiny_chat_model)
     assert not kc.copy_path(source_sha, "F16").exists()
@@ -53,26 +53,26 @@ def test_the_faster_copy_is_kept_the_other_deleted_and_the_choice_recorded(
     assert record["cpu"] == kc.cpu_identity() and record["version"] == kc.CHOICE_VERSION
     assert oct(kc.choice_path(source_sha).stat().st_mode & 0o777) == "0o600"
 
-    again = kc.fastest_copy(tiny_chat_model)  # recorded: nothing timed, nothing made
-    assert timed == ["F16", "BF16"] and again.seconds == 0.0 and again.copy.path == choice.copy.path
+    again = kc.fastest_copy(tiny_chat_model, None, meter)  # recorded: nothing timed, nothing made
+    assert meter.timed == ["F16", "BF16"] and again.seconds == 0.0 and again.copy.path == choice.copy.path
     assert again.copy.seconds == 0.0
 
 
 def test_another_cpu_or_a_damaged_record_is_measured_again(tiny_chat_model, monkeypatch, own_copies):
-    timed = fixed_speeds(monkeypatch, {"F16": 450.0, "BF16": 300.0})
-    kc.fastest_copy(tiny_chat_model)
+    meter = FixedSpeeds({"F16": 450.0, "BF16": 300.0})
+    kc.fastest_copy(tiny_chat_model, None, meter)
     monkeypatch.setattr(kc, "cpu_identity", lambda: "another CPU [000000000000]")
-    assert kc.fastest_copy(tiny_chat_model).copy.type_name == "F16" and len(timed) == 4
+    assert kc.fastest_copy(tiny_chat_model, None, meter).copy.type_name == "F16" and len(meter.timed) == 4
     kc.choice_path(file_sha256(tiny_chat_model)).write_text("{not json")
-    assert kc.fastest_copy(tiny_chat_model).seconds > 0 and len(timed) == 6
+    assert kc.fastest_copy(tiny_chat_model, None, meter).seconds > 0 and len(meter.timed) == 6
 
 
 def test_a_real_timing_reads_a_positive_speed(tiny_chat_model):
-    assert kc.prompt_speed(tiny_chat_model, threads=1) > 0
+    assert prompt_speed(tiny_chat_model, threads=1) > 0
 
 
 def test_another_model_is_never_copied_behind_the_users_back(tiny_chat_model):
-    assert kc.kernel_copy(tiny_chat_model) == tiny_chat_model
+    assert kc.kernel_copy(tiny_chat_model, 1, prompt_speed) == tiny_chat_model
 
 
 def test_the_command_without_a_type_times_both_and_says_so(tiny_chat_model, own_copies):
@@ -90,7 +90,9 @@ def test_the_command_without_a_type_times_both_and_says_so(tiny_chat_model, own_
 
 @pytest.mark.model
 def test_the_embedded_models_first_use_times_both_copies(smollm2_path, own_copies):
-    choice = kc.fastest_copy(smollm2_path, threads=2)
+    choice = kc.fastest_copy(smollm2_path, 2, prompt_speed)
     assert set(choice.tokens_per_second) == set(kc.CANDIDATES)
     assert all(rate > 10 for rate in choice.tokens_per_second.values())
-    assert kc.kernel_copy(smollm2_path) == choice.copy.path  # the runtime loads the recorded choice
+    assert (
+        kc.kernel_copy(smollm2_path, 2, prompt_speed) == choice.copy.path
+    )  # the runtime loads the recorded choice

@@ -16,6 +16,7 @@ from paso_local.llm import kernel_choice as kc
 from paso_local.llm import requantize as rq
 from paso_local.llm.gguf_header import check_complete
 from paso_local.llm.modelfiles import file_sha256
+from paso_local.llm.runtime import prompt_speed
 
 
 def test_a_copy_is_made_once_recorded_by_sha_and_made_again_when_its_bytes_change(tiny_chat_model):
@@ -94,4 +95,4 @@ def test_an_unwritable_copy_falls_back_to_the_shipped_file(smollm2_path, monkeyp
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     monkeypatch.setenv(rq.COPIES_ENV, str(blocked / "models"))
-    assert kc.kernel_copy(smollm2_path) == smollm2_path
+    assert kc.kernel_copy(smollm2_path, 2, prompt_speed) == smollm2_path

@@ -4,7 +4,8 @@ F16 and BF16 copies of the embedded SmolLM2 both give the shipped Q4_1's median 
 item; which of the two is faster depends on the CPU, and no CPU flag predicted it: BF16 by 10-55% on an AMD EPYC
 with AVX512-BF16, F16 by 8-13% on an Intel Xeon with AMX (docs/performance.md). So both copies are made once,
 each evaluates the same prompt, the faster is kept (F16, which holds Q4_1's values up to rounding, unless BF16
-is clearly faster), the other is deleted, and the choice is recorded per source file and CPU.
+is clearly faster), the other is deleted, and the choice is recorded per source file and CPU. `paso-local
+requantize` does the same for any GGUF when no type is given (`requantize_command`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,9 @@ TIMING_REPEATS = 3  # after one warm-up evaluation; the fastest is kept (a busy 
 CLEAR_GAIN = 0.03  # a later candidate must be this much faster: within timing noise the first is kept
 CHOICE_VERSION = 1
 FAST_EMBEDDED_ENV = "PASO_LOCAL_FAST_EMBEDDED"  # "0": llama.cpp loads the shipped Q4_1 itself
+
+# a copy's path and the threads -> its prompt-evaluation tokens/s (paso_local.llm.runtime.prompt_speed)
+SpeedMeter = Callable[[Path, "int | None"], float]
 
 
 @dataclass(frozen=True)
@@ -68,27 +73,6 @@ def recorded_type(source_sha256: str, cpu: str) -> str | None:
     return chosen if same and record.get("cpu") == cpu and chosen in CANDIDATES else None
 
 
-def prompt_speed(path: Path, threads: int | None) -> float:
-    """Prompt-evaluation tokens/s of llama.cpp on `path`: the best of TIMING_REPEATS decodes of one prompt."""
-    from paso_local.llm.runtime import Runtime
-
-    with Runtime.open(path, n_ctx=2 * TIMING_TOKENS, n_threads=threads) as runtime:
-        tokens = [
-            (7919 * i) % runtime.n_vocab for i in range(1, TIMING_TOKENS + 1)
-        ]  # the speed ignores which
-        best = float("inf")
-        for turn in range(TIMING_REPEATS + 1):
-            runtime.reset()
-            started = time.perf_counter()
-            try:
-                runtime.eval_tokens(tokens, after=0)
-            except RuntimeError as exc:  # llama.cpp's decode failed: no speed to compare
-                raise PasoError(f"llama.cpp could not time {path.name} ({exc})") from exc
-            if turn:  # the first decode also pages the weights in
-                best = min(best, time.perf_counter() - started)
-    return TIMING_TOKENS / best
-
-
 def faster_type(speeds: dict[str, float]) -> str:
     """The first candidate unless a later one is CLEAR_GAIN faster than every one before it."""
     chosen = CANDIDATES[0]
@@ -98,7 +82,7 @@ def faster_type(speeds: dict[str, float]) -> str:
     return chosen
 
 
-def fastest_copy(source: Path, threads: int | None = None) -> KernelChoice:
+def fastest_copy(source: Path, threads: int | None, speed: SpeedMeter) -> KernelChoice:
     """The copy of `source` in the type fastest on this CPU: the recorded one, or measured now (both copies made
     and timed, the slower deleted, the choice recorded)."""
     from paso_local.llm.modelfiles import file_sha256
@@ -108,9 +92,7 @@ def fastest_copy(source: Path, threads: int | None = None) -> KernelChoice:
     if known is not None:
         return KernelChoice(requantize(source, known, threads=threads), {}, 0.0)
     started = time.perf_counter()
-    speeds = {
-        name: prompt_speed(requantize(source, name, threads=threads).path, threads) for name in CANDIDATES
-    }
+    speeds = {name: speed(requantize(source, name, threads=threads).path, threads) for name in CANDIDATES}
     chosen = faster_type(speeds)
     for name in CANDIDATES:
         if name != chosen:  # a copy the size of the model's float weights: not kept unused
@@ -139,7 +121,7 @@ def describe(choice: KernelChoice) -> str:
     return f"{choice.copy.type_name} copy ({speeds} tokens/s here; {choice.seconds:.1f} s once)"
 
 
-def kernel_copy(path: Path, threads: int | None = None) -> Path:
+def kernel_copy(path: Path, threads: int | None, speed: SpeedMeter) -> Path:
     """The file llama.cpp should load for `path`: the embedded model's fastest copy (chosen on first use), or
     `path` itself (any other model, PASO_LOCAL_FAST_EMBEDDED=0, or copies that cannot be written)."""
     from paso_local.llm.modelfiles import embedded_model_path
@@ -150,7 +132,7 @@ def kernel_copy(path: Path, threads: int | None = None) -> Path:
     if off or embedded is None or Path(path).resolve() != embedded.resolve():
         return Path(path)
     try:
-        choice = fastest_copy(Path(path), threads)
+        choice = fastest_copy(Path(path), threads, speed)
     except PasoError as exc:
         status(f"Using the shipped model's own (slower) kernels: {exc}")
         return Path(path)

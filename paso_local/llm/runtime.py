@@ -16,6 +16,7 @@ import ctypes
 import dataclasses
 import hashlib
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from paso_local.llm.generation import (
     DEFAULT_SEED,
     ChatGeneration,
 )
+from paso_local.llm.kernel_choice import TIMING_REPEATS, TIMING_TOKENS, kernel_copy
 from paso_local.llm.llama_native import (
     cvec_function,
     llama_api,
@@ -130,9 +132,7 @@ class Runtime(ChatGeneration):
             use_servers(rpc_servers)
         if n_gpu_layers is None:
             n_gpu_layers = -1 if rpc_servers else 0
-        from paso_local.llm.kernel_choice import kernel_copy
-
-        loaded = kernel_copy(path, threads)
+        loaded = kernel_copy(path, threads, prompt_speed)
         runtime = cls._load(
             loaded,
             extra_buffers=extra_buffers,
@@ -422,3 +422,21 @@ class Runtime(ChatGeneration):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def prompt_speed(path: Path, threads: int | None) -> float:
+    """llama.cpp's prompt-evaluation tokens/s on `path` (paso_local.llm.kernel_choice compares copies by it): the
+    best of TIMING_REPEATS decodes of one prompt, after one that pages the weights in."""
+    with Runtime.open(path, n_ctx=2 * TIMING_TOKENS, n_threads=threads) as runtime:
+        tokens = [(7919 * i) % runtime.n_vocab for i in range(1, TIMING_TOKENS + 1)]  # any tokens: same speed
+        best = float("inf")
+        for turn in range(TIMING_REPEATS + 1):
+            runtime.reset()
+            started = time.perf_counter()
+            try:
+                runtime.eval_tokens(tokens, after=0)
+            except RuntimeError as exc:  # llama.cpp's decode failed: no speed to compare
+                raise PasoError(f"llama.cpp could not time {path.name} ({exc})") from exc
+            if turn:  # the first decode also pages the weights in
+                best = min(best, time.perf_counter() - started)
+    return TIMING_TOKENS / best
