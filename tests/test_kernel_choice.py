@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from paso_local.llm import kernel_choice as kc
+from paso_local.llm import requantize as rq
 from paso_local.llm.modelfiles import file_sha256
 from paso_local.llm.runtime import prompt_speed
 
@@ -46,8 +47,8 @@ def test_the_faster_copy_is_kept_the_other_deleted_and_the_choice_recorded(
     assert meter.timed == ["F16", "BF16"] and choice.copy.type_name == "BF16" and choice.seconds > 0
     assert choice.copy.path.is_file() and file_sha256(choice.copy.path) == choice.copy.sha256
     source_sha = file_sha256(tiny_chat_model)
-    assert not kc.copy_path(source_sha, "F16").exists()
-    assert not kc.copy_path(source_sha, "F16").with_suffix(".json").exists()
+    assert not rq.copy_path(source_sha, "F16").exists()
+    assert not rq.copy_path(source_sha, "F16").with_suffix(".json").exists()
     record = json.loads(kc.choice_path(source_sha).read_text())
     assert record["type"] == "BF16" and record["tokens_per_second"] == {"F16": 300.0, "BF16": 450.0}
     assert record["cpu"] == kc.cpu_identity() and record["version"] == kc.CHOICE_VERSION

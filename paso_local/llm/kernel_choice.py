@@ -10,6 +10,7 @@ requantize` does the same for any GGUF when no type is given (`requantize_comman
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paso_local.errors import PasoError
-from paso_local.llm.requantize import Requantized, copy_path, cpu_flags, requantize, requantized_dir
+from paso_local.llm.requantize import Requantized, cpu_flags, requantize, requantized_dir
 from paso_local.store.storage import atomic_write_json, read_json_object
 
 CANDIDATES = ("F16", "BF16")  # the first wins a tie
@@ -41,8 +42,6 @@ class KernelChoice:
 
 def cpu_identity() -> str:
     """The CPU a choice was measured on: its model name and a digest of its feature flags."""
-    import hashlib
-
     name = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -92,12 +91,13 @@ def fastest_copy(source: Path, threads: int | None, speed: SpeedMeter) -> Kernel
     if known is not None:
         return KernelChoice(requantize(source, known, threads=threads), {}, 0.0)
     started = time.perf_counter()
-    speeds = {name: speed(requantize(source, name, threads=threads).path, threads) for name in CANDIDATES}
+    made = {name: requantize(source, name, threads=threads) for name in CANDIDATES}
+    speeds = {name: speed(copy.path, threads) for name, copy in made.items()}
     chosen = faster_type(speeds)
-    for name in CANDIDATES:
+    for name, copy in made.items():
         if name != chosen:  # a copy the size of the model's float weights: not kept unused
-            copy_path(source_sha, name).unlink(missing_ok=True)
-            copy_path(source_sha, name).with_suffix(".json").unlink(missing_ok=True)
+            copy.path.unlink(missing_ok=True)
+            copy.path.with_suffix(".json").unlink(missing_ok=True)
     atomic_write_json(
         choice_path(source_sha),
         {
@@ -111,8 +111,7 @@ def fastest_copy(source: Path, threads: int | None, speed: SpeedMeter) -> Kernel
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     )
-    copy = requantize(source, chosen, threads=threads)  # found: made above
-    return KernelChoice(copy, speeds, time.perf_counter() - started)
+    return KernelChoice(made[chosen], speeds, time.perf_counter() - started)
 
 
 def describe(choice: KernelChoice) -> str:

@@ -19,11 +19,11 @@ def run_requantize(args: Any) -> int:
         raise PasoError(f"--threads {args.threads}: use 1 or more")
     source = resolve_model(args.model)
     if args.type:
-        made, speeds, seconds = requantize(source, args.type, threads=args.threads), {}, None
+        made = requantize(source, args.type, threads=args.threads)
+        speeds, seconds = {}, made.seconds
     else:  # the type fastest here, by the same timing as the embedded model's copy
         choice = fastest_copy(source, args.threads, prompt_speed)
         made, speeds, seconds = choice.copy, choice.tokens_per_second, choice.seconds
-    seconds = made.seconds if seconds is None else seconds
     if args.json:
         print(
             json.dumps(
