@@ -57,6 +57,9 @@ POLICIES: dict[str, SearchPolicy] = {
     "outward, domain sum also when unsteered": dataclasses.replace(
         OUTWARD_SEARCH, domain_when_unsteered=True
     ),
+    # the outward search before 2026-12-06: the domain sum's strengths each asked on every item
+    "outward, domain sum in full": dataclasses.replace(OUTWARD_SEARCH, domain_in_full=True),
+    "outward, no refinement": dataclasses.replace(OUTWARD_SEARCH, refine=()),
     "interpolated": INTERPOLATED_SEARCH,
     "interpolated, confirm 2": dataclasses.replace(INTERPOLATED_SEARCH, confirm=2),
     "interpolated, domain x1": dataclasses.replace(INTERPOLATED_SEARCH, domain_factors=(1.0,)),

@@ -265,6 +265,7 @@ def cross_validate(
     policy = plan.request.search
     total = sum(planned_strengths(plan, c.kind) for c in candidates)
     chosen: dict[str, float] = {}
+    reached: dict[str, float] = {}  # the combined vector's CV score at its choice, per contrast
     score(folds.rows, None)  # the unsteered answers every candidate is compared with: asked once
     ledger.close("unsteered answers")
     with _progress(plan, total) as advance:
@@ -278,6 +279,7 @@ def cross_validate(
                 grid: Sequence[float],
                 refine: Sequence[float] = REFINE_FACTORS,
                 policy: SearchPolicy | None = None,
+                beat: float | None = None,
                 c: Candidate = c,
             ) -> StrengthSearch:
                 return cross_validated_search(
@@ -292,18 +294,24 @@ def cross_validate(
                     refine,
                     progress=scored,
                     policy=policy,
+                    beat=beat,
                 )
 
             if c.kind == "residual":
                 c.search = search(RESIDUAL_GRID)
             elif c.kind == "combined":
-                c.search = search(plan.request.coarse, policy=policy)
+                c.search = search(plan.request.coarse, policy.refine, policy=policy)
                 assert c.search.chosen is not None
                 chosen[c.contrast] = c.search.chosen.strength
+                reached[c.contrast] = c.search.chosen.aligned_score
             elif any(c.fold_vectors) and policy.domain_factors:
                 if chosen[c.contrast] == 0.0 and not policy.domain_when_unsteered:
                     continue
-                c.search = search(domain_grid(chosen[c.contrast], policy.domain_factors), refine=())
+                grid = domain_grid(chosen[c.contrast], policy.domain_factors)
+                if policy.domain_in_full:
+                    c.search = search(grid, refine=())
+                else:  # the domain sum matters only if it beats the combined vector's choice
+                    c.search = search(grid, (), policy, beat=reached[c.contrast])
 
 
 def planned_strengths(plan: AlignPlan, kind: str) -> int:
@@ -314,7 +322,7 @@ def planned_strengths(plan: AlignPlan, kind: str) -> int:
     if kind == "domain_sum":
         return len(policy.domain_factors)
     if policy.name in ("full", "outward"):
-        return len(plan.request.coarse) + len(REFINE_FACTORS)
+        return len(plan.request.coarse) + len(policy.refine)
     return len(policy.anchors) + policy.confirm
 
 

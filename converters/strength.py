@@ -200,16 +200,20 @@ def search_strength(
     refine: Sequence[float] = REFINE_FACTORS,
     outward: bool = False,
     stop_early: bool = False,
+    beat: float | None = None,
 ) -> StrengthSearch:
     """The `coarse` strengths (both signs), then `refine` multiples of the best non-zero one. `outward`: each
     sign's strengths from the weakest out, stopping that sign at the first one that scores worse than the
     point before it (the unsteered model first): the CV curve is taken to rise beyond it. `stop_early`: stop
     asking a strength's items once its score can no longer decide anything (be chosen, or let an outward sign
     go on), by the exact floor (the choice is then the one asking every item gives) and, with a policy's
-    screen, by the screen's estimate (`screened_point`: a strength that would have won may be dropped)."""
+    screen, by the screen's estimate (`screened_point`: a strength that would have won may be dropped).
+    `beat`: a score another candidate already reached; a strength that cannot get below it cannot win."""
     search = StrengthSearch(base=base)
     done = {0.0: base}
     must_beat = base.aligned_score - MIN_CV_GAIN  # what a chosen strength scores at most
+    if beat is not None:
+        must_beat = min(must_beat, beat)
 
     def stop_above(also: float) -> float | None:
         return max(also, must_beat) if stop_early else None
@@ -269,6 +273,10 @@ class SearchPolicy:
     domain_factors: tuple[float, ...] = DOMAIN_FACTORS  # the domain sum's strengths; () skips that candidate
     domain_when_unsteered: bool = True  # try the domain sum (at +-0.5) when the combined vector chose 0
     stop_early: bool = False  # stop asking a strength that can no longer be chosen (search_strength)
+    refine: tuple[float, ...] = REFINE_FACTORS  # multiples of the combined vector's best strength tried after
+    # False: the domain sum's strengths are searched as the policy searches the combined vector's, and stop once
+    # they cannot beat its choice; True: each asked on every item (every search before 2026-12-06)
+    domain_in_full: bool = False
     item_share: float = 1.0  # the share of each fold's items asked at all (a seeded subset; 1: every item)
     # with stop_early: a seeded random share of each strength's items asked first, the strength dropped there if
     # its estimated score is SCREEN_Z standard errors beyond what it must beat (`screened_point`); 0: no screen
@@ -279,7 +287,7 @@ class SearchPolicy:
         return self.name == "outward"
 
 
-FULL_SEARCH = SearchPolicy()
+FULL_SEARCH = SearchPolicy(domain_in_full=True)
 INTERPOLATED_SEARCH = SearchPolicy(
     "interpolated",
     anchors=(-1.2, 1.2, 2.0),
@@ -314,11 +322,13 @@ def cross_validated_search(
     refine: Sequence[float] = REFINE_FACTORS,
     progress: Callable[[float], None] | None = None,
     policy: SearchPolicy | None = None,
+    beat: float | None = None,
 ) -> StrengthSearch:
     """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on).
     `numbers[r]` is the item number of activation row r; `score` is llama.cpp's (align) or torch's;
     `progress(strength)` is called after each strength is scored; `policy` None or "full" searches `coarse`
-    then `refine`, as every align did before 2026-12-04 (SearchPolicy has the others)."""
+    then `refine`, as every align did before 2026-12-04 (SearchPolicy has the others); `beat`: the score
+    another candidate reached (`search_strength`)."""
     if policy is not None and policy.item_share < 1.0:
         rows, folds = item_subset(rows, folds, policy.item_share)
     asked = [int(numbers[r]) for r in rows]
@@ -372,7 +382,9 @@ def cross_validated_search(
 
     if policy is None or policy.name in ("full", "outward"):
         outward, stop_early = (policy.outward, policy.stop_early) if policy else (False, False)
-        return search_strength(evaluate, base, coarse, refine, outward=outward, stop_early=stop_early)
+        return search_strength(
+            evaluate, base, coarse, refine, outward=outward, stop_early=stop_early, beat=beat
+        )
     return interpolated_search(
         policy, measure, measured, lambda s, m: curve_point(s, *m, asked, answers, items)
     )

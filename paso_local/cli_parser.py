@@ -16,7 +16,15 @@ Handler = Callable[[argparse.Namespace], int]
 UNFINISHED = 3  # onboard --if-needed: the person left the questionnaire before the end
 # align --cv-search, the default first (converters.strength.SEARCH_POLICIES holds them; a test keeps both in step)
 CV_SEARCHES = ("outward", "full")
-REQUANTIZE_TYPES = ("F16", "BF16", "Q8_0", "Q6_K", "Q4_K_M", "Q4_0")  # paso_local.llm.requantize.FTYPES
+REQUANTIZE_TYPES = (
+    "F16",
+    "BF16",
+    "F32",
+    "Q8_0",
+    "Q6_K",
+    "Q4_K_M",
+    "Q4_0",
+)  # paso_local.llm.requantize.FTYPES
 CHAT_KEYS = """keys in the chat:
   Enter, up/down   send; walk through what you sent before
   Esc              stop the reply being written (what was written is kept)
@@ -335,7 +343,7 @@ def _add_requantize_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         help="copy a GGUF model into a type whose CPU kernels are faster here",
         description="Re-quantise a GGUF model once with llama.cpp's own quantizer and keep the copy in the "
         "data directory (the embedded model gets its copy automatically). Use the copy with --model; align "
-        "again for it, since a vector is made for one file. Going from a 4-bit file to F16 or BF16 adds no "
+        "again for it, since a vector is made for one file. Going from a 4-bit file to F16, BF16 or F32 adds no "
         "information: it only changes the kernels (docs/performance.md has the measurements).",
     )
     p.add_argument("--model", metavar="PATH", required=True, help="the GGUF model file to copy")
@@ -343,7 +351,7 @@ def _add_requantize_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         "--type",
         choices=REQUANTIZE_TYPES,
         default=None,
-        help="the copy's type (default: F16 or BF16, whichever a short timing finds faster here)",
+        help="the copy's type (default: F16, BF16 or, for a small model, F32, whichever a short timing finds fastest here)",
     )
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the quantizer (default: all)")
     p.add_argument("--json", action="store_true", help="print the copy's path, type and sha256 as JSON")

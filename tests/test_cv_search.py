@@ -57,7 +57,7 @@ class PlantedScorer:
         return dist / dist.sum(axis=1, keepdims=True), np.ones(len(rows))
 
 
-def search(policy: SearchPolicy, scorer=None):
+def search(policy: SearchPolicy, scorer=None, beat: float | None = None):
     items = list(form_items("120"))[:40]
     numbers = [i.number for i in items]
     answers = {n: 2 for n in numbers}
@@ -65,7 +65,9 @@ def search(policy: SearchPolicy, scorer=None):
     folds = make_folds(len(rows), 5)
     unit = [{3: np.ones(4, dtype=np.float32)} for _ in folds]
     scorer = scorer or PlantedScorer()
-    found = cross_validated_search(scorer, numbers, rows, folds, unit, answers, items, policy=policy)
+    found = cross_validated_search(
+        scorer, numbers, rows, folds, unit, answers, items, policy=policy, beat=beat
+    )
     return found, sorted({round(s, 6) for s in scorer.asked if s != 0.0})
 
 
@@ -206,6 +208,26 @@ def test_stopping_early_never_changes_what_the_outward_search_chooses(seed):
         else:  # a floor never lies above the score asking every item gives
             assert point.aligned_score <= truth[point.strength] + 1e-12
     assert early.items <= every.items
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_search_that_must_beat_another_candidate_stops_sooner_and_never_misses_a_winner(seed):
+    """The domain sum's search: bounded by the combined vector's CV score, a strength stops once it cannot get
+    below it, and whenever the unbounded search would have found something below it, the choice is the same."""
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    policy = dataclasses.replace(OUTWARD_SEARCH, screen=0.0)
+    free = RandomScorer(seed)
+    reference, _ = search(policy, free)
+    scores = sorted(p.aligned_score for p in reference.curve if p.complete)
+    for beat in (scores[0] - 1.0, scores[0] - 0.01, scores[len(scores) // 2], scores[-1] + 0.01):
+        bounded = RandomScorer(seed)
+        found, _ = search(policy, bounded, beat=beat)
+        assert bounded.items <= free.items
+        if reference.chosen.strength != 0.0 and reference.chosen.aligned_score < beat:
+            assert found.chosen == reference.chosen
+        else:  # nothing below the bound: whatever it chose does not beat the other candidate
+            assert found.chosen.strength == 0.0 or found.chosen.aligned_score >= beat - 1e-9
 
 
 def test_an_item_subset_keeps_a_seeded_share_of_every_fold():

@@ -1,11 +1,13 @@
 """Which copy of a model llama.cpp runs fastest on this CPU, chosen by a short timing the first time, then recorded.
 
-F16 and BF16 copies of the embedded SmolLM2 both give the shipped Q4_1's median answer on every questionnaire
-item; which of the two is faster depends on the CPU, and no CPU flag predicted it: BF16 by 10-55% on an AMD EPYC
-with AVX512-BF16, F16 by 8-13% on an Intel Xeon with AMX (docs/performance.md). So both copies are made once,
-each evaluates the same prompt, the faster is kept (F16, which holds Q4_1's values up to rounding, unless BF16
-is clearly faster), the other is deleted, and the choice is recorded per source file and CPU. `paso-local
-requantize` does the same for any GGUF when no type is given (`requantize_command`).
+F16, BF16 and F32 copies of the embedded SmolLM2 all give the shipped Q4_1's median answer on every questionnaire
+item; which is fastest depends on the CPU, and no CPU flag predicted it: BF16 by 10-55% on an AMD EPYC with
+AVX512-BF16, F16 by 8-13% over BF16 and F32 by about a third over F16 on an Intel Xeon with AMX
+(docs/performance.md). So the copies are made once, each evaluates the same prompt, the fastest is kept (F16,
+which holds Q4_1's values up to rounding, unless another is clearly faster), the others are deleted, and the
+choice is recorded per source file and CPU. F32 doubles the copy, so it must be faster by more, and is tried only
+while its copy stays small. `paso-local requantize` does the same for any GGUF when no type is given
+(`requantize_command`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from paso_local.errors import PasoError
 from paso_local.llm.requantize import Requantized, cpu_flags, requantize, requantized_dir
 from paso_local.store.storage import atomic_write_json, read_json_object
 
-CANDIDATES = ("F16", "BF16")  # the first wins a tie
+CANDIDATES = ("F16", "BF16", "F32")  # the first wins a tie
 TIMING_TOKENS = 128  # one decode: about 0.3 s on SmolLM2 at 400 tokens/s
 TIMING_REPEATS = 3  # after one warm-up evaluation; the fastest is kept (a busy moment only slows one)
-CLEAR_GAIN = 0.03  # a later candidate must be this much faster: within timing noise the first is kept
-CHOICE_VERSION = 1
+# How much faster a later candidate must be than the one chosen so far: beyond timing noise (3%), and for F32,
+# whose copy and memory are twice F16's, a gain worth that (set before measuring)
+CLEAR_GAIN = {"BF16": 0.03, "F32": 0.10}
+F32_MAX_BYTES = 1 << 30  # F32 is tried only while its copy (twice the F16 copy) stays under 1 GiB
+CHOICE_VERSION = 2  # 1 chose between F16 and BF16 only
 FAST_EMBEDDED_ENV = "PASO_LOCAL_FAST_EMBEDDED"  # "0": llama.cpp loads the shipped Q4_1 itself
 
 # a copy's path and the threads -> its prompt-evaluation tokens/s (paso_local.llm.runtime.prompt_speed)
@@ -73,16 +78,26 @@ def recorded_type(source_sha256: str, cpu: str) -> str | None:
 
 
 def faster_type(speeds: dict[str, float]) -> str:
-    """The first candidate unless a later one is CLEAR_GAIN faster than every one before it."""
+    """The first candidate unless a later one timed is its CLEAR_GAIN faster than the one chosen before it."""
     chosen = CANDIDATES[0]
     for name in CANDIDATES[1:]:
-        if speeds[name] > speeds[chosen] * (1 + CLEAR_GAIN):
+        if name in speeds and speeds[name] > speeds[chosen] * (1 + CLEAR_GAIN[name]):
             chosen = name
     return chosen
 
 
+def made_copies(source: Path, threads: int | None) -> dict[str, Requantized]:
+    """The candidates' copies of `source`, F32 only while small enough (its size is twice the F16 copy's)."""
+    made = {}
+    for name in CANDIDATES:
+        if name == "F32" and 2 * made["F16"].path.stat().st_size > F32_MAX_BYTES:
+            continue
+        made[name] = requantize(source, name, threads=threads)
+    return made
+
+
 def fastest_copy(source: Path, threads: int | None, speed: SpeedMeter) -> KernelChoice:
-    """The copy of `source` in the type fastest on this CPU: the recorded one, or measured now (both copies made
+    """The copy of `source` in the type fastest on this CPU: the recorded one, or measured now (the copies made
     and timed, the slower deleted, the choice recorded)."""
     from paso_local.llm.modelfiles import file_sha256
 
@@ -91,7 +106,7 @@ def fastest_copy(source: Path, threads: int | None, speed: SpeedMeter) -> Kernel
     if known is not None:
         return KernelChoice(requantize(source, known, threads=threads), {}, 0.0)
     started = time.perf_counter()
-    made = {name: requantize(source, name, threads=threads) for name in CANDIDATES}
+    made = made_copies(source, threads)
     speeds = {name: speed(copy.path, threads) for name, copy in made.items()}
     chosen = faster_type(speeds)
     for name, copy in made.items():

@@ -19,7 +19,7 @@ from paso_local.store.paths import data_dir
 from paso_local.store.storage import atomic_output, atomic_write_json, read_json_object
 
 # llama.cpp's LLAMA_FTYPE_MOSTLY_* values (include/llama.h), the types worth a copy on a CPU
-FTYPES = {"F16": 1, "BF16": 32, "Q8_0": 7, "Q6_K": 18, "Q4_K_M": 15, "Q4_0": 2}
+FTYPES = {"F16": 1, "BF16": 32, "F32": 0, "Q8_0": 7, "Q6_K": 18, "Q4_K_M": 15, "Q4_0": 2}
 DEFAULT_TYPE = "F16"  # holds a 4-bit file's values up to rounding
 SIDECAR_VERSION = 1
 COPIES_ENV = "PASO_LOCAL_MODEL_COPIES"  # where copies are kept (default: <data dir>/models)
