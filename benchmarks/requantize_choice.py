@@ -1,5 +1,5 @@
-"""The types worth re-quantising the embedded model into (paso_local.llm.kernel_choice times F16 and BF16 on first
-use and keeps the faster): per type, the time
+"""The types worth re-quantising the embedded model into (paso_local.llm.kernel_choice times F16, BF16 and F32 on
+first use and keeps the fastest): per type, the time
 to make the copy, prompt evaluation speed on the 120 questionnaire items (unsteered and under a vector), peak
 memory, and parity with the shipped Q4_1's answers (top-1 option, median answer, KL of the five-option
 distribution).
