@@ -46,7 +46,7 @@ low.llama_model_default_params = _params
 
 model, prompt, max_tokens, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 llm = llama_cpp.Llama(model_path=model, n_ctx=4096, n_threads=threads, n_threads_batch=threads, seed=0,
-                      flash_attn=True, verbose=False)
+                      verbose=False)
 stream = llm.create_chat_completion(
     [{"role": "user", "content": prompt}], stream=True, max_tokens=max_tokens, temperature=0.7, top_k=40,
     top_p=0.95, min_p=0.05, repeat_penalty=1.1, seed=0,

@@ -20,8 +20,8 @@ PROMPT = "Do you enjoy going to large parties? Answer in one sentence."
 
 def tool_continuation(binary: str, model: Path, prompt: str, tokens: int, vector: Path | None) -> str:
     command = [binary, "-m", str(model), "-p", prompt, "-n", str(tokens), "--temp", "0", "-no-cnv"]
-    # like paso-local's runtime: no weight repacking, flash attention on (both the tool's default and paso-local's)
-    command += ["--no-repack", "-fa", "on", "-t", "2", "--no-display-prompt", "--seed", "0", "-c", "512"]
+    # like paso-local's runtime: no weight repacking, no flash attention (the tool turns it on by default)
+    command += ["--no-repack", "-fa", "off", "-t", "2", "--no-display-prompt", "--seed", "0", "-c", "512"]
     if vector is not None:
         command += ["--control-vector", str(vector)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)

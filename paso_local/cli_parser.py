@@ -16,15 +16,8 @@ Handler = Callable[[argparse.Namespace], int]
 UNFINISHED = 3  # onboard --if-needed: the person left the questionnaire before the end
 # align --cv-search, the default first (converters.strength.SEARCH_POLICIES holds them; a test keeps both in step)
 CV_SEARCHES = ("outward", "full")
-REQUANTIZE_TYPES = (
-    "F16",
-    "BF16",
-    "F32",
-    "Q8_0",
-    "Q6_K",
-    "Q4_K_M",
-    "Q4_0",
-)  # paso_local.llm.requantize.FTYPES
+# paso_local.llm.requantize.FTYPES
+REQUANTIZE_TYPES = ("F16", "BF16", "F32", "Q8_0", "Q6_K", "Q4_K_M", "Q4_0")
 CHAT_KEYS = """keys in the chat:
   Enter, up/down   send; walk through what you sent before
   Esc              stop the reply being written (what was written is kept)
@@ -351,7 +344,8 @@ def _add_requantize_command(sub: Any, handlers: Mapping[str, Handler]) -> None:
         "--type",
         choices=REQUANTIZE_TYPES,
         default=None,
-        help="the copy's type (default: F16, BF16 or, for a small model, F32, whichever a short timing finds fastest here)",
+        help="the copy's type (default: F16, BF16 or, for a small model, F32, whichever a short timing "
+        "finds fastest here)",
     )
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the quantizer (default: all)")
     p.add_argument("--json", action="store_true", help="print the copy's path, type and sha256 as JSON")

@@ -98,7 +98,7 @@ def made_copies(source: Path, threads: int | None) -> dict[str, Requantized]:
 
 def fastest_copy(source: Path, threads: int | None, speed: SpeedMeter) -> KernelChoice:
     """The copy of `source` in the type fastest on this CPU: the recorded one, or measured now (the copies made
-    and timed, the slower deleted, the choice recorded)."""
+    and timed, the others deleted, the choice recorded)."""
     from paso_local.llm.modelfiles import file_sha256
 
     source_sha, cpu = file_sha256(source), cpu_identity()

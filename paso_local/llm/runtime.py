@@ -52,10 +52,11 @@ if TYPE_CHECKING:
 
 EXTRA_BUFFERS_ENV = "PASO_LOCAL_EXTRA_BUFFERS"
 MIN_CONTEXT = 128
-# llama.cpp's own default ("auto": on wherever the backend has it); llama-cpp-python's is off. Measured on 2
-# CPU cores: questionnaire items 10-14% faster on SmolLM2, 6-7% on the 1.5B, the same median answers on 120 of
-# 120 and 39 of 40 items (docs/performance.md)
-FLASH_ATTENTION = True
+# Off (llama-cpp-python's default; llama.cpp's own is on). On, questionnaire items were 10-14% faster on SmolLM2
+# and 6-7% on the 1.5B, but an unsteered item's probabilities then differed by up to 0.0006 between two prompt
+# sets it was asked in, so an item's score was no longer a function of the item and the vector alone
+# (tests/test_eval_keyed.py; docs/performance.md, benchmarks/flash_attention.py)
+FLASH_ATTENTION = False
 
 
 @dataclass(frozen=True)
