@@ -1,4 +1,4 @@
-"""llama.cpp's flash attention on and off (paso-local runs it on): the questionnaire items under a random vector,
+"""llama.cpp's flash attention on and off (paso-local keeps it off): the questionnaire items under a random vector,
 each setting loaded once and asked three times, interleaved, in one process; per setting the best and median
 seconds, and against off the share of median answers unchanged and the largest change of an option probability.
 

@@ -53,6 +53,7 @@ from paso_local.converters.strength import (
     FOLDS,
     REFINE_FACTORS,
     RESIDUAL_GRID,
+    CurvePoint,
     RowScorer,
     SearchPolicy,
     StrengthSearch,
@@ -264,8 +265,7 @@ def cross_validate(
     ledger = ledger or CostLedger()
     policy = plan.request.search
     total = sum(planned_strengths(plan, c.kind) for c in candidates)
-    chosen: dict[str, float] = {}
-    reached: dict[str, float] = {}  # the combined vector's CV score at its choice, per contrast
+    chosen: dict[str, CurvePoint] = {}  # the combined vector's choice, per contrast
     score(folds.rows, None)  # the unsteered answers every candidate is compared with: asked once
     ledger.close("unsteered answers")
     with _progress(plan, total) as advance:
@@ -302,16 +302,16 @@ def cross_validate(
             elif c.kind == "combined":
                 c.search = search(plan.request.coarse, policy.refine, policy=policy)
                 assert c.search.chosen is not None
-                chosen[c.contrast] = c.search.chosen.strength
-                reached[c.contrast] = c.search.chosen.aligned_score
+                chosen[c.contrast] = c.search.chosen
             elif any(c.fold_vectors) and policy.domain_factors:
-                if chosen[c.contrast] == 0.0 and not policy.domain_when_unsteered:
+                combined = chosen[c.contrast]
+                if combined.strength == 0.0 and not policy.domain_when_unsteered:
                     continue
-                grid = domain_grid(chosen[c.contrast], policy.domain_factors)
+                grid = domain_grid(combined.strength, policy.domain_factors)
                 if policy.domain_in_full:
                     c.search = search(grid, refine=())
                 else:  # the domain sum matters only if it beats the combined vector's choice
-                    c.search = search(grid, (), policy, beat=reached[c.contrast])
+                    c.search = search(grid, (), policy, beat=combined.aligned_score)
 
 
 def planned_strengths(plan: AlignPlan, kind: str) -> int:
