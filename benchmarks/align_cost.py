@@ -44,18 +44,18 @@ def table(label: str, wall: float, report: dict) -> str:
         f"### {label}: {wall:.1f} s wall, align {report['seconds']} s, peak RSS {report['peak_rss_mb']} MB, "
         f"search {report['cv_search']}, strength {report['strength']}",
         "",
-        "| stage | prompts | tokens | seconds | share | peak RSS at its end |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| stage | prompts | tokens | torch-screened prompts | seconds | share | peak RSS at its end |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["cost"]:
         lines.append(
-            f"| {row['stage']} | {row['evaluations']} | {row['tokens']} | {row['seconds']:.2f} | "
-            f"{100 * row['share']:.1f}% | {row.get('peak_rss_mb', '-')} MB |"
+            f"| {row['stage']} | {row['evaluations']} | {row['tokens']} | {row.get('torch_screened', 0)} | "
+            f"{row['seconds']:.2f} | {100 * row['share']:.1f}% | {row.get('peak_rss_mb', '-')} MB |"
         )
     total = report["cost"]
     lines.append(
         f"| **total** | {sum(r['evaluations'] for r in total)} | {sum(r['tokens'] for r in total)} | "
-        f"{sum(r['seconds'] for r in total):.2f} | | |"
+        f"{sum(r.get('torch_screened', 0) for r in total)} | {sum(r['seconds'] for r in total):.2f} | | |"
     )
     return "\n".join(lines)
 

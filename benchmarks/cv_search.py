@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from paso_local.converters.align_cost import CostLedger
 from paso_local.converters.align_inputs import AlignRequest, WoCache, plan_alignment, read_activations
 from paso_local.converters.align_pipeline import (
     best_candidate,
@@ -31,6 +32,7 @@ from paso_local.converters.align_pipeline import (
     cv_folds,
     fit_candidates,
     llama_row_scorer,
+    screen_proxy,
 )
 from paso_local.converters.strength import (
     FULL_SEARCH,
@@ -49,6 +51,8 @@ from paso_local.person.subjects import load_subjects
 POLICIES: dict[str, SearchPolicy] = {
     "full": FULL_SEARCH,
     "outward": OUTWARD_SEARCH,
+    # the outward search before 2026-12-06 (last): the screen asks llama.cpp a random half, no torch screen
+    "outward, no torch screen": dataclasses.replace(OUTWARD_SEARCH, proxy_screen=0.0),
     "outward, every item asked": dataclasses.replace(OUTWARD_SEARCH, stop_early=False, screen=0.0),
     "outward, exact stop only": dataclasses.replace(OUTWARD_SEARCH, screen=0.0),
     "outward, half the items": dataclasses.replace(OUTWARD_SEARCH, item_share=0.5, screen=0.0),
@@ -161,17 +165,22 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
     fitted = fit_candidates(plan, found, folds, w_o)
     numbers = [int(n) for n in found.acts.item_numbers]
     memo = Memo(llama_row_scorer(SteeredScorer(runtime), found.acts, plan.items))
+    torch_screen = screen_proxy(plan, found, CostLedger())  # None where align would not use one
+    proxy = None if torch_screen is None else Memo(torch_screen)
     rows, reference, curves = [], None, None
     for name in args.policies:
         policy = POLICIES[name]
         candidates = [dataclasses.replace(c, search=None) for c in fitted]
         memo.asked, paid_before, started = 0, memo.paid, time.perf_counter()
+        if proxy is not None:
+            proxy.asked = 0
         cross_validate(
             dataclasses.replace(plan, request=dataclasses.replace(request, search=policy)),
             candidates,
             folds,
             memo,
             numbers,
+            proxy=proxy,
         )
         best = best_candidate(candidates)
         chosen = best.search.chosen
@@ -201,6 +210,7 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
                 "cv_minus_full": round(cv - reference[1], 4),
                 "fold_se": round(float(np.std(diff, ddof=1) / np.sqrt(len(diff))), 4) if diff.any() else 0.0,
                 "asked": asked,
+                "torch_screened": 0 if proxy is None else proxy.asked,
                 "paid": paid,
                 "seconds": round(time.perf_counter() - started, 1),
             }
@@ -236,8 +246,8 @@ def summary(path: Path) -> str:
     first = next(r["policy"] for r in rows if r["policy"] in POLICIES)
     lines = [
         f"| policy | subjects | same choice as {first} | steered | prompts asked (mean) | vs {first} | "
-        f"CV minus {first} (mean, max) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"torch-screened prompts (mean) | CV minus {first} (mean, max) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     full_asked = np.mean([r["asked"] for r in rows if r["policy"] == first])
     for name in POLICIES:
@@ -246,10 +256,11 @@ def summary(path: Path) -> str:
             continue
         diffs = [r["cv_minus_full"] for r in mine]
         asked = np.mean([r["asked"] for r in mine])
+        screened = np.mean([r.get("torch_screened", 0) for r in mine])
         lines.append(
             f"| {name} | {len(mine)} | {sum(r['same_choice'] for r in mine)} | "
             f"{sum(r['strength'] != 0 for r in mine)} | {asked:.0f} | {asked / full_asked:.2f} | "
-            f"{np.mean(diffs):+.3f}, {max(diffs):+.3f} |"
+            f"{screened:.0f} | {np.mean(diffs):+.3f}, {max(diffs):+.3f} |"
         )
     risen = 0
     signs = 0

@@ -17,6 +17,7 @@ class StageCost:
     tokens: int  # tokens those prompts decoded (llama.cpp's counter; torch: the prompts' lengths)
     seconds: float
     peak_rss_mb: float  # the process's peak resident memory when the stage ended (where a peak rose)
+    screened: int = 0  # prompts the torch screen scored (steered passes in torch, not through llama.cpp)
 
 
 @dataclass
@@ -27,6 +28,7 @@ class CostLedger:
     stages: list[StageCost] = field(default_factory=list)
     _evaluations: int = 0
     _tokens: int = 0
+    _screened: int = 0
     _since: float = field(default_factory=time.perf_counter)
     _read_tokens: Callable[[], int] = lambda: 0
     _tokens_at: int = 0
@@ -44,11 +46,18 @@ class CostLedger:
         self._evaluations += evaluations
         self._tokens += tokens
 
+    def count_screened(self, prompts: int) -> None:
+        self._screened += prompts
+
     def close(self, stage: str) -> None:
         now, tokens_now = time.perf_counter(), self._read_tokens()
         tokens = self._tokens + tokens_now - self._tokens_at
-        self.stages.append(StageCost(stage, self._evaluations, tokens, now - self._since, peak_rss_mb()))
-        self._evaluations, self._tokens, self._since, self._tokens_at = 0, 0, now, tokens_now
+        seconds = now - self._since
+        self.stages.append(
+            StageCost(stage, self._evaluations, tokens, seconds, peak_rss_mb(), self._screened)
+        )
+        self._evaluations, self._tokens, self._screened = 0, 0, 0
+        self._since, self._tokens_at = now, tokens_now
 
     def total_seconds(self) -> float:
         return sum(s.seconds for s in self.stages)
@@ -64,6 +73,7 @@ class CostLedger:
                 "seconds": round(s.seconds, 3),
                 "share": round(s.seconds / total, 4),
                 "peak_rss_mb": round(s.peak_rss_mb),
+                "torch_screened": s.screened,
             }
             for s in self.stages
         ]

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from paso_local.converters.activations import ItemActivations, item_activations
-from paso_local.converters.align_memory import WEIGHT_CACHE_BYTES, check_align_memory
+from paso_local.converters.align_memory import cached_blocks, check_align_memory
 from paso_local.converters.pas import MIN_USABLE_ANSWERS, Labels, person_labels, require_enough_answers
 from paso_local.converters.strength import COARSE_GRID, FOLDS, FULL_SEARCH, SearchPolicy, make_folds
 from paso_local.errors import PasoError
@@ -72,21 +72,19 @@ def summed(vectors: Sequence[Mapping[int, np.ndarray]]) -> dict[int, np.ndarray]
     return {b: np.asarray(v, dtype=np.float32) for b, v in sorted(out.items())}
 
 
+def torch_cached_blocks(config: Any, dtype: torch.dtype) -> int:
+    """The torch model's dequantised blocks kept between passes, in `dtype` (align_memory.cached_blocks)."""
+    return cached_blocks(config, torch.finfo(dtype).bits // 8)
+
+
 def load_torch_model(model_path: Path, dtype: torch.dtype | None = None) -> Any:
     from paso_local.converters.gguf_reader import read_config
     from paso_local.converters.model import fast_dtype, load_model
 
     dtype = dtype or fast_dtype()
-    config = read_config(model_path)
-    d, q, kv, f = (
-        config.n_embd,
-        config.n_head * config.head_dim,
-        config.n_head_kv * config.head_dim,
-        config.n_ff,
+    return load_model(
+        model_path, dtype=dtype, cache_blocks=torch_cached_blocks(read_config(model_path), dtype)
     )
-    block_bytes = (d * (2 * q + 2 * kv) + 3 * d * f) * torch.finfo(dtype).bits // 8
-    blocks = int(max(2, min(config.n_layer, WEIGHT_CACHE_BYTES // max(block_bytes, 1))))
-    return load_model(model_path, dtype=dtype, cache_blocks=blocks)
 
 
 class LazyTorchModel:

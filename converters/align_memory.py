@@ -35,6 +35,20 @@ WEIGHT_CACHE_BYTES = (
 )  # torch's cache of dequantised blocks (align_inputs.WoCache), at least two blocks
 
 
+def block_bytes(config, bytes_per_value: int) -> int:
+    """One transformer block's dequantised weights (attention and MLP matrices)."""
+    d, f = config.n_embd, config.n_ff
+    q, kv = config.n_head * config.head_dim, config.n_head_kv * config.head_dim
+    return (d * (2 * q + 2 * kv) + 3 * d * f) * bytes_per_value
+
+
+def cached_blocks(config, bytes_per_value: int) -> int:
+    """How many dequantised blocks the torch model keeps between passes: as many as WEIGHT_CACHE_BYTES holds
+    (at least two); where that is every block, a pass dequantises nothing."""
+    fit = WEIGHT_CACHE_BYTES // max(block_bytes(config, bytes_per_value), 1)
+    return int(max(2, min(config.n_layer, fit)))
+
+
 @dataclass(frozen=True)
 class MemoryProjection:
     parts: dict[str, int]  # what needs the memory -> bytes
@@ -55,10 +69,10 @@ def projected_align_memory(config, file_bytes: int, items: int = 120) -> MemoryP
     """align's projected peak on a model of this shape (paso_local.converters.gguf_reader.ModelConfig) and file size."""
     from paso_local.converters.model import OUTPUT_CHUNK_BYTES, OUTPUT_KEEP_BYTES
 
-    d, f, n_layer = config.n_embd, config.n_ff, config.n_layer
-    q, kv = config.n_head * config.head_dim, config.n_head_kv * config.head_dim
-    block = (d * (2 * q + 2 * kv) + 3 * d * f) * F32
-    cached = max(2, min(n_layer, WEIGHT_CACHE_BYTES // max(block, 1))) * block
+    d, n_layer = config.n_embd, config.n_layer
+    kv = config.n_head_kv * config.head_dim
+    block = block_bytes(config, F32)
+    cached = cached_blocks(config, F32) * block
     head = config.vocab_size * d * F32
     return MemoryProjection(
         {

@@ -281,6 +281,10 @@ class SearchPolicy:
     # with stop_early: a seeded random share of each strength's items asked first, the strength dropped there if
     # its estimated score is SCREEN_Z standard errors beyond what it must beat (`screened_point`); 0: no screen
     screen: float = 0.0
+    # with a proxy scorer (align's torch model, where it holds every block's weights): each strength is first
+    # scored on every item by the proxy, and the screen then asks this share of llama.cpp's items and
+    # corrects the proxy's estimate by their difference (`screened_point`); 0: the proxy is not used
+    proxy_screen: float = 0.0
 
     @property
     def outward(self) -> bool:
@@ -297,7 +301,9 @@ INTERPOLATED_SEARCH = SearchPolicy(
 )
 # the screen on half: the same choice as asking every item for 20 of 20 SmolLM2 dev subjects, 0.83 of the prompts
 # of stopping at the exact floor alone (docs/performance.md)
-OUTWARD_SEARCH = SearchPolicy("outward", domain_when_unsteered=False, stop_early=True, screen=0.5)
+OUTWARD_SEARCH = SearchPolicy(
+    "outward", domain_when_unsteered=False, stop_early=True, screen=0.5, proxy_screen=0.25
+)
 # what `align --cv-search` offers; the interpolated policy is measured in benchmarks/cv_search.py only: its
 # estimates between saturated anchors were far off (docs/performance.md)
 SEARCH_POLICIES = {"outward": OUTWARD_SEARCH, "full": FULL_SEARCH}
@@ -323,22 +329,33 @@ def cross_validated_search(
     progress: Callable[[float], None] | None = None,
     policy: SearchPolicy | None = None,
     beat: float | None = None,
+    proxy: RowScorer | None = None,
 ) -> StrengthSearch:
     """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on).
     `numbers[r]` is the item number of activation row r; `score` is llama.cpp's (align) or torch's;
     `progress(strength)` is called after each strength is scored; `policy` None or "full" searches `coarse`
     then `refine`, as every align did before 2026-12-04 (SearchPolicy has the others); `beat`: the score
-    another candidate reached (`search_strength`)."""
+    another candidate reached (`search_strength`); `proxy`: a cheaper scorer the screen starts from (used
+    only where the policy's `proxy_screen` is set and it stops early)."""
     if policy is not None and policy.item_share < 1.0:
         rows, folds = item_subset(rows, folds, policy.item_share)
     asked = [int(numbers[r]) for r in rows]
     measured: dict[float, Measured] = {0.0: score(rows, None)}
     base = curve_point(0.0, *measured[0.0], asked, answers, items)
-    base_errors = unsteered_errors(measured[0.0][0], asked, answers)
+    base_errors = answer_errors(measured[0.0][0], asked, answers)
     screen = policy.screen if policy is not None else 0.0
     chunks, screened = (
         screening_order(folds, base_errors, screen) if screen else (stopping_order(folds, base_errors), 0)
     )
+    proxy_share = policy.proxy_screen if policy is not None and proxy is not None else 0.0
+
+    def proxy_errors(strength: float) -> np.ndarray:
+        """|the proxy's steered answer - the person's| for every CV row (0 where unanswered)."""
+        dist = np.zeros((len(rows), 5))
+        for fold, vector in zip(folds, fold_vectors, strict=False):
+            scaled = {b: v * np.float32(strength) for b, v in vector.items()}
+            dist[fold] = proxy(rows[fold], scaled)[0]
+        return answer_errors(dist, asked, answers)
 
     def measure(strength: float) -> Measured:
         dist = np.zeros((len(rows), 5))
@@ -354,14 +371,18 @@ def cross_validated_search(
         dist = np.zeros((len(rows), 5))
         mass = np.zeros(len(rows))
         pending = set(range(len(rows)))
-        for turn, (fold, chunk) in enumerate(chunks, start=1):
+        known, order, screen_turns = base_errors, chunks, screened
+        if proxy_share:  # the proxy's errors known for every row: its worst first, a smaller screen
+            known = proxy_errors(strength)
+            order, screen_turns = screening_order(folds, -known, proxy_share)
+        for turn, (fold, chunk) in enumerate(order, start=1):
             scaled = {b: v * np.float32(strength) for b, v in fold_vectors[fold].items()}
             dist[chunk], mass[chunk] = score(rows[chunk], scaled or None)
             pending.difference_update(int(r) for r in chunk)
             stopped = stopped_point(strength, dist, mass, asked, pending, answers, items, stop_above)
-            if stopped is None and turn == screened:
+            if stopped is None and turn == screen_turns:
                 stopped = screened_point(
-                    strength, dist, mass, base_errors, asked, pending, answers, items, stop_above
+                    strength, dist, mass, known, asked, pending, answers, items, stop_above
                 )
             if stopped is not None:
                 if progress is not None:
@@ -429,7 +450,7 @@ def screened_point(
     strength: float,
     dist: np.ndarray,
     mass: np.ndarray,
-    base_errors: np.ndarray,
+    known_errors: np.ndarray,
     numbers: Sequence[int],
     pending: set[int],
     answers: Mapping[int, int],
@@ -437,13 +458,15 @@ def screened_point(
     stop_above: float,
 ) -> CurvePoint | None:
     """The incomplete CV point of a strength whose asked rows (a random sample of each fold) put its estimated
-    score SCREEN_Z standard errors above `stop_above`; None otherwise. Per domain, the estimate is the unsteered
-    mean error plus the sample's mean paired change (steered minus unsteered error), its variance the sample's
-    over the rows asked, with the finite-population correction; the total sums the domains."""
+    score SCREEN_Z standard errors above `stop_above`; None otherwise. `known_errors`: an error known for every
+    row without asking it (the unsteered model's, or a proxy's steered answers). Per domain, the estimate is
+    their mean plus the sample's mean paired difference (steered error minus known error), its variance the
+    sample's over the rows asked, with the finite-population correction; the total sums the domains (a
+    difference estimator: the closer the known errors follow the asked ones, the narrower it is)."""
     domain_of = {item.number: item.domain for item in items}
     done, predicted = asked_answers(dist, len(numbers), pending)
     truth = np.array([answers.get(int(numbers[r]), 0) for r in done], dtype=float)
-    change = np.abs(predicted - truth) - base_errors[done]
+    change = np.abs(predicted - truth) - known_errors[done]
     answered = np.array([answers.get(int(n), 0) > 0 for n in numbers])
     domains = np.array([domain_of[int(numbers[r])] for r in range(len(numbers))])
     estimate, variance = 0.0, 0.0
@@ -453,7 +476,7 @@ def screened_point(
         n, total = int(sample.sum()), int(population.sum())
         if n < 2:
             return None
-        estimate += float(base_errors[population].mean() + change[sample].mean())
+        estimate += float(known_errors[population].mean() + change[sample].mean())
         variance += float(change[sample].var(ddof=1)) / n * (1 - n / total)
     if estimate - SCREEN_Z * np.sqrt(variance) <= stop_above + SCORE_TOLERANCE:
         return None
@@ -471,20 +494,21 @@ def item_subset(
     return rows[np.concatenate(kept)], new_folds
 
 
-def unsteered_errors(dist: np.ndarray, numbers: Sequence[int], answers: Mapping[int, int]) -> np.ndarray:
-    """|unsteered answer - the person's| per CV row (0 where the person left the item unanswered)."""
+def answer_errors(dist: np.ndarray, numbers: Sequence[int], answers: Mapping[int, int]) -> np.ndarray:
+    """|answer read from `dist` - the person's| per CV row (0 where the person left the item unanswered)."""
     predicted = answer_statistic(dist, DEFAULT_STATISTIC)
     truth = np.array([answers.get(int(n), 0) for n in numbers], dtype=float)
     return np.where(truth > 0, np.abs(predicted - truth), 0.0)
 
 
-def stopping_order(folds: Sequence[np.ndarray], base_errors: np.ndarray) -> list[tuple[int, np.ndarray]]:
+def stopping_order(folds: Sequence[np.ndarray], key: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """(fold, positions) chunks of at most STOP_CHUNK in the order a stoppable strength asks them: within each
-    fold the items the unsteered model already answers best come first (steering can only add error there, so a
-    losing strength shows it soonest), and the folds take turns so every domain fills evenly."""
+    fold by ascending `key` (the unsteered errors: the items the unsteered model already answers best first,
+    where steering can only add error, so a losing strength shows it soonest; a proxy's steered errors
+    negated: its worst answers first), and the folds take turns so every domain fills evenly."""
     queues = []
     for fold in folds:
-        ordered = fold[np.argsort(base_errors[fold], kind="stable")]
+        ordered = fold[np.argsort(key[fold], kind="stable")]
         queues.append(np.array_split(ordered, max(1, -(-len(ordered) // STOP_CHUNK))))
     return [
         (f, queue[turn])
@@ -495,17 +519,15 @@ def stopping_order(folds: Sequence[np.ndarray], base_errors: np.ndarray) -> list
 
 
 def screening_order(
-    folds: Sequence[np.ndarray], base_errors: np.ndarray, share: float, seed: int = FOLD_SEED
+    folds: Sequence[np.ndarray], key: np.ndarray, share: float, seed: int = FOLD_SEED
 ) -> tuple[list[tuple[int, np.ndarray]], int]:
     """A seeded random `share` of each fold first (the screen: an unbiased sample, folds taking turns), then
-    each fold's other items in `stopping_order`; and how many chunks the screen fills."""
+    each fold's other items in `stopping_order` by `key`; and how many chunks the screen fills."""
     rng = np.random.default_rng(seed)
     shuffled = [rng.permutation(fold) for fold in folds]
     cut = [max(2, round(share * len(fold))) for fold in folds]
-    screen = stopping_order(
-        [np.sort(f[:c]) for f, c in zip(shuffled, cut, strict=True)], np.zeros_like(base_errors)
-    )
-    rest = stopping_order([np.sort(f[c:]) for f, c in zip(shuffled, cut, strict=True)], base_errors)
+    screen = stopping_order([np.sort(f[:c]) for f, c in zip(shuffled, cut, strict=True)], np.zeros_like(key))
+    rest = stopping_order([np.sort(f[c:]) for f, c in zip(shuffled, cut, strict=True)], key)
     return screen + rest, len(screen)
 
 

@@ -169,6 +169,8 @@ def test_default_align_end_to_end_on_a_tiny_model_through_llama_cpp(
         assert row["tokens"] > 0
         assert (row["evaluations"] == report["usable_answers"]) == point["complete"]
         assert row["evaluations"] <= report["usable_answers"]
+        # SmolLM2's torch model holds every block: each strength is first scored by it on every item
+        assert row["torch_screened"] == report["usable_answers"]
     assert sum(row["share"] for row in report["cost"]) == pytest.approx(1.0, abs=0.01)
     assert all(row["tokens"] >= 0 for row in report["cost"]) and stages["final vector"]["tokens"] == 0
     if report["strength"] == 0.0:

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from paso_local.converters.align_cost import CostLedger
 from paso_local.converters.strength import (
@@ -303,3 +304,96 @@ def test_a_screened_search_scores_every_point_it_keeps_on_all_items(seed):
         if point.complete and point.strength in truth:
             assert point.aligned_score == pytest.approx(truth[point.strength], abs=1e-12)
     assert found.chosen.complete
+
+
+def test_a_proxys_known_errors_narrow_the_screen_to_the_sampled_differences():
+    """The difference estimator by hand: per domain the proxy's mean error over every row plus the sample's mean
+    (asked error - proxy error), its variance the sample's over the rows asked, finite-population corrected."""
+    from paso_local.converters.strength import SCREEN_Z, screened_point
+
+    items = list(form_items("120"))[:40]  # 8 items in each of the five domains
+    numbers = [i.number for i in items]
+    answers = {n: 3 for n in numbers}
+    steered = np.full(40, 3)
+    known = np.ones(40)  # the proxy's error: 1 on every row...
+    pending = set(range(40))
+    for domain in "ACENO":
+        rows = [r for r, i in enumerate(items) if i.domain == domain][:4]
+        steered[rows] = [4, 4, 3, 5]  # asked errors 1, 1, 0, 2
+        known[rows] = [1, 1, 0, 1]  # ...but 0 and 1 on two asked rows: differences 0, 0, 0, 1
+        pending -= set(rows)
+    # per domain: 7/8 + 1/4 = 9/8, variance 0.25 / 4 x (1 - 4/8) = 1/32; five domains: 45/8 and 5/32
+    bar = 45 / 8 - SCREEN_Z * np.sqrt(5 / 32)  # 4.834 with SCREEN_Z 2
+    args = (one_hot(steered), np.ones(40), known, numbers, pending, answers, items)
+    dropped = screened_point(0.5, *args, stop_above=bar - 0.01)
+    assert dropped is not None and dropped.aligned_score == pytest.approx(45 / 8)
+    assert screened_point(0.5, *args, stop_above=bar + 0.01) is None
+
+
+def test_a_proxy_that_answers_as_llama_does_screens_on_a_quarter_and_chooses_as_before():
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    items = list(form_items("120"))  # 24 items in each domain
+    numbers = [i.number for i in items]
+    folds = make_folds(120, 5)
+    unit = [{3: np.ones(4, dtype=np.float32)} for _ in folds]
+    scorer, proxy = PlantedScorer(), PlantedScorer()
+    found = cross_validated_search(
+        scorer,
+        numbers,
+        np.arange(120),
+        folds,
+        unit,
+        {n: 2 for n in numbers},
+        items,
+        policy=OUTWARD_SEARCH,
+        proxy=proxy,
+    )
+    assert OUTWARD_SEARCH.proxy_screen == 0.25
+    # -0.5 (every answer 4) and +1.2 (every answer 1: 5.0 against a bar of 4.95) are dropped after the quarter
+    # (6 items of each fold's 24), the proxy's estimate exact and no asked answer differing from it; the
+    # proxy scored every item of every strength
+    assert scorer.items[-0.5] == scorer.items[1.2] == 30
+    assert all(scorer.items[s] == 120 for s in (0.375, 0.5, 0.65))  # the winners are asked in full
+    assert all(proxy.items[s] == 120 for s in (-0.5, 0.375, 0.5, 0.65, 1.2))
+    assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_search_screened_by_an_unrelated_proxy_still_scores_every_point_it_keeps_on_all_items(seed):
+    """A proxy that knows nothing (another seed's answers) widens the screen's estimate instead of misleading it:
+    every strength kept is scored on all its items, as asking every item scores it."""
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    reference, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), RandomScorer(seed))
+    items = list(form_items("120"))[:40]
+    numbers = [i.number for i in items]
+    folds = make_folds(40, 5)
+    unit = [{3: np.ones(4, dtype=np.float32)} for _ in folds]
+    found = cross_validated_search(
+        RandomScorer(seed),
+        numbers,
+        np.arange(40),
+        folds,
+        unit,
+        {n: 2 for n in numbers},
+        items,
+        policy=OUTWARD_SEARCH,
+        proxy=RandomScorer(seed + 100),
+    )
+    truth = {p.strength: p.aligned_score for p in reference.curve}
+    for point in found.curve:
+        if point.complete and point.strength in truth:
+            assert point.aligned_score == pytest.approx(truth[point.strength], abs=1e-12)
+    assert found.chosen.complete
+
+
+def test_the_torch_model_holds_every_block_of_a_small_model_and_not_of_the_15b():
+    from types import SimpleNamespace
+
+    from paso_local.converters.align_inputs import torch_cached_blocks
+
+    smollm2 = SimpleNamespace(n_embd=576, n_head=9, n_head_kv=3, head_dim=64, n_ff=1536, n_layer=30)
+    coder_15b = SimpleNamespace(n_embd=1536, n_head=12, n_head_kv=2, head_dim=128, n_ff=8960, n_layer=28)
+    assert torch_cached_blocks(smollm2, torch.bfloat16) == 30  # the torch screen's condition (screen_proxy)
+    assert torch_cached_blocks(coder_15b, torch.bfloat16) == 11  # 94 MB a block: 11 in the 1 GiB cache
