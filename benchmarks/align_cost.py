@@ -42,7 +42,8 @@ def paso(home: Path, *args: str) -> tuple[float, str]:
 def table(label: str, wall: float, report: dict) -> str:
     lines = [
         f"### {label}: {wall:.1f} s wall, align {report['seconds']} s, peak RSS {report['peak_rss_mb']} MB, "
-        f"search {report['cv_search']}, strength {report['strength']}",
+        f"search {report['cv_search']}{'' if report.get('cv_torch_screen', False) else ', no torch screen'}, "
+        f"strength {report['strength']}",
         "",
         "| stage | prompts | tokens | torch-screened prompts | seconds | share | peak RSS at its end |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -69,6 +70,9 @@ def main() -> int:
     parser.add_argument("--subjects", type=int, nargs=2, default=(10, 11), metavar=("FIRST", "SECOND"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--no-torch-screen", action="store_true", help="align with --no-torch-screen (the search before it)"
+    )
     parser.add_argument(
         "--runs",
         default="first,cached,full",
@@ -103,6 +107,7 @@ def main() -> int:
                 search,
                 "--threads",
                 str(args.threads),
+                *(["--no-torch-screen"] if args.no_torch_screen else []),
                 "--json",
                 "-",
             )

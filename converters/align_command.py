@@ -43,6 +43,7 @@ def align(
     search: str = DEFAULT_SEARCH,
     threads: int | None = None,
     runtime: Any = None,
+    torch_screen: bool = True,
 ) -> AlignResult:
     """The command: the profile's answers (or `answers_override`: eval and benchmarks align a subject with
     no stored profile) -> the pipeline -> the vector file and the report."""
@@ -73,7 +74,7 @@ def align(
         contrast=contrast,
         site=site,
         scoring=scoring,
-        search=search_policy(search),
+        search=search_policy(search, torch_screen=torch_screen),
         threads=threads,
         show_progress=show_progress,
         runtime=runtime,
@@ -167,6 +168,7 @@ def align_report(outcome: AlignOutcome, out_path: Path) -> dict[str, Any]:
         "usable_answers": len(plan.answers),
         "cv_scoring": plan.request.scoring,
         "cv_search": plan.request.search.name,
+        "cv_torch_screen": plan.request.search.proxy_screen > 0,
         "cv_aligned_score": {
             "base": best.search.base.aligned_score,
             "steered": best.search.chosen.aligned_score,
@@ -233,6 +235,7 @@ def run_align(args: argparse.Namespace) -> int:
         scoring=getattr(args, "cv_scoring", "llama"),
         search=getattr(args, "cv_search", DEFAULT_SEARCH),
         threads=threads,
+        torch_screen=not getattr(args, "no_torch_screen", False),
     )
     status(describe(result.report))
     if args.json:

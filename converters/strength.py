@@ -15,7 +15,7 @@ the blocks).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -310,10 +310,12 @@ SEARCH_POLICIES = {"outward": OUTWARD_SEARCH, "full": FULL_SEARCH}
 DEFAULT_SEARCH = "outward"
 
 
-def search_policy(name: str) -> SearchPolicy:
+def search_policy(name: str, *, torch_screen: bool = True) -> SearchPolicy:
+    """`--cv-search NAME`; `torch_screen` False (`--no-torch-screen`): every strength screened by llama.cpp alone."""
     if name not in SEARCH_POLICIES:
         raise PasoError(f"--cv-search {name!r}: choose one of {', '.join(SEARCH_POLICIES)}")
-    return SEARCH_POLICIES[name]
+    policy = SEARCH_POLICIES[name]
+    return policy if torch_screen else replace(policy, proxy_screen=0.0)
 
 
 def cross_validated_search(

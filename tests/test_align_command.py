@@ -175,14 +175,19 @@ def test_default_align_end_to_end_on_a_tiny_model_through_llama_cpp(
     assert all(row["tokens"] >= 0 for row in report["cost"]) and stages["final vector"]["tokens"] == 0
     if report["strength"] == 0.0:
         assert "no reliable direction" in capsys.readouterr().err
-    # a second align on the same model asks nothing that does not depend on the person
+    assert report["cv_torch_screen"] is True
+    # a second align on the same model asks nothing that does not depend on the person; without the torch
+    # screen nothing is scored by torch
     assert (
         main(
             ["align", "--profile", "me", "--model", str(model), "--out", str(out), "--json", str(report_path)]
-            + ["--threads", "1", "--heads", "8"]
+            + ["--threads", "1", "--heads", "8", "--no-torch-screen"]
         )
         == 0
     )
-    again = {row["stage"]: row for row in json.loads(report_path.read_text())["cost"]}
+    second = json.loads(report_path.read_text())
+    assert second["cv_torch_screen"] is False
+    assert all(row["torch_screened"] == 0 for row in second["cost"])
+    again = {row["stage"]: row for row in second["cost"]}
     assert again["activations (from the cache)"]["evaluations"] == 0
     assert again["unsteered answers"]["evaluations"] == 0 and again["unsteered answers"]["tokens"] == 0
