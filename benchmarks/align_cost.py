@@ -1,10 +1,11 @@
 """Align's cost table: per stage, the prompts evaluated, tokens decoded, seconds and share, from the counters
-align itself keeps (`align --json`'s "cost"), for a first align (activations computed), a second profile on
-the same model (everything per-model cached), and that second profile again with `--cv-search full` (the search
-every align ran before the interpolated one) as the ratio.
+align itself keeps (`align --json`'s "cost"), for a first align (activations computed), then each later subject
+as a second profile on the same model (everything per-model cached), and again with `--no-torch-screen` or
+`--cv-search full` (the searches before), with each one's ratio to the cached align.
 
     .venv/bin/python benchmarks/align_cost.py [--model PATH] [--data ../shared/data/papi_dev.json]
-        [--subjects 10 11] [--threads 2] [--runs first,cached,full] [--json FILE]
+        [--subjects 10 11 [12 ...]] [--threads 2] [--runs first,cached,no-torch-screen,full]
+        [--no-torch-screen] [--json FILE]
 
 Each align is its own `paso-local` process in one fresh PASO_LOCAL_HOME (the model copies directory is kept,
 so the embedded model's fast copy is not timed). Run it on an idle machine.
@@ -61,13 +62,33 @@ def table(label: str, wall: float, report: dict) -> str:
     return "\n".join(lines)
 
 
+def ratios(results: list[dict]) -> str:
+    """Per later subject, each run's align seconds against its `second profile (cached)` run's."""
+    lines = []
+    for index in dict.fromkeys(r["subject"] for r in results):
+        mine = {r["label"]: r for r in results if r["subject"] == index}
+        base = mine.get("second profile (cached)")
+        for label, r in mine.items():
+            if base is not None and r is not base:
+                ratio = base["report"]["seconds"] / r["report"]["seconds"]
+                lines.append(f"subject {index}: cached align / {label}: {ratio:.2f}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default=None)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--subjects", type=int, nargs=2, default=(10, 11), metavar=("FIRST", "SECOND"))
+    parser.add_argument(
+        "--subjects",
+        type=int,
+        nargs="+",
+        default=(10, 11),
+        metavar="N",
+        help="the first align's subject, then the subjects each later run aligns in turn",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
@@ -76,27 +97,35 @@ def main() -> int:
     parser.add_argument(
         "--runs",
         default="first,cached,full",
-        help="which aligns, in order (first: fresh caches; cached: the second profile; full: it again with "
-        "--cv-search full); a 1.5B's first align alone is about 20 minutes",
+        help="which aligns, in order (first: fresh caches; cached: a second profile; no-torch-screen: it again "
+        "with --no-torch-screen; full: it again with --cv-search full); a 1.5B's first align alone is about "
+        "20 minutes",
     )
     args = parser.parse_args()
+    if len(args.subjects) < 2:
+        parser.error("--subjects: give at least two (the first align's, then a second profile's)")
     model = ["--model", args.model] if args.model else []
-    every_run = {
-        "first": ("first align", args.subjects[0], "outward"),
-        "cached": ("second profile (cached)", args.subjects[1], "outward"),
-        "full": ("second profile, --cv-search full", args.subjects[1], "full"),
+    screen = ["--no-torch-screen"] if args.no_torch_screen else []
+    kinds = {
+        "first": ("first align", "outward", screen),
+        "cached": ("second profile (cached)", "outward", screen),
+        "no-torch-screen": ("second profile, --no-torch-screen", "outward", ["--no-torch-screen"]),
+        "full": ("second profile, --cv-search full", "full", screen),
     }
     chosen = [name.strip() for name in args.runs.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in every_run]
+    unknown = [name for name in chosen if name not in kinds]
     if unknown or not chosen:
-        parser.error(f"--runs {args.runs!r}: choose from {', '.join(every_run)}")
-    runs = [every_run[name] for name in chosen]
+        parser.error(f"--runs {args.runs!r}: choose from {', '.join(kinds)}")
+    runs = [kinds["first"] + (args.subjects[0],)] if "first" in chosen else []
+    later = [name for name in chosen if name != "first"]
+    for turn, index in enumerate(args.subjects[1:]):  # the order alternates, so drift favours none
+        runs += [kinds[name] + (index,) for name in (later if turn % 2 == 0 else later[::-1])]
     results = []
     with tempfile.TemporaryDirectory(prefix="paso-cost-") as tmp:
         home = Path(tmp)
         for index in sorted(set(args.subjects)):
             paso(home, "onboard", "--profile", f"s{index}", "--import", str(args.data), "--index", str(index))
-        for label, index, search in runs:
+        for label, search, flags, index in runs:
             wall, out = paso(
                 home,
                 "align",
@@ -107,7 +136,7 @@ def main() -> int:
                 search,
                 "--threads",
                 str(args.threads),
-                *(["--no-torch-screen"] if args.no_torch_screen else []),
+                *flags,
                 "--json",
                 "-",
             )
@@ -116,10 +145,7 @@ def main() -> int:
                 {"label": label, "subject": index, "wall_seconds": round(wall, 1), "report": report}
             )
             print(table(f"{label} (subject {index})", wall, report) + "\n", flush=True)
-    walls = {label: r["wall_seconds"] for (label, _, _), r in zip(runs, results, strict=True)}
-    cached, full = every_run["cached"][0], every_run["full"][0]
-    if cached in walls and full in walls:
-        print(f"cached align, outward / full: {walls[cached] / walls[full]:.2f}")
+    print(ratios(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
