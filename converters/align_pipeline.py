@@ -210,8 +210,8 @@ def row_scorer(plan: AlignPlan, found: Activations, ledger: CostLedger) -> Itera
 
 def screen_proxy(plan: AlignPlan, found: Activations, ledger: CostLedger) -> RowScorer | None:
     """The torch model's steered passes as the llama.cpp search's screen (SearchPolicy.proxy_screen), where
-    they are cheap: the model keeps every block's weights dequantised (SmolLM2 in bfloat16 on an AMX CPU: about
-    a tenth of llama.cpp's time per item). None otherwise: then a pass would dequantise blocks again (on the
+    they are cheap: the model keeps every block's weights dequantised (SmolLM2 in bfloat16 on an AMX CPU: a
+    seventh to a tenth of llama.cpp's time per item, docs/performance.md). None otherwise: then a pass would dequantise blocks again (on the
     1.5B it took 0.8x llama.cpp's time), and align lets the torch model go."""
     from paso_local.converters.gguf_reader import read_config
     from paso_local.converters.model import fast_dtype
