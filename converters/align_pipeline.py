@@ -211,17 +211,17 @@ def row_scorer(plan: AlignPlan, found: Activations, ledger: CostLedger) -> Itera
 def screen_proxy(plan: AlignPlan, found: Activations, ledger: CostLedger) -> RowScorer | None:
     """The torch model's steered passes as the llama.cpp search's screen (SearchPolicy.proxy_screen), where
     they are cheap: the model keeps every block's weights dequantised (SmolLM2 in bfloat16 on an AMX CPU: a
-    seventh to a tenth of llama.cpp's time per item, docs/performance.md). None otherwise: then a pass would dequantise blocks again (on the
-    1.5B it took 0.8x llama.cpp's time), and align lets the torch model go."""
+    seventh to a tenth of llama.cpp's time per item, docs/performance.md). None otherwise: then a pass would
+    dequantise blocks again (on the 1.5B it took 0.8x llama.cpp's time), and align lets the torch model go."""
     from paso_local.converters.gguf_reader import read_config
     from paso_local.converters.model import fast_dtype
     from paso_local.llm.chat_format import ChatFormat
     from paso_local.llm.readout import OptionTokens
 
-    config = read_config(plan.request.model_path)
+    path = plan.request.model_path
+    config = read_config(path)
     if torch_cached_blocks(config, fast_dtype()) < config.n_layer:
         return None
-    path = plan.request.model_path
     tokens = OptionTokens.from_chat_format(ChatFormat.from_model(path))
     score = torch_row_scorer(found.torch_model(), found.acts, tokens)
 
@@ -440,10 +440,11 @@ def align_answers(plan: AlignPlan) -> AlignOutcome:
     w_o = WoCache(found.torch_model)
     candidates = fit_candidates(plan, found, folds, w_o)
     ledger.close("probes and fold vectors")
-    screens = plan.request.scoring == "llama" and plan.request.search.proxy_screen > 0
-    proxy = screen_proxy(plan, found, ledger) if screens else None
-    if plan.request.scoring == "llama" and proxy is None:
-        found.torch_model.release()  # not needed beside llama.cpp (W_o of the layers used is kept)
+    proxy = None
+    if plan.request.scoring == "llama":
+        proxy = screen_proxy(plan, found, ledger) if plan.request.search.proxy_screen else None
+        if proxy is None:  # not needed beside llama.cpp (W_o of the layers used is kept)
+            found.torch_model.release()
     numbers = [int(n) for n in found.acts.item_numbers]
     with row_scorer(plan, found, ledger) as score:
         cross_validate(plan, candidates, folds, score, numbers, ledger, proxy)

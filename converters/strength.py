@@ -351,21 +351,21 @@ def cross_validated_search(
     )
     proxy_share = policy.proxy_screen if policy is not None and proxy is not None else 0.0
 
-    def proxy_errors(strength: float) -> np.ndarray:
-        """|the proxy's steered answer - the person's| for every CV row (0 where unanswered)."""
-        dist = np.zeros((len(rows), 5))
-        for fold, vector in zip(folds, fold_vectors, strict=False):
-            scaled = {b: v * np.float32(strength) for b, v in vector.items()}
-            dist[fold] = proxy(rows[fold], scaled)[0]
-        return answer_errors(dist, asked, answers)
-
-    def measure(strength: float) -> Measured:
+    def every_fold(scorer: RowScorer, strength: float) -> Measured:
+        """Every CV row scored by `scorer`, each fold under its own vector at `strength`."""
         dist = np.zeros((len(rows), 5))
         mass = np.zeros(len(rows))
         for fold, vector in zip(folds, fold_vectors, strict=False):
             scaled = {b: v * np.float32(strength) for b, v in vector.items()}
-            dist[fold], mass[fold] = score(rows[fold], scaled or None)
-        return measure_done(strength, dist, mass)
+            dist[fold], mass[fold] = scorer(rows[fold], scaled or None)
+        return dist, mass
+
+    def proxy_errors(strength: float) -> np.ndarray:
+        """|the proxy's steered answer - the person's| for every CV row (0 where unanswered)."""
+        return answer_errors(every_fold(proxy, strength)[0], asked, answers)
+
+    def measure(strength: float) -> Measured:
+        return measure_done(strength, *every_fold(score, strength))
 
     def measure_until(strength: float, stop_above: float) -> CurvePoint:
         """The strength's items chunk by chunk, stopping once even error-free answers to the rest would leave

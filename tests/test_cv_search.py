@@ -58,8 +58,8 @@ class PlantedScorer:
         return dist / dist.sum(axis=1, keepdims=True), np.ones(len(rows))
 
 
-def search(policy: SearchPolicy, scorer=None, beat: float | None = None):
-    items = list(form_items("120"))[:40]
+def search(policy: SearchPolicy, scorer=None, beat: float | None = None, proxy=None, n_items: int = 40):
+    items = list(form_items("120"))[:n_items]
     numbers = [i.number for i in items]
     answers = {n: 2 for n in numbers}
     rows = np.arange(len(items))
@@ -67,7 +67,7 @@ def search(policy: SearchPolicy, scorer=None, beat: float | None = None):
     unit = [{3: np.ones(4, dtype=np.float32)} for _ in folds]
     scorer = scorer or PlantedScorer()
     found = cross_validated_search(
-        scorer, numbers, rows, folds, unit, answers, items, policy=policy, beat=beat
+        scorer, numbers, rows, folds, unit, answers, items, policy=policy, beat=beat, proxy=proxy
     )
     return found, sorted({round(s, 6) for s in scorer.asked if s != 0.0})
 
@@ -299,6 +299,11 @@ def test_a_screened_search_scores_every_point_it_keeps_on_all_items(seed):
 
     reference, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), RandomScorer(seed))
     found, _ = search(dataclasses.replace(OUTWARD_SEARCH, screen=0.5), RandomScorer(seed))
+    assert_kept_points_scored_in_full(found, reference)
+
+
+def assert_kept_points_scored_in_full(found, reference) -> None:
+    """Every complete point of `found` scores what asking every item (`reference`) scored; the choice is one."""
     truth = {p.strength: p.aligned_score for p in reference.curve}
     for point in found.curve:
         if point.complete and point.strength in truth:
@@ -333,22 +338,8 @@ def test_a_proxys_known_errors_narrow_the_screen_to_the_sampled_differences():
 def test_a_proxy_that_answers_as_llama_does_screens_on_a_quarter_and_chooses_as_before():
     from paso_local.converters.strength import OUTWARD_SEARCH
 
-    items = list(form_items("120"))  # 24 items in each domain
-    numbers = [i.number for i in items]
-    folds = make_folds(120, 5)
-    unit = [{3: np.ones(4, dtype=np.float32)} for _ in folds]
     scorer, proxy = PlantedScorer(), PlantedScorer()
-    found = cross_validated_search(
-        scorer,
-        numbers,
-        np.arange(120),
-        folds,
-        unit,
-        {n: 2 for n in numbers},
-        items,
-        policy=OUTWARD_SEARCH,
-        proxy=proxy,
-    )
+    found, _ = search(OUTWARD_SEARCH, scorer, proxy=proxy, n_items=120)  # 24 items in each domain
     assert OUTWARD_SEARCH.proxy_screen == 0.25
     # -0.5 (every answer 4) and +1.2 (every answer 1: 5.0 against a bar of 4.95) are dropped after the quarter
     # (6 items of each fold's 24), the proxy's estimate exact and no asked answer differing from it; the
@@ -366,26 +357,8 @@ def test_a_search_screened_by_an_unrelated_proxy_still_scores_every_point_it_kee
     from paso_local.converters.strength import OUTWARD_SEARCH
 
     reference, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), RandomScorer(seed))
-    items = list(form_items("120"))[:40]
-    numbers = [i.number for i in items]
-    folds = make_folds(40, 5)
-    unit = [{3: np.ones(4, dtype=np.float32)} for _ in folds]
-    found = cross_validated_search(
-        RandomScorer(seed),
-        numbers,
-        np.arange(40),
-        folds,
-        unit,
-        {n: 2 for n in numbers},
-        items,
-        policy=OUTWARD_SEARCH,
-        proxy=RandomScorer(seed + 100),
-    )
-    truth = {p.strength: p.aligned_score for p in reference.curve}
-    for point in found.curve:
-        if point.complete and point.strength in truth:
-            assert point.aligned_score == pytest.approx(truth[point.strength], abs=1e-12)
-    assert found.chosen.complete
+    found, _ = search(OUTWARD_SEARCH, RandomScorer(seed), proxy=RandomScorer(seed + 100))
+    assert_kept_points_scored_in_full(found, reference)
 
 
 def test_the_torch_model_holds_every_block_of_a_small_model_and_not_of_the_15b():
