@@ -53,6 +53,37 @@ POLICIES: dict[str, SearchPolicy] = {
     "outward": OUTWARD_SEARCH,
     # the outward search before 2026-12-06 (last): the screen asks llama.cpp a random half, no torch screen
     "outward, no torch screen": dataclasses.replace(OUTWARD_SEARCH, proxy_screen=0.0),
+    "outward, curve screen on a quarter": dataclasses.replace(
+        OUTWARD_SEARCH, proxy_screen=0.0, curve_screen=0.25
+    ),
+    "outward, curve screen on half": dataclasses.replace(OUTWARD_SEARCH, proxy_screen=0.0, curve_screen=0.5),
+    "outward, other sign beats the best": dataclasses.replace(
+        OUTWARD_SEARCH, proxy_screen=0.0, other_sign_beats_best=True
+    ),
+    "outward, other sign beats the best, curve screen on half": dataclasses.replace(
+        OUTWARD_SEARCH, proxy_screen=0.0, other_sign_beats_best=True, curve_screen=0.5
+    ),
+    "outward, domain sum walks only while it beats the combined": dataclasses.replace(
+        OUTWARD_SEARCH, proxy_screen=0.0, domain_walk_beats_combined=True
+    ),
+    "outward, both": dataclasses.replace(
+        OUTWARD_SEARCH, proxy_screen=0.0, other_sign_beats_best=True, domain_walk_beats_combined=True
+    ),
+    "outward, bar at the best": dataclasses.replace(OUTWARD_SEARCH, proxy_screen=0.0, bar_at_best=True),
+    "outward, bar at the best, curve screen on half": dataclasses.replace(
+        OUTWARD_SEARCH, proxy_screen=0.0, bar_at_best=True, curve_screen=0.5
+    ),
+    "outward, bar at the best, other sign beats it": dataclasses.replace(
+        OUTWARD_SEARCH, proxy_screen=0.0, bar_at_best=True, other_sign_beats_best=True
+    ),
+    "outward, bar at the best, all three": dataclasses.replace(
+        OUTWARD_SEARCH,
+        proxy_screen=0.0,
+        bar_at_best=True,
+        other_sign_beats_best=True,
+        domain_walk_beats_combined=True,
+        curve_screen=0.5,
+    ),
     "outward, every item asked": dataclasses.replace(OUTWARD_SEARCH, stop_early=False, screen=0.0),
     "outward, exact stop only": dataclasses.replace(OUTWARD_SEARCH, screen=0.0),
     "outward, half the items": dataclasses.replace(OUTWARD_SEARCH, item_share=0.5, screen=0.0),

@@ -201,6 +201,9 @@ def search_strength(
     outward: bool = False,
     stop_early: bool = False,
     beat: float | None = None,
+    other_sign_beats_best: bool = False,
+    walk_beats_beat: bool = False,
+    bar_at_best: bool = False,
 ) -> StrengthSearch:
     """The `coarse` strengths (both signs), then `refine` multiples of the best non-zero one. `outward`: each
     sign's strengths from the weakest out, stopping that sign at the first one that scores worse than the
@@ -208,7 +211,12 @@ def search_strength(
     asking a strength's items once its score can no longer decide anything (be chosen, or let an outward sign
     go on), by the exact floor (the choice is then the one asking every item gives) and, with a policy's
     screen, by the screen's estimate (`screened_point`: a strength that would have won may be dropped).
-    `beat`: a score another candidate already reached; a strength that cannot get below it cannot win."""
+    `beat`: a score another candidate already reached; a strength that cannot get below it cannot win.
+    `other_sign_beats_best`: the second sign starts from the best point the first found, not the unsteered
+    model: it walks on, and a strength of it is asked, only while it can beat that point. `walk_beats_beat`:
+    so do both signs with `beat` in place of that point. `bar_at_best`: a strength can be chosen only if it
+    beats every point found so far, so it is asked only until it cannot beat the best of them (or let its sign
+    go on); False: only until it cannot beat the unsteered model by MIN_CV_GAIN (or `beat`)."""
     search = StrengthSearch(base=base)
     done = {0.0: base}
     must_beat = base.aligned_score - MIN_CV_GAIN  # what a chosen strength scores at most
@@ -216,10 +224,19 @@ def search_strength(
         must_beat = min(must_beat, beat)
 
     def stop_above(also: float) -> float | None:
-        return max(also, must_beat) if stop_early else None
+        if not stop_early:
+            return None
+        if not bar_at_best:
+            return max(also, must_beat)
+        best = choose(base, [p for s, p in done.items() if s != 0.0])
+        return max(also, min(must_beat, best.aligned_score))
 
     for direction in ([s for s in coarse if s > 0], [s for s in coarse if s < 0]) if outward else [coarse]:
         previous = base.aligned_score
+        if other_sign_beats_best:
+            previous = choose(base, [p for s, p in done.items() if s != 0.0]).aligned_score
+        if walk_beats_beat and beat is not None:
+            previous = min(previous, beat)
         for s in sorted(direction, key=abs) if outward else direction:
             done[float(s)] = evaluate(float(s), stop_above(previous if outward else must_beat))
             if outward and done[float(s)].aligned_score > previous:
@@ -285,6 +302,13 @@ class SearchPolicy:
     # scored on every item by the proxy, and the screen then asks this share of llama.cpp's items and
     # corrects the proxy's estimate by their difference (`screened_point`); 0: the proxy is not used
     proxy_screen: float = 0.0
+    # with stop_early and no proxy: a strength with a strength of its sign already asked in full is screened
+    # against each item's answer read off the measured curve (`interpolated`: its nearest measured neighbours)
+    # instead of the unsteered answer, on this share of its items; 0: the unsteered answers and `screen`
+    curve_screen: float = 0.0
+    other_sign_beats_best: bool = False  # search_strength's, for the outward walk
+    domain_walk_beats_combined: bool = False  # search_strength's walk_beats_beat, for the domain sum
+    bar_at_best: bool = False  # search_strength's
 
     @property
     def outward(self) -> bool:
@@ -350,6 +374,7 @@ def cross_validated_search(
         screening_order(folds, base_errors, screen) if screen else (stopping_order(folds, base_errors), 0)
     )
     proxy_share = policy.proxy_screen if policy is not None and proxy is not None else 0.0
+    curve_share = policy.curve_screen if policy is not None else 0.0
 
     def every_fold(scorer: RowScorer, strength: float) -> Measured:
         """Every CV row scored by `scorer`, each fold under its own vector at `strength`."""
@@ -377,6 +402,9 @@ def cross_validated_search(
         if proxy_share:  # the proxy's errors known for every row: its worst first, a smaller screen
             known = proxy_errors(strength)
             order, screen_turns = screening_order(folds, -known, proxy_share)
+        elif curve_share and any(s * strength > 0 for s in measured):
+            known = answer_errors(interpolated(measured, strength)[0], asked, answers)
+            order, screen_turns = screening_order(folds, -known, curve_share)
         for turn, (fold, chunk) in enumerate(order, start=1):
             scaled = {b: v * np.float32(strength) for b, v in fold_vectors[fold].items()}
             dist[chunk], mass[chunk] = score(rows[chunk], scaled or None)
@@ -406,7 +434,16 @@ def cross_validated_search(
     if policy is None or policy.name in ("full", "outward"):
         outward, stop_early = (policy.outward, policy.stop_early) if policy else (False, False)
         return search_strength(
-            evaluate, base, coarse, refine, outward=outward, stop_early=stop_early, beat=beat
+            evaluate,
+            base,
+            coarse,
+            refine,
+            outward=outward,
+            stop_early=stop_early,
+            beat=beat,
+            other_sign_beats_best=policy is not None and policy.other_sign_beats_best,
+            walk_beats_beat=policy is not None and policy.domain_walk_beats_combined,
+            bar_at_best=policy is not None and policy.bar_at_best,
         )
     return interpolated_search(
         policy, measure, measured, lambda s, m: curve_point(s, *m, asked, answers, items)

@@ -370,3 +370,56 @@ def test_the_torch_model_holds_every_block_of_a_small_model_and_not_of_the_15b()
     coder_15b = SimpleNamespace(n_embd=1536, n_head=12, n_head_kv=2, head_dim=128, n_ff=8960, n_layer=28)
     assert torch_cached_blocks(smollm2, torch.bfloat16) == 30  # the torch screen's condition (screen_proxy)
     assert torch_cached_blocks(coder_15b, torch.bfloat16) == 11  # 94 MB a block: 11 in the 1 GiB cache
+
+
+def test_a_strength_beside_one_asked_in_full_is_screened_against_the_measured_curve_on_a_quarter():
+    """+1.2 is screened against +0.5's answers (asked in full before it), a quarter of its items; -0.5, with no
+    strength of its sign measured, against the unsteered answers on half, as before."""
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    scorer = PlantedScorer()
+    policy = dataclasses.replace(OUTWARD_SEARCH, curve_screen=0.25)
+    found, asked = search(policy, scorer, n_items=120)
+    assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
+    # +1.2 answers 1 where +0.5 answered 2: every sampled difference is +1, so the estimate is exact (5.0 against
+    # +0.5's 0) and it is dropped after 6 of each fold's 24 items
+    assert scorer.items[1.2] == 30
+    assert scorer.items[-0.5] == 60  # the unsteered screen, on half
+    assert all(scorer.items[s] == 120 for s in (0.375, 0.5, 0.65))  # the winners are asked in full
+    assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_search_screened_against_its_measured_curve_scores_every_point_it_keeps_on_all_items(seed):
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    reference, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), RandomScorer(seed))
+    found, _ = search(dataclasses.replace(OUTWARD_SEARCH, curve_screen=0.25), RandomScorer(seed))
+    assert_kept_points_scored_in_full(found, reference)
+
+
+def test_with_the_bar_at_the_best_a_strength_stops_once_it_cannot_beat_the_best_point_found():
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    scorer = PlantedScorer()
+    found, asked = search(dataclasses.replace(OUTWARD_SEARCH, bar_at_best=True), scorer)
+    assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
+    # +0.5 scores 0; +1.2 answers 1 where the person answered 2, so its first chunk (4 items of fold 0's random
+    # half) already puts its floor above 0: it cannot be chosen nor let the sign go on (20 items with the bar at
+    # the unsteered model's 4.95)
+    assert scorer.items[1.2] == 4
+    assert scorer.items[-0.5] == 20  # the other sign still starts from the unsteered model
+    assert all(scorer.items[s] == 40 for s in (0.375, 0.5, 0.65))  # ties with the best are asked in full
+    assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_bar_at_the_best_never_changes_what_the_exact_stop_chooses(seed):
+    from paso_local.converters.strength import OUTWARD_SEARCH
+
+    exact = dataclasses.replace(OUTWARD_SEARCH, screen=0.0)
+    loose_scorer, tight_scorer = RandomScorer(seed), RandomScorer(seed)
+    reference, reference_asked = search(exact, loose_scorer)
+    found, asked = search(dataclasses.replace(exact, bar_at_best=True), tight_scorer)
+    assert asked == reference_asked and found.chosen == reference.chosen
+    assert tight_scorer.items <= loose_scorer.items
