@@ -48,41 +48,31 @@ from paso_local.person.aligned_score import aligned_score
 from paso_local.person.inventory import form_items
 from paso_local.person.subjects import load_subjects
 
+# the outward search before 2026-12-06 (evening): the bar at the unsteered model, every llama.cpp screen from the
+# unsteered answers, the domain sum walked from its weakest strength; the variants measured that evening
+OUTWARD_BEFORE = dataclasses.replace(
+    OUTWARD_SEARCH, bar_at_best=False, curve_screen=0.0, domain_from_combined=False
+)
+OUTWARD_BEFORE_NO_TORCH = dataclasses.replace(OUTWARD_BEFORE, proxy_screen=0.0)
+
 POLICIES: dict[str, SearchPolicy] = {
     "full": FULL_SEARCH,
     "outward": OUTWARD_SEARCH,
-    # the outward search before 2026-12-06 (last): the screen asks llama.cpp a random half, no torch screen
     "outward, no torch screen": dataclasses.replace(OUTWARD_SEARCH, proxy_screen=0.0),
-    "outward, curve screen on a quarter": dataclasses.replace(
-        OUTWARD_SEARCH, proxy_screen=0.0, curve_screen=0.25
-    ),
-    "outward, curve screen on half": dataclasses.replace(OUTWARD_SEARCH, proxy_screen=0.0, curve_screen=0.5),
-    "outward, other sign beats the best": dataclasses.replace(
-        OUTWARD_SEARCH, proxy_screen=0.0, other_sign_beats_best=True
-    ),
-    "outward, other sign beats the best, curve screen on half": dataclasses.replace(
-        OUTWARD_SEARCH, proxy_screen=0.0, other_sign_beats_best=True, curve_screen=0.5
-    ),
-    "outward, domain sum walks only while it beats the combined": dataclasses.replace(
-        OUTWARD_SEARCH, proxy_screen=0.0, domain_walk_beats_combined=True
-    ),
-    "outward, both": dataclasses.replace(
-        OUTWARD_SEARCH, proxy_screen=0.0, other_sign_beats_best=True, domain_walk_beats_combined=True
-    ),
-    "outward, bar at the best": dataclasses.replace(OUTWARD_SEARCH, proxy_screen=0.0, bar_at_best=True),
+    "outward, bar at the unsteered model": OUTWARD_BEFORE,
+    "outward, bar at the unsteered model, no torch screen": OUTWARD_BEFORE_NO_TORCH,
+    "outward, bar at the best, torch screen": dataclasses.replace(OUTWARD_BEFORE, bar_at_best=True),
+    "outward, bar at the best": dataclasses.replace(OUTWARD_BEFORE_NO_TORCH, bar_at_best=True),
+    "outward, curve screen on a quarter": dataclasses.replace(OUTWARD_BEFORE_NO_TORCH, curve_screen=0.25),
+    "outward, curve screen on half": dataclasses.replace(OUTWARD_BEFORE_NO_TORCH, curve_screen=0.5),
     "outward, bar at the best, curve screen on half": dataclasses.replace(
-        OUTWARD_SEARCH, proxy_screen=0.0, bar_at_best=True, curve_screen=0.5
+        OUTWARD_BEFORE_NO_TORCH, bar_at_best=True, curve_screen=0.5
     ),
-    "outward, bar at the best, other sign beats it": dataclasses.replace(
-        OUTWARD_SEARCH, proxy_screen=0.0, bar_at_best=True, other_sign_beats_best=True
+    "outward, domain sum from its weakest strength": dataclasses.replace(
+        OUTWARD_SEARCH, domain_from_combined=False
     ),
-    "outward, bar at the best, all three": dataclasses.replace(
-        OUTWARD_SEARCH,
-        proxy_screen=0.0,
-        bar_at_best=True,
-        other_sign_beats_best=True,
-        domain_walk_beats_combined=True,
-        curve_screen=0.5,
+    "outward, domain sum from its weakest strength, no torch screen": dataclasses.replace(
+        OUTWARD_SEARCH, domain_from_combined=False, proxy_screen=0.0
     ),
     "outward, every item asked": dataclasses.replace(OUTWARD_SEARCH, stop_early=False, screen=0.0),
     "outward, exact stop only": dataclasses.replace(OUTWARD_SEARCH, screen=0.0),
@@ -123,12 +113,14 @@ class Memo:
         self.score = score
         self.kept: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
         self.asked = 0
+        self.stage_asked = 0  # since the last stage closed (StageAsks)
         self.paid = 0
         self.by_strength: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
 
     def __call__(self, rows: np.ndarray, directions):
         key = fingerprint(directions)
         self.asked += len(rows) if directions else 0
+        self.stage_asked += len(rows) if directions else 0
         missing = [int(r) for r in rows if (key, int(r)) not in self.kept]
         if missing:
             dist, mass = self.score(np.asarray(missing), directions)
@@ -137,6 +129,19 @@ class Memo:
                 self.kept[(key, r)] = (d, float(m))
         picked = [self.kept[(key, int(r))] for r in rows]
         return np.asarray([d for d, _ in picked]), np.asarray([m for _, m in picked])
+
+
+class StageAsks(CostLedger):
+    """The prompts a policy asks per strength (cross_validate closes a stage after each), from the memo."""
+
+    def __init__(self, memo: Memo):
+        super().__init__()
+        self.memo, self.asked = memo, {}
+
+    def close(self, stage: str) -> None:
+        if self.memo.stage_asked:
+            self.asked[stage.removeprefix("cv ")] = self.memo.stage_asked
+        self.memo.stage_asked = 0
 
 
 def fold_scores(candidate, strength, folds, memo, plan, numbers) -> list[float]:
@@ -203,6 +208,8 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
         policy = POLICIES[name]
         candidates = [dataclasses.replace(c, search=None) for c in fitted]
         memo.asked, paid_before, started = 0, memo.paid, time.perf_counter()
+        stages = StageAsks(memo)
+        memo.stage_asked = 0  # not the re-scoring of the policy before
         if proxy is not None:
             proxy.asked = 0
         cross_validate(
@@ -211,6 +218,7 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
             folds,
             memo,
             numbers,
+            ledger=stages,
             proxy=proxy,
         )
         best = best_candidate(candidates)
@@ -244,6 +252,7 @@ def run_subject(subject, args, runtime, model) -> list[dict]:
                 "torch_screened": 0 if proxy is None else proxy.asked,
                 "paid": paid,
                 "seconds": round(time.perf_counter() - started, 1),
+                "asked_by_strength": stages.asked,
             }
         )
         print(json.dumps(rows[-1]), flush=True)

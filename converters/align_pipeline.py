@@ -308,6 +308,7 @@ def cross_validate(
                 refine: Sequence[float] = REFINE_FACTORS,
                 policy: SearchPolicy | None = None,
                 beat: float | None = None,
+                start: float | None = None,
                 c: Candidate = c,
             ) -> StrengthSearch:
                 return cross_validated_search(
@@ -324,6 +325,7 @@ def cross_validate(
                     policy=policy,
                     beat=beat,
                     proxy=proxy,
+                    start=start,
                 )
 
             if c.kind == "residual":
@@ -340,7 +342,8 @@ def cross_validate(
                 if policy.domain_in_full:
                     c.search = search(grid, refine=())
                 else:  # the domain sum matters only if it beats the combined vector's choice
-                    c.search = search(grid, (), policy, beat=combined.aligned_score)
+                    start = combined.strength if policy.domain_from_combined else None
+                    c.search = search(grid, (), policy, beat=combined.aligned_score, start=start)
 
 
 def planned_strengths(plan: AlignPlan, kind: str) -> int:

@@ -201,9 +201,8 @@ def search_strength(
     outward: bool = False,
     stop_early: bool = False,
     beat: float | None = None,
-    other_sign_beats_best: bool = False,
-    walk_beats_beat: bool = False,
     bar_at_best: bool = False,
+    start: float | None = None,
 ) -> StrengthSearch:
     """The `coarse` strengths (both signs), then `refine` multiples of the best non-zero one. `outward`: each
     sign's strengths from the weakest out, stopping that sign at the first one that scores worse than the
@@ -212,11 +211,11 @@ def search_strength(
     go on), by the exact floor (the choice is then the one asking every item gives) and, with a policy's
     screen, by the screen's estimate (`screened_point`: a strength that would have won may be dropped).
     `beat`: a score another candidate already reached; a strength that cannot get below it cannot win.
-    `other_sign_beats_best`: the second sign starts from the best point the first found, not the unsteered
-    model: it walks on, and a strength of it is asked, only while it can beat that point. `walk_beats_beat`:
-    so do both signs with `beat` in place of that point. `bar_at_best`: a strength can be chosen only if it
-    beats every point found so far, so it is asked only until it cannot beat the best of them (or let its sign
-    go on); False: only until it cannot beat the unsteered model by MIN_CV_GAIN (or `beat`)."""
+    `bar_at_best`: a
+    strength can be chosen only if it beats every point found so far, so it is asked only until it cannot beat
+    the best of them (or let its sign go on); False: only until it cannot beat the unsteered model by
+    MIN_CV_GAIN (or `beat`). `start` (outward): one strength of `coarse` asked first; only if it can be chosen
+    does the walk go on from it, both ways (`walks_from`)."""
     search = StrengthSearch(base=base)
     done = {0.0: base}
     must_beat = base.aligned_score - MIN_CV_GAIN  # what a chosen strength scores at most
@@ -231,13 +230,14 @@ def search_strength(
         best = choose(base, [p for s, p in done.items() if s != 0.0])
         return max(also, min(must_beat, best.aligned_score))
 
-    for direction in ([s for s in coarse if s > 0], [s for s in coarse if s < 0]) if outward else [coarse]:
-        previous = base.aligned_score
-        if other_sign_beats_best:
-            previous = choose(base, [p for s, p in done.items() if s != 0.0]).aligned_score
-        if walk_beats_beat and beat is not None:
-            previous = min(previous, beat)
-        for s in sorted(direction, key=abs) if outward else direction:
+    signs = [sorted((s for s in coarse if s > 0), key=abs), sorted((s for s in coarse if s < 0), key=abs)]
+    walks, first = signs if outward else [list(coarse)], base
+    if outward and start is not None:
+        first = done[float(start)] = evaluate(float(start), stop_above(must_beat))
+        walks = walks_from(coarse, float(start)) if first.aligned_score <= must_beat else []
+    for direction in walks:
+        previous = first.aligned_score
+        for s in direction:
             done[float(s)] = evaluate(float(s), stop_above(previous if outward else must_beat))
             if outward and done[float(s)].aligned_score > previous:
                 break
@@ -252,6 +252,15 @@ def search_strength(
     search.curve = sorted(done.values(), key=lambda p: p.strength)
     search.chosen = choose(base, [p for p in search.curve if p.strength != 0.0])
     return search
+
+
+def walks_from(coarse: Sequence[float], start: float) -> list[list[float]]:
+    """The strengths of `start`'s sign beyond it (outward first), then those between it and 0 (toward 0)."""
+    same_sign = [s for s in coarse if s * start > 0 and s != start]
+    return [
+        sorted((s for s in same_sign if abs(s) > abs(start)), key=abs),
+        sorted((s for s in same_sign if abs(s) < abs(start)), key=abs, reverse=True),
+    ]
 
 
 # rows of the activation set and a vector (block -> [n_embd]; None: unsteered) -> (dist [n, 5], mass [n])
@@ -302,13 +311,13 @@ class SearchPolicy:
     # scored on every item by the proxy, and the screen then asks this share of llama.cpp's items and
     # corrects the proxy's estimate by their difference (`screened_point`); 0: the proxy is not used
     proxy_screen: float = 0.0
-    # with stop_early and no proxy: a strength with a strength of its sign already asked in full is screened
+    # with `screen` and no proxy: a strength with a strength of its sign already asked in full is screened
     # against each item's answer read off the measured curve (`interpolated`: its nearest measured neighbours)
     # instead of the unsteered answer, on this share of its items; 0: the unsteered answers and `screen`
     curve_screen: float = 0.0
-    other_sign_beats_best: bool = False  # search_strength's, for the outward walk
-    domain_walk_beats_combined: bool = False  # search_strength's walk_beats_beat, for the domain sum
     bar_at_best: bool = False  # search_strength's
+    # the domain sum's walk starts at the combined vector's strength and goes on (both ways) only if it wins there
+    domain_from_combined: bool = False
 
     @property
     def outward(self) -> bool:
@@ -326,7 +335,14 @@ INTERPOLATED_SEARCH = SearchPolicy(
 # the screen on half: the same choice as asking every item for 20 of 20 SmolLM2 dev subjects, 0.83 of the prompts
 # of stopping at the exact floor alone (docs/performance.md)
 OUTWARD_SEARCH = SearchPolicy(
-    "outward", domain_when_unsteered=False, stop_early=True, screen=0.5, proxy_screen=0.25
+    "outward",
+    domain_when_unsteered=False,
+    stop_early=True,
+    screen=0.5,
+    proxy_screen=0.25,
+    curve_screen=0.5,
+    bar_at_best=True,
+    domain_from_combined=True,
 )
 # what `align --cv-search` offers; the interpolated policy is measured in benchmarks/cv_search.py only: its
 # estimates between saturated anchors were far off (docs/performance.md)
@@ -356,6 +372,7 @@ def cross_validated_search(
     policy: SearchPolicy | None = None,
     beat: float | None = None,
     proxy: RowScorer | None = None,
+    start: float | None = None,
 ) -> StrengthSearch:
     """CV curve for unit-strength fold vectors: fold f's vector answers rows[folds[f]] (items never fit on).
     `numbers[r]` is the item number of activation row r; `score` is llama.cpp's (align) or torch's;
@@ -402,7 +419,7 @@ def cross_validated_search(
         if proxy_share:  # the proxy's errors known for every row: its worst first, a smaller screen
             known = proxy_errors(strength)
             order, screen_turns = screening_order(folds, -known, proxy_share)
-        elif curve_share and any(s * strength > 0 for s in measured):
+        elif screened and curve_share and any(s * strength > 0 for s in measured):
             known = answer_errors(interpolated(measured, strength)[0], asked, answers)
             order, screen_turns = screening_order(folds, -known, curve_share)
         for turn, (fold, chunk) in enumerate(order, start=1):
@@ -441,9 +458,8 @@ def cross_validated_search(
             outward=outward,
             stop_early=stop_early,
             beat=beat,
-            other_sign_beats_best=policy is not None and policy.other_sign_beats_best,
-            walk_beats_beat=policy is not None and policy.domain_walk_beats_combined,
             bar_at_best=policy is not None and policy.bar_at_best,
+            start=start,
         )
     return interpolated_search(
         policy, measure, measured, lambda s, m: curve_point(s, *m, asked, answers, items)

@@ -165,8 +165,13 @@ def test_the_outward_search_stops_asking_a_strength_once_it_cannot_win():
     assert scorer.items[-0.5] == 24
     stopped = next(p for p in found.curve if p.strength == -0.5)
     assert not stopped.complete and stopped.aligned_score == pytest.approx(6.0)
-    # at +1.2 every answer is 1 (error 1 per item): 5.0 in all, above 4.95 only once every item is in: no stop
-    assert scorer.items[1.2] == 40
+    # at +1.2 every answer is 1 (error 1 per item). It can be chosen only if it beats every point found so far,
+    # +0.5's 0 among them, so its first chunk (fold 0's 8 items) stops it...
+    assert scorer.items[1.2] == 8
+    # ...where with the bar at the unsteered model's 4.95 (before 2026-12-06) its 5.0 showed only with every item
+    loose = PlantedScorer()
+    search(dataclasses.replace(OUTWARD_SEARCH, screen=0.0, bar_at_best=False), loose)
+    assert loose.items[1.2] == 40
     assert all(scorer.items[s] == 40 for s in (0.375, 0.5, 0.65))
     assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
 
@@ -283,9 +288,9 @@ def test_the_screen_drops_a_strength_that_cannot_win_after_half_its_items_and_ch
     scorer = PlantedScorer()
     found, asked = search(OUTWARD_SEARCH, scorer)  # align's default: screened on half
     assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
-    # +1.2 answers 1 everywhere: the same error as unsteered (5.0 against a bar of 4.95), with no spread, so the
-    # screen drops it after its 20-item sample; asking every item (or the exact floor) needed all 40
-    assert scorer.items[1.2] == 20
+    # +1.2 answers 1 everywhere: with the bar at +0.5's 0, the exact floor stops it after the first chunk of its
+    # random half (4 items)
+    assert scorer.items[1.2] == 4
     assert (
         scorer.items[-0.5] == 20
     )  # the exact floor stops it at the same point (5 chunks of 4: 2 x 20 / 8 = 5)
@@ -341,10 +346,10 @@ def test_a_proxy_that_answers_as_llama_does_screens_on_a_quarter_and_chooses_as_
     scorer, proxy = PlantedScorer(), PlantedScorer()
     found, _ = search(OUTWARD_SEARCH, scorer, proxy=proxy, n_items=120)  # 24 items in each domain
     assert OUTWARD_SEARCH.proxy_screen == 0.25
-    # -0.5 (every answer 4) and +1.2 (every answer 1: 5.0 against a bar of 4.95) are dropped after the quarter
-    # (6 items of each fold's 24), the proxy's estimate exact and no asked answer differing from it; the
-    # proxy scored every item of every strength
-    assert scorer.items[-0.5] == scorer.items[1.2] == 30
+    # -0.5 (every answer 4: 10.0 against the unsteered 5.0) is dropped after the quarter (6 items of each fold's
+    # 24), the proxy's estimate exact and no asked answer differing from it; +1.2 (every answer 1) after its
+    # first 6 by the exact floor (above +0.5's 0); the proxy scored every item of every strength
+    assert scorer.items[-0.5] == 30 and scorer.items[1.2] == 6
     assert all(scorer.items[s] == 120 for s in (0.375, 0.5, 0.65))  # the winners are asked in full
     assert all(proxy.items[s] == 120 for s in (-0.5, 0.375, 0.5, 0.65, 1.2))
     assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
@@ -378,11 +383,12 @@ def test_a_strength_beside_one_asked_in_full_is_screened_against_the_measured_cu
     from paso_local.converters.strength import OUTWARD_SEARCH
 
     scorer = PlantedScorer()
-    policy = dataclasses.replace(OUTWARD_SEARCH, curve_screen=0.25)
+    # the bar at the unsteered model (4.95), so that the screen, not the exact floor, drops +1.2
+    policy = dataclasses.replace(OUTWARD_SEARCH, curve_screen=0.25, bar_at_best=False)
     found, asked = search(policy, scorer, n_items=120)
     assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
-    # +1.2 answers 1 where +0.5 answered 2: every sampled difference is +1, so the estimate is exact (5.0 against
-    # +0.5's 0) and it is dropped after 6 of each fold's 24 items
+    # +1.2 answers 1 where +0.5 answered 2: every sampled difference is +1, so the estimate is exact (0 + 5 x 1
+    # = 5.0 against 4.95) and it is dropped after 6 of each fold's 24 items
     assert scorer.items[1.2] == 30
     assert scorer.items[-0.5] == 60  # the unsteered screen, on half
     assert all(scorer.items[s] == 120 for s in (0.375, 0.5, 0.65))  # the winners are asked in full
@@ -402,13 +408,14 @@ def test_with_the_bar_at_the_best_a_strength_stops_once_it_cannot_beat_the_best_
     from paso_local.converters.strength import OUTWARD_SEARCH
 
     scorer = PlantedScorer()
-    found, asked = search(dataclasses.replace(OUTWARD_SEARCH, bar_at_best=True), scorer)
+    assert OUTWARD_SEARCH.bar_at_best  # align's default
+    found, asked = search(OUTWARD_SEARCH, scorer)
     assert asked == [-0.5, 0.375, 0.5, 0.65, 1.2]
     # +0.5 scores 0; +1.2 answers 1 where the person answered 2, so its first chunk (4 items of fold 0's random
     # half) already puts its floor above 0: it cannot be chosen nor let the sign go on (20 items with the bar at
     # the unsteered model's 4.95)
     assert scorer.items[1.2] == 4
-    assert scorer.items[-0.5] == 20  # the other sign still starts from the unsteered model
+    assert scorer.items[-0.5] == 20  # the other sign starts from the unsteered model
     assert all(scorer.items[s] == 40 for s in (0.375, 0.5, 0.65))  # ties with the best are asked in full
     assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
 
@@ -419,7 +426,49 @@ def test_the_bar_at_the_best_never_changes_what_the_exact_stop_chooses(seed):
 
     exact = dataclasses.replace(OUTWARD_SEARCH, screen=0.0)
     loose_scorer, tight_scorer = RandomScorer(seed), RandomScorer(seed)
-    reference, reference_asked = search(exact, loose_scorer)
+    reference, reference_asked = search(dataclasses.replace(exact, bar_at_best=False), loose_scorer)
     found, asked = search(dataclasses.replace(exact, bar_at_best=True), tight_scorer)
     assert asked == reference_asked and found.chosen == reference.chosen
     assert tight_scorer.items <= loose_scorer.items
+
+
+def domain_like_search(start: float | None, beat: float):
+    """The domain sum's search: its grid around a combined strength of 0.5, `beat` the combined vector's score."""
+    from paso_local.converters.strength import OUTWARD_SEARCH, domain_grid
+
+    items = list(form_items("120"))[:40]
+    numbers = [i.number for i in items]
+    rows, folds = np.arange(40), make_folds(40, 5)
+    unit = [{3: np.ones(4, dtype=np.float32)} for _ in folds]
+    scorer = PlantedScorer()
+    found = cross_validated_search(
+        scorer,
+        numbers,
+        rows,
+        folds,
+        unit,
+        {n: 2 for n in numbers},
+        items,
+        domain_grid(0.5),
+        (),
+        policy=OUTWARD_SEARCH,
+        beat=beat,
+        start=start,
+    )
+    return found, scorer.items
+
+
+def test_a_walk_from_the_combined_strength_goes_on_both_ways_only_where_it_wins():
+    from paso_local.converters.strength import walks_from
+
+    assert walks_from((0.25, 0.5, 1.0), 0.5) == [[1.0], [0.25]]
+    assert walks_from((-0.6, -0.3, -1.2, 0.5), -0.6) == [[-1.2], [-0.3]]
+    # from 0.25 (0.5x) out, the walk asks +0.25 in full (it ties the unsteered 5.0, so the sign goes on)
+    walked, walked_items = domain_like_search(None, beat=0.5)
+    assert walked_items[0.25] == 40 and walked.chosen.strength == 0.5
+    # from +0.5 (1x), which scores 0 and beats 0.5: +1.0 and +0.25 each stop at their first 4 items (above 0)
+    started, started_items = domain_like_search(0.5, beat=0.5)
+    assert started_items[0.25] == started_items[1.0] == 4 and started.chosen.strength == 0.5
+    # where +0.5 cannot beat what the combined vector scored, nothing else is asked
+    _, lost_items = domain_like_search(0.5, beat=-1.0)
+    assert set(lost_items) == {0.0, 0.5}
