@@ -221,13 +221,15 @@ def search_strength(
     if beat is not None:
         must_beat = min(must_beat, beat)
 
+    def best_so_far() -> CurvePoint:
+        return choose(base, [p for s, p in done.items() if s != 0.0])
+
     def stop_above(also: float) -> float | None:
         if not stop_early:
             return None
         if not bar_at_best:
             return max(also, must_beat)
-        best = choose(base, [p for s, p in done.items() if s != 0.0])
-        return max(also, min(must_beat, best.aligned_score))
+        return max(also, min(must_beat, best_so_far().aligned_score))
 
     signs = [sorted((s for s in coarse if s > 0), key=abs), sorted((s for s in coarse if s < 0), key=abs)]
     walks, first = signs if outward else [list(coarse)], base
@@ -242,7 +244,7 @@ def search_strength(
                 break
             previous = done[float(s)].aligned_score
     if refine:
-        best = choose(base, [p for s, p in done.items() if s != 0.0])
+        best = best_so_far()
         if best.strength != 0.0:
             for factor in refine:
                 s = round(best.strength * factor, 6)

@@ -298,12 +298,25 @@ def test_the_screen_drops_a_strength_that_cannot_win_after_half_its_items_and_ch
     assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
 
 
+# each screen, set apart from the default: (policy changes, the proxy scorer for a seed or None)
+SCREENS = {
+    "on half": ({"screen": 0.5}, None),
+    "against the measured curve, on a quarter": ({"curve_screen": 0.25}, None),
+    # a proxy that knows nothing (another seed's answers) widens the screen's estimate instead of misleading it
+    "by an unrelated proxy": ({}, lambda seed: RandomScorer(seed + 100)),
+}
+
+
+@pytest.mark.parametrize("screen", SCREENS)
 @pytest.mark.parametrize("seed", range(12))
-def test_a_screened_search_scores_every_point_it_keeps_on_all_items(seed):
+def test_a_screened_search_scores_every_point_it_keeps_on_all_items(seed, screen):
+    """Every strength kept is scored on all its items, as asking every item scores it."""
     from paso_local.converters.strength import OUTWARD_SEARCH
 
+    changes, proxy = SCREENS[screen]
     reference, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), RandomScorer(seed))
-    found, _ = search(dataclasses.replace(OUTWARD_SEARCH, screen=0.5), RandomScorer(seed))
+    policy = dataclasses.replace(OUTWARD_SEARCH, **changes)
+    found, _ = search(policy, RandomScorer(seed), proxy=proxy(seed) if proxy else None)
     assert_kept_points_scored_in_full(found, reference)
 
 
@@ -355,17 +368,6 @@ def test_a_proxy_that_answers_as_llama_does_screens_on_a_quarter_and_chooses_as_
     assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_a_search_screened_by_an_unrelated_proxy_still_scores_every_point_it_keeps_on_all_items(seed):
-    """A proxy that knows nothing (another seed's answers) widens the screen's estimate instead of misleading it:
-    every strength kept is scored on all its items, as asking every item scores it."""
-    from paso_local.converters.strength import OUTWARD_SEARCH
-
-    reference, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), RandomScorer(seed))
-    found, _ = search(OUTWARD_SEARCH, RandomScorer(seed), proxy=RandomScorer(seed + 100))
-    assert_kept_points_scored_in_full(found, reference)
-
-
 def test_the_torch_model_holds_every_block_of_a_small_model_and_not_of_the_15b():
     from types import SimpleNamespace
 
@@ -393,15 +395,6 @@ def test_a_strength_beside_one_asked_in_full_is_screened_against_the_measured_cu
     assert scorer.items[-0.5] == 60  # the unsteered screen, on half
     assert all(scorer.items[s] == 120 for s in (0.375, 0.5, 0.65))  # the winners are asked in full
     assert found.chosen.strength == pytest.approx(0.375) and found.chosen.complete
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_a_search_screened_against_its_measured_curve_scores_every_point_it_keeps_on_all_items(seed):
-    from paso_local.converters.strength import OUTWARD_SEARCH
-
-    reference, _ = search(dataclasses.replace(OUTWARD_SEARCH, stop_early=False), RandomScorer(seed))
-    found, _ = search(dataclasses.replace(OUTWARD_SEARCH, curve_screen=0.25), RandomScorer(seed))
-    assert_kept_points_scored_in_full(found, reference)
 
 
 def test_with_the_bar_at_the_best_a_strength_stops_once_it_cannot_beat_the_best_point_found():
