@@ -1,16 +1,20 @@
 """Several questionnaire items per llama_decode against one per decode (align's default), with llama.cpp's KV
 cache unified (every token attends, masked, to every sequence's cells) or split into one stream per sequence.
 
-    .venv/bin/python benchmarks/kv_streams.py [--model PATH] [--threads 2]
+    .venv/bin/python benchmarks/kv_streams.py [--model PATH] [--threads 2] [--rounds 2]
+        [--configs 1 8 16 8u]
 
-The 120 items under one random vector, twice per configuration (the faster pass kept): seconds, the ratio to
-one item per decode, the largest change of an option probability and the share of median answers unchanged.
+The 120 items under one random vector. Each round runs every configuration once, in the order given (the
+machine's speed drifts within minutes, so each configuration is read against the same round's one item per
+decode): seconds per round, the median of the paired ratios, the largest change of an option probability and the
+share of median answers unchanged. A configuration is a number of items per decode, "u" for a unified cache.
 Run it on an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 
@@ -24,12 +28,13 @@ from paso_local.person.inventory import form_items
 
 
 def timed(model, threads: int, sequences: int, unified: bool) -> tuple[float, np.ndarray]:
+    """One pass over the 120 items in a freshly opened runtime: seconds and the option distributions."""
     items = list(form_items("120"))
     with Runtime.open(
         model,
         n_ctx=4096,
         n_threads=threads,
-        n_seq_max=sequences,
+        n_seq_max=1 if sequences <= 1 else sequences + 1,
         n_batch=max(512, 128 * sequences),
         kv_unified=unified,
     ) as runtime:
@@ -38,12 +43,14 @@ def timed(model, threads: int, sequences: int, unified: bool) -> tuple[float, np
         vector = {
             b: (rng.standard_normal(runtime.info.n_embd) * 0.05).astype(np.float32) for b in range(10, 20)
         }
-        best, found = float("inf"), None
-        for _ in range(2):
-            started = time.perf_counter()
-            found = scorer.score(items, vector)
-            best = min(best, time.perf_counter() - started)
-    return best, found.dist
+        started = time.perf_counter()
+        found = scorer.score(items, vector)
+        return time.perf_counter() - started, found.dist
+
+
+def parsed_config(text: str) -> tuple[int, bool]:
+    unified = text.endswith("u")
+    return int(text.rstrip("u")), unified or text == "1"
 
 
 def main() -> int:
@@ -52,16 +59,30 @@ def main() -> int:
     )
     parser.add_argument("--model", default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--configs", nargs="+", default=["1", "8", "16", "8u"])
     args = parser.parse_args()
     model = resolve_model(args.model)
-    one, reference = timed(model, args.threads, 1, True)
-    print(f"one item per decode: {one:.2f} s")
-    for sequences, unified in ((9, False), (17, False), (9, True)):
-        seconds, dist = timed(model, args.threads, sequences, unified)
+    configs = ["1"] + [c for c in args.configs if c != "1"]
+    seconds: dict[str, list[float]] = {c: [] for c in configs}
+    dists: dict[str, np.ndarray] = {}
+    for round_ in range(args.rounds):
+        for config in configs:
+            sequences, unified = parsed_config(config)
+            took, dists[config] = timed(model, args.threads, sequences, unified)
+            seconds[config].append(took)
+            print(f"round {round_ + 1}, {config}: {took:.2f} s", flush=True)
+    reference = dists["1"]
+    print(f"one item per decode: {' '.join(f'{s:.2f}' for s in seconds['1'])} s")
+    for config in configs[1:]:
+        sequences, unified = parsed_config(config)
+        ratios = [one / s for one, s in zip(seconds["1"], seconds[config], strict=True)]
         print(
-            f"{sequences - 1} items per decode, KV {'unified' if unified else 'one stream each'}: {seconds:.2f} s, "
-            f"{one / seconds:.2f}x, largest probability change {np.abs(dist - reference).max():.4f}, "
-            f"medians unchanged {np.mean(median_answer(dist) == median_answer(reference)):.3f}"
+            f"{sequences} items per decode, KV {'unified' if unified else 'one stream each'}: "
+            f"{' '.join(f'{s:.2f}' for s in seconds[config])} s, paired {statistics.median(ratios):.2f}x "
+            f"({min(ratios):.2f}-{max(ratios):.2f}), largest probability change "
+            f"{np.abs(dists[config] - reference).max():.4f}, medians unchanged "
+            f"{np.mean(median_answer(dists[config]) == median_answer(reference)):.3f}"
         )
     return 0
 
