@@ -22,21 +22,15 @@ import numpy as np
 
 from paso_local.llm.modelfiles import resolve_model
 from paso_local.llm.readout import median_answer
-from paso_local.llm.runtime import Runtime
-from paso_local.llm.steered_scoring import SteeredScorer
+from paso_local.llm.steered_scoring import SteeredScorer, open_scoring_runtime
 from paso_local.person.inventory import form_items
 
 
 def timed(model, threads: int, sequences: int, unified: bool) -> tuple[float, np.ndarray]:
     """One pass over the 120 items in a freshly opened runtime: seconds and the option distributions."""
     items = list(form_items("120"))
-    with Runtime.open(
-        model,
-        n_ctx=4096,
-        n_threads=threads,
-        n_seq_max=1 if sequences <= 1 else sequences + 1,
-        n_batch=max(512, 128 * sequences),
-        kv_unified=unified,
+    with open_scoring_runtime(
+        model, threads=threads, n_ctx=4096, sequences=sequences, kv_unified=unified
     ) as runtime:
         scorer = SteeredScorer(runtime)
         rng = np.random.default_rng(0)
@@ -49,8 +43,8 @@ def timed(model, threads: int, sequences: int, unified: bool) -> tuple[float, np
 
 
 def parsed_config(text: str) -> tuple[int, bool]:
-    unified = text.endswith("u")
-    return int(text.rstrip("u")), unified or text == "1"
+    """ "16" -> (16 items per decode, a KV stream each); "8u" -> (8, unified)."""
+    return int(text.rstrip("u")), text.endswith("u")
 
 
 def main() -> int:

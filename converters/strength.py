@@ -232,7 +232,8 @@ def search_strength(
         return max(also, min(must_beat, best_so_far().aligned_score))
 
     signs = [sorted((s for s in coarse if s > 0), key=abs), sorted((s for s in coarse if s < 0), key=abs)]
-    walks, first = signs if outward else [list(coarse)], base
+    walks = signs if outward else [list(coarse)]
+    first = base  # the point each walk starts from
     if outward and start is not None:
         first = done[float(start)] = evaluate(float(start), stop_above(must_beat))
         walks = walks_from(coarse, float(start)) if first.aligned_score <= must_beat else []

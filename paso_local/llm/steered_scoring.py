@@ -135,10 +135,11 @@ def open_scoring_runtime(
     threads: int | None = None,
     n_ctx: int = SCORING_CONTEXT,
     sequences: int = SCORING_SEQUENCES,
+    kv_unified: bool = True,
     rpc_servers: tuple = (),
 ):
     """A llama.cpp runtime for scoring: `sequences` prompts per decode (1: the chat's own configuration; more:
-    a unified KV cache with room for the prefix's sequence and theirs)."""
+    room for the prefix's sequence and theirs, in a unified KV cache or, `kv_unified=False`, a stream each)."""
     from paso_local.llm.runtime import Runtime
 
     if n_ctx < SCORING_BATCH_TOKENS:
@@ -149,5 +150,6 @@ def open_scoring_runtime(
         n_threads=threads,
         n_seq_max=1 if sequences <= 1 else sequences + 1,
         n_batch=max(SCORING_BATCH_TOKENS, 128 * sequences),
+        kv_unified=kv_unified,
         rpc_servers=rpc_servers,
     )
